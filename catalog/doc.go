@@ -1,0 +1,18 @@
+// Package catalog owns the track model: turning an audio file into an
+// encrypted, chunked, content-addressed track, and the manifest that
+// describes it.
+//
+// A track is the source audio cut into fixed-size chunks (ChunkSize), each
+// encrypted with the track's random key in AES-256-CTR, where chunk i starts
+// at counter block i*ChunkSize/16, so any chunk decrypts alone. Each encrypted
+// chunk is named by a CIDv1 (raw codec, sha2-256). The manifest lists the
+// chunk CIDs and sizes in order with the track's metadata, and has one
+// canonical encoding (see manifest.go); the track ID is the CID (v1, raw,
+// sha2-256) of the canonical manifest bytes. The tracker's ed25519 signature
+// and its key ID travel beside the manifest, never inside it, so rotating a
+// signing key never changes a track ID.
+//
+// catalog imports none of node, client, tracker or origin. Plaintext audio
+// is never written to disk here: ingest reads the source and hands only
+// ciphertext to a ChunkSink.
+package catalog

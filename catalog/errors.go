@@ -1,0 +1,17 @@
+package catalog
+
+import "errors"
+
+var (
+	// ErrBadManifest reports a manifest that is malformed, inconsistent or
+	// not canonical.
+	ErrBadManifest = errors.New("catalog: bad manifest")
+	// ErrUnknownKey reports a signature by a key the verifier does not trust.
+	ErrUnknownKey = errors.New("catalog: unknown signing key")
+	// ErrBadSignature reports a signature that does not verify.
+	ErrBadSignature = errors.New("catalog: bad signature")
+	// ErrBadKey reports a track key of the wrong length.
+	ErrBadKey = errors.New("catalog: bad track key")
+	// ErrUnsupportedAudio reports a source file whose format ingest does not know.
+	ErrUnsupportedAudio = errors.New("catalog: unsupported audio format")
+)
