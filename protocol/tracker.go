@@ -12,20 +12,20 @@ const APIVersion = "v1"
 // others need "Authorization: Bearer <access token>" and answer 401 without a
 // valid, unexpired one.
 const (
-	PathLogin     = "/v1/login"                    // POST LoginRequest -> Session (public)
-	PathRenew     = "/v1/renew"                    // POST RenewRequest -> Session (public: the refresh token is the credential)
-	PathLogout    = "/v1/logout"                   // POST -> 204
-	PathKeys      = "/v1/keys"                     // GET -> SigningKeys (public)
-	PathTracks    = "/v1/tracks"                   // GET ?limit=&offset= -> TrackList
-	PathSearch    = "/v1/search"                   // GET ?q=&limit= -> TrackList
-	PathManifest  = "/v1/tracks/{id}/manifest"     // GET -> SignedManifest
-	PathTrackKey  = "/v1/tracks/{id}/key"          // GET -> TrackKeyResponse
-	PathNetwork   = "/v1/network"                  // GET -> NetworkInfo (origins and bootstrap peers)
-	PathTicket    = "/v1/tickets"                  // POST TicketRequest -> Ticket
-	PathAnnounce  = "/v1/bootstrap"                // POST AnnounceRequest -> 204 (an admitted node offers itself as a bootstrap peer)
-	PathHealth    = "/healthz"                     // GET -> 200 "ok" (public)
-	PathMetrics   = "/metrics"                     // GET Prometheus text (public)
-	PathChunkBase = "/chunks/"                     // origin: GET /chunks/{cid} (public; ciphertext only)
+	PathLogin     = "/v1/login"                // POST LoginRequest -> Session (public)
+	PathRenew     = "/v1/renew"                // POST RenewRequest -> Session (public: the refresh token is the credential)
+	PathLogout    = "/v1/logout"               // POST -> 204
+	PathKeys      = "/v1/keys"                 // GET -> SigningKeys (public)
+	PathTracks    = "/v1/tracks"               // GET ?limit=&offset= -> TrackList
+	PathSearch    = "/v1/search"               // GET ?q=&limit= -> TrackList
+	PathManifest  = "/v1/tracks/{id}/manifest" // GET -> SignedManifest
+	PathTrackKey  = "/v1/tracks/{id}/key"      // GET -> TrackKeyResponse
+	PathNetwork   = "/v1/network"              // GET -> NetworkInfo (origins and bootstrap peers)
+	PathTicket    = "/v1/tickets"              // POST TicketRequest -> Ticket
+	PathAnnounce  = "/v1/bootstrap"            // POST AnnounceRequest -> 204 (an admitted node offers itself as a bootstrap peer)
+	PathHealth    = "/healthz"                 // GET -> 200 "ok" (public)
+	PathMetrics   = "/metrics"                 // GET Prometheus text (public)
+	PathChunkBase = "/chunks/"                 // origin: GET /chunks/{cid} (public; ciphertext only)
 )
 
 // Error is the JSON body of every 4xx and 5xx answer from the tracker.
@@ -73,9 +73,9 @@ type SigningKey struct {
 	KeyID       string    `json:"key_id"`
 	PublicKey   []byte    `json:"public_key"` // 32 bytes, base64 in JSON
 	CreatedAt   time.Time `json:"created_at"`
-	Retired     bool      `json:"retired"`                // retired keys sign nothing new but still verify
-	EndorsedBy  string    `json:"endorsed_by,omitempty"`  // key ID of the previous key
-	Endorsement []byte    `json:"endorsement,omitempty"`  // signature by EndorsedBy over EndorsementMessage(PublicKey)
+	Retired     bool      `json:"retired"`               // retired keys sign nothing new but still verify
+	EndorsedBy  string    `json:"endorsed_by,omitempty"` // key ID of the previous key
+	Endorsement []byte    `json:"endorsement,omitempty"` // signature by EndorsedBy over EndorsementMessage(PublicKey)
 }
 
 // SigningKeys is the body of GET /v1/keys, oldest key first.
