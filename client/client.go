@@ -1,0 +1,203 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/clock"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Tracker is the logged-in (or about to log in) tracker client. Required.
+	Tracker *Tracker
+	// Origins are the origin sources, tried in order. At least one is
+	// required until a peer source can serve every chunk.
+	Origins []ChunkSource
+	// Clock measures start latency and stalls; nil means the wall clock.
+	Clock clock.Clock
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+	// Window is how many chunks ahead of the read position are fetched at
+	// once; 0 means 8.
+	Window int
+}
+
+// Client plays tracks.
+type Client struct {
+	tracker *Tracker
+	origins []ChunkSource
+	clock   clock.Clock
+	log     *slog.Logger
+	window  int
+
+	mu        sync.Mutex // guards the fields below
+	manifests map[string]*catalog.Manifest
+	keys      map[string]catalog.TrackKey
+}
+
+// New returns a client.
+func New(opts Options) (*Client, error) {
+	if opts.Tracker == nil {
+		return nil, errors.New("client: Options.Tracker is required")
+	}
+	if opts.Window < 0 {
+		return nil, fmt.Errorf("client: negative window %d", opts.Window)
+	}
+	if opts.Window == 0 {
+		opts.Window = 8
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		tracker:   opts.Tracker,
+		origins:   opts.Origins,
+		clock:     clock.Or(opts.Clock),
+		log:       log,
+		window:    opts.Window,
+		manifests: map[string]*catalog.Manifest{},
+		keys:      map[string]catalog.TrackKey{},
+	}, nil
+}
+
+// Tracker returns the client's tracker connection.
+func (c *Client) Tracker() *Tracker { return c.tracker }
+
+// Prepare fetches and caches a track's manifest and key without playing it,
+// so a later Play starts without tracker round trips.
+func (c *Client) Prepare(ctx context.Context, trackID string) error {
+	_, _, err := c.manifestAndKey(ctx, trackID, nil)
+	return err
+}
+
+func (c *Client) manifestAndKey(ctx context.Context, trackID string, stats *PlayStats) (*catalog.Manifest, catalog.TrackKey, error) {
+	c.mu.Lock()
+	m, haveM := c.manifests[trackID]
+	k, haveK := c.keys[trackID]
+	c.mu.Unlock()
+	if stats != nil {
+		stats.ManifestCached, stats.KeyCached = haveM, haveK
+	}
+	var err error
+	if !haveM {
+		if m, err = c.tracker.Manifest(ctx, trackID); err != nil {
+			return nil, k, err
+		}
+	}
+	if !haveK {
+		if k, err = c.tracker.Key(ctx, trackID); err != nil {
+			return nil, k, err
+		}
+	}
+	c.mu.Lock()
+	c.manifests[trackID], c.keys[trackID] = m, k
+	c.mu.Unlock()
+	return m, k, nil
+}
+
+// Play starts playing a track. The returned Playback fetches in the
+// background until it is complete or closed; the caller must Close it.
+func (c *Client) Play(ctx context.Context, trackID string) (*Playback, error) {
+	start := c.clock.Now()
+	if _, err := cid.Decode(trackID); err != nil {
+		return nil, fmt.Errorf("client: track ID %q: %w", trackID, err)
+	}
+	stats := PlayStats{TrackID: trackID}
+	m, key, err := c.manifestAndKey(ctx, trackID, &stats)
+	if err != nil {
+		return nil, err
+	}
+	stats.Title = m.Title
+	if len(c.origins) == 0 {
+		return nil, fmt.Errorf("client: play %s: %w: no origin configured", trackID, ErrNoSource)
+	}
+	pb := newPlayback(m, key, c.clock, start, stats)
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	pb.cancel = cancel
+	go func() {
+		defer close(pb.done)
+		c.fetch(fctx, pb)
+	}()
+	return pb, nil
+}
+
+// fetch is the simple fetch policy: keep Window chunks in flight from the
+// read position on, each from the first source that delivers a verified
+// chunk.
+func (c *Client) fetch(ctx context.Context, pb *Playback) {
+	type result struct {
+		i   int
+		err error
+	}
+	inflight := map[int]bool{}
+	results := make(chan result)
+	for {
+		for _, i := range pb.want(c.window-len(inflight), inflight) {
+			inflight[i] = true
+			go func(i int) {
+				results <- result{i, c.fetchChunk(ctx, pb, i)}
+			}(i)
+		}
+		if len(inflight) == 0 {
+			if pb.complete() || ctx.Err() != nil {
+				return
+			}
+			// Nothing wanted but not complete: the playback was closed.
+			return
+		}
+		select {
+		case r := <-results:
+			delete(inflight, r.i)
+			if r.err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("chunk failed from every source", "track", pb.stats.TrackID, "chunk", r.i, "err", r.err)
+				}
+				pb.fail(r.err)
+				for len(inflight) > 0 {
+					delete(inflight, (<-results).i)
+				}
+				return
+			}
+		case <-ctx.Done():
+			for len(inflight) > 0 {
+				delete(inflight, (<-results).i)
+			}
+			return
+		}
+	}
+}
+
+// fetchChunk gets chunk i from the first source that delivers it verified.
+func (c *Client) fetchChunk(ctx context.Context, pb *Playback, i int) error {
+	ch := pb.m.Chunks[i]
+	var errs []error
+	for _, src := range c.origins {
+		if pb.isBanned(src) {
+			continue
+		}
+		if src.Kind() == KindOrigin {
+			pb.noteOrigin("no peer source")
+		}
+		data, err := src.Fetch(ctx, ch.CID)
+		if err == nil {
+			err = pb.deliver(i, data, src)
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		pb.noteError()
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("chunk %d (%s): %w: %w", i, ch.CID, ErrNoSource, errors.Join(errs...))
+}

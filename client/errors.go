@@ -1,0 +1,22 @@
+package client
+
+import "errors"
+
+var (
+	// ErrNotLoggedIn reports a call that needs a session before Login.
+	ErrNotLoggedIn = errors.New("client: not logged in")
+	// ErrUnauthorized reports a tracker answer of 401: bad credentials or an
+	// expired session that could not be renewed.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrRateLimited reports a tracker answer of 429.
+	ErrRateLimited = errors.New("client: rate limited")
+	// ErrNotFound reports a tracker or origin answer of 404.
+	ErrNotFound = errors.New("client: not found")
+	// ErrUntrustedKey reports tracker signing keys that no pinned key
+	// endorses.
+	ErrUntrustedKey = errors.New("client: tracker signing key not trusted")
+	// ErrNoSource reports a chunk that no source could deliver.
+	ErrNoSource = errors.New("client: no source could deliver the chunk")
+	// ErrClosed reports use of a closed playback.
+	ErrClosed = errors.New("client: playback closed")
+)

@@ -1,0 +1,156 @@
+package sched
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// FirstChunkPolicy says how the first chunk after Play or Seek is fetched
+// when the cache does not hold it.
+type FirstChunkPolicy uint8
+
+const (
+	// RaceAlways asks the best connected peer and an origin at once (or the
+	// origin alone when no peer holding the track is connected); the first
+	// to answer wins and the other is cancelled. The default.
+	RaceAlways FirstChunkPolicy = iota
+	// RaceHedged asks the best connected peer first and brings an origin in
+	// only at the last moment it can still meet Config.StartTarget; with no
+	// connected peer it asks the origin at once.
+	RaceHedged
+)
+
+// Config tunes a Scheduler. Durations marked "of audio" are measured in
+// playing time at speed 1 (a 15 s window lasts 15/Speed seconds); the others
+// are network time. Every zero value means the documented default.
+type Config struct {
+	// Speed is how many seconds of audio the playhead plays per second of
+	// the driver's clock. Zero means 1 (a listener); simulations use more.
+	Speed float64
+	// StartTarget is the start latency the scheduler aims at: before the
+	// first chunk arrives, chunk deadlines count from Play.At+StartTarget.
+	// Zero means 300 ms.
+	StartTarget time.Duration
+	// FirstChunk is the first-chunk race policy. Zero is RaceAlways.
+	FirstChunk FirstChunkPolicy
+	// BufferAhead is how far ahead of the playhead (of audio) chunks are
+	// fetched from peers. Zero means 60 s.
+	BufferAhead time.Duration
+	// MaxOriginAhead is how far ahead of the playhead (of audio) origins
+	// are ever asked, as Spotify's 15 s. Zero means 15 s.
+	MaxOriginAhead time.Duration
+	// LowBuffer is the buffered audio ahead of the playhead below which an
+	// origin is brought in for chunks that peers are late with. Zero means
+	// 3 s.
+	LowBuffer time.Duration
+	// HedgeMargin is the slack a source's expected arrival must leave before
+	// a chunk's deadline. Zero means 100 ms.
+	HedgeMargin time.Duration
+	// MaxOutstandingPerSource caps requests in flight at one source. Zero
+	// means 4.
+	MaxOutstandingPerSource int
+	// PrefetchPeersAt is how long (of audio) before the current track ends
+	// the next track's first chunks are fetched from peers (and its peers
+	// looked up and warmed). Zero means 30 s.
+	PrefetchPeersAt time.Duration
+	// PrefetchOriginAt is how long (of audio) before the current track ends
+	// the next track's first chunks are fetched from an origin when no peer
+	// is delivering them. Zero means 10 s.
+	PrefetchOriginAt time.Duration
+	// PrefetchAhead is how much (of audio) of the next track is
+	// prefetched. Zero means 5 s.
+	PrefetchAhead time.Duration
+	// LookupAhead is how many queued tracks get an early FindPeers. Zero
+	// means 2.
+	LookupAhead int
+	// WarmPeers is how many not-connected peers holding the current or next
+	// track are warmed. Zero means 3; negative means none.
+	WarmPeers int
+	// BusyBackoff is how long a source that answered FailBusy or
+	// FailTimeout is left alone. Zero means 1 s.
+	BusyBackoff time.Duration
+	// DefaultRTT is assumed for a source without a measured RTT. Zero means
+	// 100 ms.
+	DefaultRTT time.Duration
+	// DefaultBytesPerSecond is assumed for a source without a measured
+	// throughput. Zero means 256 KiB/s.
+	DefaultBytesPerSecond int64
+	// CacheLatency is the expected time to read a chunk from the cache.
+	// Zero means 2 ms.
+	CacheLatency time.Duration
+	// Logger receives debug logs of decisions. Nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults validates c and fills in the defaults.
+func (c Config) withDefaults() (Config, error) {
+	neg := func(name string, d time.Duration) error {
+		if d < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrBadConfig, name, d)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"StartTarget", c.StartTarget}, {"BufferAhead", c.BufferAhead},
+		{"MaxOriginAhead", c.MaxOriginAhead}, {"LowBuffer", c.LowBuffer},
+		{"HedgeMargin", c.HedgeMargin}, {"PrefetchPeersAt", c.PrefetchPeersAt},
+		{"PrefetchOriginAt", c.PrefetchOriginAt}, {"PrefetchAhead", c.PrefetchAhead},
+		{"BusyBackoff", c.BusyBackoff}, {"DefaultRTT", c.DefaultRTT},
+		{"CacheLatency", c.CacheLatency},
+	} {
+		if err := neg(f.name, f.d); err != nil {
+			return c, err
+		}
+	}
+	if c.Speed < 0 || c.Speed != c.Speed || c.Speed > 1e6 {
+		return c, fmt.Errorf("%w: Speed %v out of range", ErrBadConfig, c.Speed)
+	}
+	if c.MaxOutstandingPerSource < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
+		return c, fmt.Errorf("%w: negative count", ErrBadConfig)
+	}
+	if c.FirstChunk > RaceHedged {
+		return c, fmt.Errorf("%w: unknown FirstChunk policy %d", ErrBadConfig, c.FirstChunk)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Speed == 0 {
+		c.Speed = 1
+	}
+	def(&c.StartTarget, 300*time.Millisecond)
+	def(&c.BufferAhead, 60*time.Second)
+	def(&c.MaxOriginAhead, 15*time.Second)
+	def(&c.LowBuffer, 3*time.Second)
+	def(&c.HedgeMargin, 100*time.Millisecond)
+	def(&c.PrefetchPeersAt, 30*time.Second)
+	def(&c.PrefetchOriginAt, 10*time.Second)
+	def(&c.PrefetchAhead, 5*time.Second)
+	def(&c.BusyBackoff, time.Second)
+	def(&c.DefaultRTT, 100*time.Millisecond)
+	def(&c.CacheLatency, 2*time.Millisecond)
+	if c.MaxOutstandingPerSource == 0 {
+		c.MaxOutstandingPerSource = 4
+	}
+	if c.LookupAhead == 0 {
+		c.LookupAhead = 2
+	}
+	if c.WarmPeers == 0 {
+		c.WarmPeers = 3
+	}
+	if c.DefaultBytesPerSecond == 0 {
+		c.DefaultBytesPerSecond = 256 << 10
+	}
+	if c.PrefetchOriginAt > c.PrefetchPeersAt {
+		return c, fmt.Errorf("%w: PrefetchOriginAt %v after PrefetchPeersAt %v", ErrBadConfig, c.PrefetchOriginAt, c.PrefetchPeersAt)
+	}
+	if c.MaxOriginAhead > c.BufferAhead {
+		c.MaxOriginAhead = c.BufferAhead
+	}
+	return c, nil
+}

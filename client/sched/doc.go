@@ -1,0 +1,46 @@
+// Package sched is the client's chunk scheduler: an event-driven step
+// function that decides which chunk of the playing track (and of the next
+// queued track) to fetch from which source, and when.
+//
+// The Scheduler knows no libp2p, no HTTP, no wall clock and no disk. A driver
+// feeds it Events (each stamped with the time of the driver's injected
+// clock) and carries out the Actions it returns: Request and Cancel chunk
+// fetches, ArmTimer, FindPeers (a DHT lookup), Warm (connect to and protect a
+// likely peer) and Finished (the play reached its end). The real client runs
+// it over libp2p and HTTP/3 in real time; the swarm simulator runs the same
+// code in virtual time over thousands of virtual peers, so each Step costs
+// O(sources + outstanding requests + buffer window) and allocates little.
+//
+// # Policy (after Spotify's 2010 design)
+//
+//   - Every play has a Playhead: a playback clock that starts when the first
+//     chunk arrives (or follows PlayerPosition reports), moves at
+//     Config.Speed, and stops while the chunk under it is missing (a
+//     stall). Chunk i's deadline is the time the playhead reaches its first
+//     byte.
+//   - Per chunk, most urgent first, every source (the local cache, connected
+//     peers, DHT-found peers, origins) gets an expected arrival time:
+//     RTT + (queued bytes + chunk)/throughput, plus one more RTT to connect
+//     to a peer not yet connected. The chunk goes to the peer with the
+//     earliest arrival if that beats the deadline by Config.HedgeMargin.
+//   - Origins are used only for chunks less than Config.MaxOriginAhead of
+//     audio ahead of the playhead (Spotify: 15 s), and only when peers cannot
+//     make the deadline: the first-chunk race, a deadline at risk (a hedge
+//     timer fires at the last moment the origin can still make it), a low
+//     buffer, no peer holding the track, a failed peer, or the next track's
+//     first chunks at Config.PrefetchOriginAt before the current track ends.
+//     Every origin Request carries its Reason. The loser of a race or hedge
+//     is cancelled.
+//   - The first chunk after Play or Seek is raced between the best connected
+//     peer and an origin (Config.FirstChunk), or read from the cache; it
+//     never waits for a DHT lookup. FindPeers is issued on Play and on Queue,
+//     long before it is needed.
+//   - The next queued track is prefetched from peers starting
+//     Config.PrefetchPeersAt before the current one ends (Spotify: 30 s), at
+//     lower priority than the current track.
+//
+// sched imports only the standard library. It must not import node, client,
+// tracker, origin, libp2p or net/http, and must not read the wall clock.
+// Subpackage schedtest holds a virtual-time harness that drives a Scheduler
+// against scripted sources.
+package sched
