@@ -1,0 +1,61 @@
+// Package cache is a client node's on-disk cache of encrypted chunks: the
+// chunks of what the user played, kept so they can be replayed offline and
+// served to peers. It holds ciphertext only; it never sees track keys or
+// plaintext audio.
+//
+// # What it owns
+//
+// Chunks are content-addressed by their CIDv1 (raw codec, sha2-256, see
+// catalog.ChunkCID). Every chunk is verified against its CID when it is put
+// and again each time it is read back; a chunk that fails on read is removed
+// and reported as a miss (the error wraps both ErrNotFound and ErrCorrupt),
+// never served.
+//
+// The package is split by concern:
+//
+//   - Policy decides what to evict. LRU is the implementation used by
+//     default. A Policy holds no bytes and touches no disk, so a scheduler or
+//     simulator can reuse it in memory.
+//   - DiskStore reads, writes, removes and lists chunk files and knows
+//     nothing about policy or size bounds.
+//   - Cache composes the two, enforces the size bound, verifies chunks,
+//     counts metrics and is safe for concurrent use.
+//
+// # On disk
+//
+// A chunk lives at Dir/<xy>/<cid>, where <cid> is the CID's base32 string
+// and <xy> its next-to-last two characters (as go-ds-flatfs shards), so a
+// 10 GiB cache of 16 KiB chunks spreads over at most 1024 directories.
+// A write goes to a temporary file ".tmp-*" in the same shard directory, is
+// fsynced, then renamed to its final name, so a crash never leaves a torn
+// chunk under a final name. Temporary leftovers are removed when the store
+// is opened. The parent directory is not fsynced after the rename: a power
+// loss may forget the most recent chunks, which is harmless for a cache,
+// but it cannot expose a partial one.
+//
+// # Size bound
+//
+// Cache never holds more than MaxBytes of chunk data (the sum of the file
+// sizes, counting writes in progress, whose space is reserved before the
+// write starts). A chunk larger than MaxBytes is refused with ErrTooLarge.
+// The default bound, like Spotify's client in 2008, is 10% of the free space
+// of the filesystem holding Dir, capped at 10 GiB.
+//
+// # Recency across restarts
+//
+// The directory is the only truth: on Open the index is rebuilt by listing
+// it. Recency is kept in the files' modification times. Each use of a chunk
+// (a Put or a Get hit) takes a stamp from the injected clock, made strictly
+// greater than the previous stamp, and sets it on the file with os.Chtimes;
+// on Open the files are fed to the Policy oldest mtime first, so LRU order
+// survives a restart. There is no separate index or journal file that could
+// be torn: at worst a crash between a rename and its Chtimes leaves the
+// write's real time as the hint. On a filesystem with coarse timestamps ties
+// are broken by name, which only blurs the order, never the content.
+//
+// # Imports
+//
+// cache imports catalog (for CIDs) and internal/clock. It must not import
+// node (its parent), client, tracker, origin or any libp2p package: the
+// node wires the cache to the network, not the other way round.
+package cache
