@@ -24,9 +24,18 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+	// Swarm, when set, lets the client fetch chunks from peers and announce
+	// the tracks it holds. Nil means origins only.
+	Swarm Swarm
+	// Cache, when set, is checked before any network source and receives
+	// every verified chunk. Nil means no local cache.
+	Cache Cache
 	// Window is how many chunks ahead of the read position are fetched at
 	// once; 0 means 8.
 	Window int
+	// MaxProviders bounds the DHT lookup per play; 0 means 20 (Spotify's
+	// tracker remembered 20 peers per track).
+	MaxProviders int
 }
 
 // Client plays tracks.
@@ -36,6 +45,9 @@ type Client struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	window  int
+	swarm   Swarm
+	cache   Cache
+	maxProv int
 
 	mu        sync.Mutex // guards the fields below
 	manifests map[string]*catalog.Manifest
@@ -53,6 +65,12 @@ func New(opts Options) (*Client, error) {
 	if opts.Window == 0 {
 		opts.Window = 8
 	}
+	if opts.MaxProviders < 0 {
+		return nil, fmt.Errorf("client: negative MaxProviders %d", opts.MaxProviders)
+	}
+	if opts.MaxProviders == 0 {
+		opts.MaxProviders = 20
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -63,6 +81,9 @@ func New(opts Options) (*Client, error) {
 		clock:     clock.Or(opts.Clock),
 		log:       log,
 		window:    opts.Window,
+		swarm:     opts.Swarm,
+		cache:     opts.Cache,
+		maxProv:   opts.MaxProviders,
 		manifests: map[string]*catalog.Manifest{},
 		keys:      map[string]catalog.TrackKey{},
 	}, nil
@@ -116,88 +137,16 @@ func (c *Client) Play(ctx context.Context, trackID string) (*Playback, error) {
 		return nil, err
 	}
 	stats.Title = m.Title
-	if len(c.origins) == 0 {
-		return nil, fmt.Errorf("client: play %s: %w: no origin configured", trackID, ErrNoSource)
+	if len(c.origins) == 0 && c.swarm == nil && c.cache == nil {
+		return nil, fmt.Errorf("client: play %s: %w: no origin, swarm or cache configured", trackID, ErrNoSource)
 	}
 	pb := newPlayback(m, key, c.clock, start, stats)
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	pb.cancel = cancel
 	go func() {
 		defer close(pb.done)
-		c.fetch(fctx, pb)
+		c.runSimple(fctx, pb)
 	}()
 	return pb, nil
 }
 
-// fetch is the simple fetch policy: keep Window chunks in flight from the
-// read position on, each from the first source that delivers a verified
-// chunk.
-func (c *Client) fetch(ctx context.Context, pb *Playback) {
-	type result struct {
-		i   int
-		err error
-	}
-	inflight := map[int]bool{}
-	results := make(chan result)
-	for {
-		for _, i := range pb.want(c.window-len(inflight), inflight) {
-			inflight[i] = true
-			go func(i int) {
-				results <- result{i, c.fetchChunk(ctx, pb, i)}
-			}(i)
-		}
-		if len(inflight) == 0 {
-			if pb.complete() || ctx.Err() != nil {
-				return
-			}
-			// Nothing wanted but not complete: the playback was closed.
-			return
-		}
-		select {
-		case r := <-results:
-			delete(inflight, r.i)
-			if r.err != nil {
-				if ctx.Err() == nil {
-					c.log.Warn("chunk failed from every source", "track", pb.stats.TrackID, "chunk", r.i, "err", r.err)
-				}
-				pb.fail(r.err)
-				for len(inflight) > 0 {
-					delete(inflight, (<-results).i)
-				}
-				return
-			}
-		case <-ctx.Done():
-			for len(inflight) > 0 {
-				delete(inflight, (<-results).i)
-			}
-			return
-		}
-	}
-}
-
-// fetchChunk gets chunk i from the first source that delivers it verified.
-func (c *Client) fetchChunk(ctx context.Context, pb *Playback, i int) error {
-	ch := pb.m.Chunks[i]
-	var errs []error
-	for _, src := range c.origins {
-		if pb.isBanned(src) {
-			continue
-		}
-		if src.Kind() == KindOrigin {
-			pb.noteOrigin("no peer source")
-		}
-		data, err := src.Fetch(ctx, ch.CID)
-		if err == nil {
-			err = pb.deliver(i, data, src)
-		}
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		pb.noteError()
-		errs = append(errs, err)
-	}
-	return fmt.Errorf("chunk %d (%s): %w: %w", i, ch.CID, ErrNoSource, errors.Join(errs...))
-}

@@ -1,0 +1,79 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Swarm is what the client needs of a swarm node (node.Node implements
+// it): finding holders of a track, fetching chunks from peers, and
+// announcing the tracks this node holds.
+type Swarm interface {
+	// FindProviders looks up, through the DHT, peers that hold the track.
+	FindProviders(ctx context.Context, track cid.Cid, max int) ([]peer.AddrInfo, error)
+	// ConnectedPeers lists the admitted peers connected now.
+	ConnectedPeers() []peer.ID
+	// Connect dials and admits a peer, and keeps the connection warm.
+	Connect(ctx context.Context, ai peer.AddrInfo) error
+	// Fetch asks a peer for a chunk; the returned data is already verified
+	// against c.
+	Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error)
+	// Provide announces that this node holds the track.
+	Provide(ctx context.Context, track cid.Cid) error
+}
+
+// Cache is the local store of verified ciphertext chunks (node/cache.Cache
+// implements it).
+type Cache interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	Put(ctx context.Context, c cid.Cid, ciphertext []byte) error
+	Has(c cid.Cid) bool
+}
+
+// PeerSource is one peer of the swarm as a chunk source.
+type PeerSource struct {
+	swarm Swarm
+	id    peer.ID
+}
+
+var _ ChunkSource = (*PeerSource)(nil)
+
+// NewPeerSource returns a source for peer id reached through s.
+func NewPeerSource(s Swarm, id peer.ID) *PeerSource { return &PeerSource{swarm: s, id: id} }
+
+// Name implements ChunkSource.
+func (p *PeerSource) Name() string { return "peer " + p.id.String() }
+
+// Kind implements ChunkSource.
+func (p *PeerSource) Kind() SourceKind { return KindPeer }
+
+// Peer returns the peer's ID.
+func (p *PeerSource) Peer() peer.ID { return p.id }
+
+// Fetch implements ChunkSource.
+func (p *PeerSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := p.swarm.Fetch(ctx, p.id, c)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: chunk %s: %w", p.id, c, err)
+	}
+	return data, nil
+}
+
+// CacheSource is the local cache as a chunk source.
+type CacheSource struct{ cache Cache }
+
+var _ ChunkSource = CacheSource{}
+
+// Name implements ChunkSource.
+func (CacheSource) Name() string { return "cache" }
+
+// Kind implements ChunkSource.
+func (CacheSource) Kind() SourceKind { return KindCache }
+
+// Fetch implements ChunkSource.
+func (s CacheSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return s.cache.Get(ctx, c)
+}
