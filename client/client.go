@@ -149,4 +149,3 @@ func (c *Client) Play(ctx context.Context, trackID string) (*Playback, error) {
 	}()
 	return pb, nil
 }
-
