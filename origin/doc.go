@@ -1,0 +1,29 @@
+// Package origin owns Chorus's origin servers: the content-addressed store of
+// encrypted chunks (DirStore) and the HTTP server that hands them out by CID,
+// so that any HTTP cache or CDN can front it.
+//
+// A Server answers on one port number over two sockets: HTTP/3 on UDP and
+// HTTPS with HTTP/2 and HTTP/1.1 (chosen by ALPN) on TCP; TCP responses carry
+// Alt-Svc to offer h3. Routes:
+//
+//	GET, HEAD /chunks/{cid}  the chunk's ciphertext (application/octet-stream,
+//	                         Range and If-None-Match supported, ETag "<cid>",
+//	                         Cache-Control: public, max-age=31536000, immutable);
+//	                         400 for a bad CID, 404 for an unknown one, both as
+//	                         protocol.Error JSON; 405 for other methods
+//	GET /metrics             Prometheus text from the server's own registry
+//	GET /healthz             "ok"
+//	anything else            Options.Extra (the tracker, when one process is
+//	                         both), or 404
+//
+// Chunks are named by CIDv1 raw sha2-256 and are immutable, which is why they
+// can be cached for a year: the origin never sees plaintext or keys.
+//
+// tlsconfig.go makes a development CA and certificate (clients trust
+// <dir>/origin-ca.pem) or loads a production pair; httpclient.go builds the
+// HTTP/3-only, HTTP/2-only and HTTP/1.1-only clients that clients and tests
+// use.
+//
+// origin imports catalog and protocol. It must not import node, client,
+// tracker or cmd: they build on it.
+package origin

@@ -1,0 +1,240 @@
+package origin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/chorus-music/chorus/catalog"
+)
+
+// listFiles returns every file under root, relative to it.
+func listFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return out
+}
+
+func TestDirStorePutGetLayout(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, c := putRandom(t, s, catalog.ChunkSize)
+	name := c.String()
+	want := filepath.Join(name[len(name)-2:], name)
+	if got := listFiles(t, s.Root()); len(got) != 1 || got[0] != want {
+		t.Fatalf("files after Put = %q; want [%q]", got, want)
+	}
+	if !s.Has(c) {
+		t.Errorf("Has(%s) = false; want true", c)
+	}
+	got, err := s.Get(context.Background(), c)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get(%s) = %d bytes, %v; want the %d bytes put", c, len(got), err, len(data))
+	}
+	f, fi, err := s.Open(c)
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", c, err)
+	}
+	f.Close()
+	if fi.Size() != int64(len(data)) {
+		t.Errorf("Open(%s) size = %d; want %d", c, fi.Size(), len(data))
+	}
+	// Idempotent: the same chunk again is nil and changes nothing.
+	if err := s.Put(context.Background(), c, data); err != nil {
+		t.Errorf("second Put(%s) = %v; want nil", c, err)
+	}
+	if got := listFiles(t, s.Root()); len(got) != 1 {
+		t.Errorf("files after second Put = %q; want one", got)
+	}
+}
+
+func TestDirStoreRejectsMismatch(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("the real chunk")
+	c := catalog.ChunkCID(data)
+	err = s.Put(context.Background(), c, []byte("some other bytes"))
+	if !errors.Is(err, ErrCIDMismatch) {
+		t.Fatalf("Put(%s, wrong data) = %v; want ErrCIDMismatch", c, err)
+	}
+	if s.Has(c) {
+		t.Errorf("Has(%s) = true after rejected Put", c)
+	}
+	if got := listFiles(t, s.Root()); len(got) != 0 {
+		t.Errorf("files after rejected Put = %q; want none", got)
+	}
+}
+
+func TestDirStoreBadCIDs(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("chunk")
+	sum, _ := mh.Sum(data, mh.SHA2_256, -1)
+	blake, _ := mh.Sum(data, mh.BLAKE3, 32)
+	tests := []struct {
+		name string
+		c    cid.Cid
+	}{
+		{"undef", cid.Undef},
+		{"v0", cid.NewCidV0(sum)},
+		{"dag-pb", cid.NewCidV1(cid.DagProtobuf, sum)},
+		{"blake3", cid.NewCidV1(cid.Raw, blake)},
+	}
+	for _, tt := range tests {
+		if err := s.Put(context.Background(), tt.c, data); !errors.Is(err, ErrBadCID) {
+			t.Errorf("Put(%s) = %v; want ErrBadCID", tt.name, err)
+		}
+		if _, _, err := s.Open(tt.c); !errors.Is(err, ErrBadCID) {
+			t.Errorf("Open(%s) = %v; want ErrBadCID", tt.name, err)
+		}
+		if s.Has(tt.c) {
+			t.Errorf("Has(%s) = true; want false", tt.name)
+		}
+	}
+}
+
+func TestDirStoreNotFound(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := catalog.ChunkCID([]byte("never stored"))
+	if _, _, err := s.Open(c); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open(%s) = %v; want ErrNotFound", c, err)
+	}
+	if _, err := s.Get(context.Background(), c); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(%s) = %v; want ErrNotFound", c, err)
+	}
+}
+
+func TestDirStoreTooLarge(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, catalog.MaxChunkSize+1)
+	c := catalog.ChunkCID(data)
+	if err := s.Put(context.Background(), c, data); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Put(%d bytes) = %v; want ErrTooLarge", len(data), err)
+	}
+}
+
+func TestDirStoreCancelledPut(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	data := []byte("late")
+	if err := s.Put(ctx, catalog.ChunkCID(data), data); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put(cancelled ctx) = %v; want context.Canceled", err)
+	}
+}
+
+// A Put that crashed mid-write leaves only a ".tmp-" file, which is never
+// taken for the chunk.
+func TestDirStoreTempFileNeverAChunk(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("a chunk whose write was torn")
+	c := catalog.ChunkCID(data)
+	name := c.String()
+	shard := filepath.Join(s.Root(), name[len(name)-2:])
+	if err := os.MkdirAll(shard, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	torn := filepath.Join(shard, tempPrefix+"crashed")
+	if err := os.WriteFile(torn, data[:5], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s.Has(c) {
+		t.Fatalf("Has(%s) = true with only a temp file", c)
+	}
+	if _, _, err := s.Open(c); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Open(%s) = %v with only a temp file; want ErrNotFound", c, err)
+	}
+	if err := s.Put(context.Background(), c, data); err != nil {
+		t.Fatalf("Put(%s) = %v", c, err)
+	}
+	got, err := s.Get(context.Background(), c)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get(%s) = %q, %v; want %q", c, got, err, data)
+	}
+	for _, f := range listFiles(t, s.Root()) {
+		if base := filepath.Base(f); strings.HasPrefix(base, tempPrefix) && base != filepath.Base(torn) {
+			t.Errorf("Put left temp file %s", f)
+		}
+	}
+}
+
+func TestDirStoreConcurrentPuts(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("concurrent "), 2000)
+	c := catalog.ChunkCID(data)
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = s.Put(context.Background(), c, data) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Put #%d = %v; want nil", i, err)
+		}
+	}
+	files := listFiles(t, s.Root())
+	if len(files) != 1 {
+		t.Fatalf("files after %d concurrent Puts = %q; want one chunk", n, files)
+	}
+	got, err := s.Get(context.Background(), c)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get(%s) = %d bytes, %v; want the %d bytes put", c, len(got), err, len(data))
+	}
+}
+
+func TestOpenDirStoreErrors(t *testing.T) {
+	if _, err := OpenDirStore(""); !errors.Is(err, ErrBadOptions) {
+		t.Errorf("OpenDirStore(%q) = %v; want ErrBadOptions", "", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDirStore(file); err == nil {
+		t.Errorf("OpenDirStore(%q) = nil error on a regular file", file)
+	}
+}
