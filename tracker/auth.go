@@ -1,0 +1,288 @@
+package tracker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/tracker/store"
+)
+
+// Account name and password rules.
+const (
+	MinPasswordLen = 8
+)
+
+// checkAccountName accepts 1..protocol.MaxUsernameLen characters from
+// [A-Za-z0-9._-], starting with a letter or digit.
+func checkAccountName(name string) error {
+	if name == "" || len(name) > protocol.MaxUsernameLen {
+		return fmt.Errorf("%w: length %d not in 1..%d", ErrAccountName, len(name), protocol.MaxUsernameLen)
+	}
+	for i, c := range []byte(name) {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '-')) {
+			return fmt.Errorf("%w: %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", ErrAccountName, name)
+		}
+	}
+	return nil
+}
+
+func checkPasswordRules(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	if n < MinPasswordLen || len(pw) > protocol.MaxPasswordLen {
+		return fmt.Errorf("%w: want %d characters to %d bytes", ErrPassword, MinPasswordLen, protocol.MaxPasswordLen)
+	}
+	return nil
+}
+
+// CreateAccount adds an account with an argon2id hash of password. It
+// returns an error wrapping ErrAccountName, ErrPassword or store.ErrExists
+// for a bad name, a bad password or a taken name.
+func (s *Server) CreateAccount(ctx context.Context, name, password string) error {
+	if err := checkAccountName(name); err != nil {
+		return err
+	}
+	if err := checkPasswordRules(password); err != nil {
+		return err
+	}
+	h, err := hashPassword(password, s.opts.Argon2)
+	if err != nil {
+		return err
+	}
+	if err := s.store.CreateAccount(ctx, store.Account{Name: name, PasswordHash: h, CreatedAt: s.clock.Now()}); err != nil {
+		return fmt.Errorf("tracker: create account %q: %w", name, err)
+	}
+	s.log.InfoContext(ctx, "account created", slog.String("account", name))
+	return nil
+}
+
+// tokenBytes is the entropy of access and refresh tokens.
+const tokenBytes = 32
+
+var tokenEncoding = base64.RawURLEncoding
+
+// newToken returns a random token and the hash the store keeps.
+func newToken() (string, []byte, error) {
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("tracker: token: %w", err)
+	}
+	tok := tokenEncoding.EncodeToString(b)
+	return tok, tokenHash(tok), nil
+}
+
+func tokenHash(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// wellFormedToken reports whether tok could be one of our tokens; anything
+// else is refused without a store lookup.
+func wellFormedToken(tok string) bool {
+	if len(tok) != tokenEncoding.EncodedLen(tokenBytes) {
+		return false
+	}
+	_, err := tokenEncoding.DecodeString(tok)
+	return err == nil
+}
+
+// newSession makes a fresh token pair for account.
+func (s *Server) newSession(account string) (protocol.Session, store.Session, error) {
+	access, accessHash, err := newToken()
+	if err != nil {
+		return protocol.Session{}, store.Session{}, err
+	}
+	refresh, refreshHash, err := newToken()
+	if err != nil {
+		return protocol.Session{}, store.Session{}, err
+	}
+	now := s.clock.Now()
+	st := store.Session{
+		Account: account, AccessHash: accessHash, AccessExpiresAt: now.Add(s.opts.AccessTTL),
+		RefreshHash: refreshHash, RefreshExpiresAt: now.Add(s.opts.RefreshTTL), CreatedAt: now,
+	}
+	wire := protocol.Session{
+		Account: account, AccessToken: access, AccessExpiresAt: st.AccessExpiresAt,
+		RefreshToken: refresh, RefreshExpiresAt: st.RefreshExpiresAt,
+	}
+	return wire, st, nil
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeJSON[protocol.LoginRequest](r.Body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Username == "" || req.Password == "" || len(req.Username) > protocol.MaxUsernameLen || len(req.Password) > protocol.MaxPasswordLen {
+		s.writeError(w, r, badRequest("username and password must be 1..%d and 1..%d bytes", protocol.MaxUsernameLen, protocol.MaxPasswordLen))
+		return
+	}
+	ip := remoteIP(r)
+	keys := []string{"acct:" + req.Username, "addr:" + ip}
+	now := s.clock.Now()
+	// Take a token before checking the password (so parallel guesses
+	// cannot all slip through) and give it back on success.
+	if wait := s.limiter.take(now, keys...); wait > 0 {
+		s.metrics.loginFailures.WithLabelValues("rate_limited").Inc()
+		s.log.WarnContext(r.Context(), "login rate limited", slog.String("account", req.Username), slog.String("remote", ip))
+		s.writeError(w, r, &apiError{status: http.StatusTooManyRequests, code: protocol.CodeRateLimited,
+			msg: "too many failed logins; retry later", retryIn: int(math.Ceil(wait.Seconds()))})
+		return
+	}
+	ok, err := s.verifyLogin(r.Context(), req.Username, req.Password)
+	if err != nil {
+		s.limiter.refund(now, keys...)
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.metrics.loginFailures.WithLabelValues("bad_credentials").Inc()
+		s.log.InfoContext(r.Context(), "login failed", slog.String("account", req.Username), slog.String("remote", ip))
+		s.writeError(w, r, unauthorized("invalid username or password"))
+		return
+	}
+	s.limiter.refund(now, keys...)
+	wire, st, err := s.newSession(req.Username)
+	if err == nil {
+		err = s.store.CreateSession(r.Context(), st)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "login", slog.String("account", req.Username), slog.String("remote", ip))
+	writeJSON(w, http.StatusOK, wire)
+}
+
+// verifyLogin checks a name and password. An unknown account costs the same
+// argon2 work as a known one.
+func (s *Server) verifyLogin(ctx context.Context, name, password string) (bool, error) {
+	acct, err := s.store.Account(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		checkPassword(s.dummyHash, password) //nolint:errcheck // timing only
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	ok, err := checkPassword(acct.PasswordHash, password)
+	if err != nil {
+		s.log.ErrorContext(ctx, "stored password hash unusable", slog.String("account", name), slog.Any("err", err))
+		return false, nil
+	}
+	return ok, nil
+}
+
+func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeJSON[protocol.RenewRequest](r.Body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.RefreshToken == "" {
+		s.writeError(w, r, badRequest("refresh_token is required"))
+		return
+	}
+	if !wellFormedToken(req.RefreshToken) {
+		s.writeError(w, r, unauthorized("invalid refresh token"))
+		return
+	}
+	old := tokenHash(req.RefreshToken)
+	cur, err := s.store.SessionByRefresh(r.Context(), old)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, unauthorized("invalid refresh token"))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.clock.Now().Before(cur.RefreshExpiresAt) {
+		s.writeError(w, r, unauthorized("refresh token expired"))
+		return
+	}
+	wire, next, err := s.newSession(cur.Account)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.store.RotateSession(r.Context(), old, next); errors.Is(err, store.ErrNotFound) {
+		// A concurrent renew with the same token won.
+		s.writeError(w, r, unauthorized("invalid refresh token"))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	if err := s.store.DeleteSession(r.Context(), sess.accessHash); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "logout", slog.String("account", sess.account))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type sessionKey struct{}
+
+// authSession is what requireSession puts in the request context.
+type authSession struct {
+	account    string
+	accessHash []byte
+}
+
+func sessionFrom(ctx context.Context) authSession {
+	a, _ := ctx.Value(sessionKey{}).(authSession)
+	return a
+}
+
+// bearerToken extracts the token from "Authorization: Bearer <token>".
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// requireSession answers 401 unless the request carries a valid, unexpired
+// access token.
+func (s *Server) requireSession(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearerToken(r)
+		if !ok || !wellFormedToken(tok) {
+			s.writeError(w, r, unauthorized("missing or malformed access token"))
+			return
+		}
+		hash := tokenHash(tok)
+		sess, err := s.store.SessionByAccess(r.Context(), hash)
+		if errors.Is(err, store.ErrNotFound) {
+			s.writeError(w, r, unauthorized("invalid access token"))
+			return
+		} else if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !s.clock.Now().Before(sess.AccessExpiresAt) {
+			s.writeError(w, r, unauthorized("access token expired"))
+			return
+		}
+		ctx := context.WithValue(r.Context(), sessionKey{}, authSession{account: sess.Account, accessHash: hash})
+		h(w, r.WithContext(ctx))
+	}
+}

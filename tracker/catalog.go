@@ -1,0 +1,165 @@
+package tracker
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/tracker/store"
+)
+
+// Paging limits for GET /v1/tracks and GET /v1/search.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 500
+	MaxPageOffset    = 1_000_000
+	MaxSearchQuery   = 256 // bytes
+)
+
+// page parses limit and offset query parameters.
+func page(q url.Values) (limit, offset int, err error) {
+	limit, offset = DefaultPageLimit, 0
+	if v, ok := q["limit"]; ok {
+		if len(v) != 1 {
+			return 0, 0, badRequest("limit given more than once")
+		}
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > MaxPageLimit {
+			return 0, 0, badRequest("limit must be an integer in 1..%d", MaxPageLimit)
+		}
+		limit = n
+	}
+	if v, ok := q["offset"]; ok {
+		if len(v) != 1 {
+			return 0, 0, badRequest("offset given more than once")
+		}
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 || n > MaxPageOffset {
+			return 0, 0, badRequest("offset must be an integer in 0..%d", MaxPageOffset)
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+func summaries(ms []store.TrackMeta) []protocol.TrackSummary {
+	out := make([]protocol.TrackSummary, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, summary(m))
+	}
+	return out
+}
+
+func summary(m store.TrackMeta) protocol.TrackSummary {
+	return protocol.TrackSummary{ID: m.ID, Title: m.Title, Artist: m.Artist, Album: m.Album,
+		DurationMS: m.DurationMS, ByteLength: m.ByteLength, ContentType: m.ContentType, Chunks: m.Chunks}
+}
+
+func (s *Server) handleTracks(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, badRequest("bad query string"))
+		return
+	}
+	limit, offset, err := page(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ms, total, err := s.store.ListTracks(r.Context(), limit, offset)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, protocol.TrackList{Tracks: summaries(ms), Total: total})
+}
+
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, badRequest("bad query string"))
+		return
+	}
+	limit, offset, err := page(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	text := q.Get("q")
+	if len(q["q"]) > 1 {
+		s.writeError(w, r, badRequest("q given more than once"))
+		return
+	}
+	if len(text) > MaxSearchQuery {
+		s.writeError(w, r, badRequest("q exceeds %d bytes", MaxSearchQuery))
+		return
+	}
+	ms, total, err := s.store.SearchTracks(r.Context(), text, limit, offset)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, protocol.TrackList{Tracks: summaries(ms), Total: total})
+}
+
+// trackID validates the {id} path value as a CID in its canonical string
+// form.
+func trackID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	c, err := cid.Decode(id)
+	if err != nil || c.String() != id {
+		return "", badRequest("track ID %q is not a CID in canonical form", id)
+	}
+	return id, nil
+}
+
+func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
+	id, err := trackID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.store.Track(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, notFound("no such track"))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature})
+}
+
+// handleTrackKey serves a track's content key to an authenticated session,
+// recording the request in the audit log first: no audit row, no key.
+func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
+	id, err := trackID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	key, err := s.store.TrackKey(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, notFound("no such track"))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess := sessionFrom(r.Context())
+	if err := s.store.LogKeyRequest(r.Context(), store.KeyRequest{
+		Account: sess.account, TrackID: id, At: s.clock.Now(), RemoteAddr: r.RemoteAddr,
+	}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.keysServed.Inc()
+	s.log.InfoContext(r.Context(), "track key served", slog.String("account", sess.account),
+		slog.String("track", id), slog.String("remote", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, protocol.TrackKeyResponse{TrackID: id, Key: key})
+}

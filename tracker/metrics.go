@@ -1,0 +1,57 @@
+package tracker
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the tracker's Prometheus collectors, on its own registry.
+type metrics struct {
+	requests      *prometheus.CounterVec   // by route pattern and status code
+	latency       *prometheus.HistogramVec // by route pattern
+	loginFailures *prometheus.CounterVec   // by reason
+	keysServed    prometheus.Counter
+	tickets       prometheus.Counter
+	ingests       *prometheus.CounterVec // by result: created, existing, failed
+	panics        prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "requests_total",
+			Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "request_duration_seconds",
+			Help: "HTTP request handling time by route pattern.", Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "login_failures_total",
+			Help: "Failed logins by reason (bad_credentials, rate_limited).",
+		}, []string{"reason"}),
+		keysServed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "track_keys_served_total",
+			Help: "Track keys handed to authenticated sessions.",
+		}),
+		tickets: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "tickets_issued_total",
+			Help: "Peer admission tickets issued.",
+		}),
+		ingests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "ingests_total",
+			Help: "Ingest calls by result (created, existing, failed).",
+		}, []string{"result"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "chorus", Subsystem: "tracker", Name: "handler_panics_total",
+			Help: "Handler panics recovered (each answered 500).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("%w: register metrics: %v", ErrOptions, err)
+		}
+	}
+	return m, nil
+}
