@@ -39,6 +39,8 @@ const (
 	maxCommentBytes = 1 << 20
 	// maxID3Bytes bounds an ID3v2 tag handed to the tag reader.
 	maxID3Bytes = 4 << 20
+	// maxInfoBytes bounds a WAV LIST INFO chunk read for tags.
+	maxInfoBytes = 64 << 10
 	// maxBlocks bounds the RIFF chunks or FLAC metadata blocks walked.
 	maxBlocks = 1024
 	// maxOggPages bounds the Ogg pages read to assemble the comment packet.
@@ -162,6 +164,8 @@ func readTags(read func(io.ReadSeeker) (tag.Metadata, error), rs io.ReadSeeker) 
 
 // ---- WAV ----
 
+// readWAV walks the RIFF chunks (at most maxBlocks) for fmt (byte rate),
+// data (audio size) and LIST INFO (tags).
 func readWAV(r io.ReadSeeker, size int64) (Metadata, error) {
 	md := Metadata{ContentType: ContentTypeWAV}
 	var byteRate uint32
@@ -187,9 +191,14 @@ func readWAV(r io.ReadSeeker, size int64) (Metadata, error) {
 			byteRate = binary.LittleEndian.Uint32(f[8:12])
 		case "data":
 			dataSize = min(n, size-body)
-		}
-		if byteRate != 0 && dataSize >= 0 {
-			break
+		case "LIST":
+			if n >= 4 && n <= maxInfoBytes && body+n <= size {
+				buf := make([]byte, n)
+				if _, err := readAt(r, buf, body); err != nil {
+					return md, fmt.Errorf("catalog: wav LIST chunk: %w", err)
+				}
+				readRIFFInfo(buf, &md)
+			}
 		}
 		off = body + n + n&1 // chunks are padded to even length
 	}
@@ -199,6 +208,32 @@ func readWAV(r io.ReadSeeker, size int64) (Metadata, error) {
 	md.DurationMS = dataSize * 1000 / int64(byteRate)
 	md.BitrateKbps = int(int64(byteRate) * 8 / 1000)
 	return md, nil
+}
+
+// readRIFFInfo reads title (INAM), artist (IART) and album (IPRD) from a
+// LIST chunk's body if it is of type INFO.
+func readRIFFInfo(b []byte, md *Metadata) {
+	if string(b[:4]) != "INFO" {
+		return
+	}
+	b = b[4:]
+	for len(b) >= 8 {
+		id := string(b[:4])
+		n := int(binary.LittleEndian.Uint32(b[4:8]))
+		if n > len(b)-8 {
+			return
+		}
+		v, _, _ := strings.Cut(string(b[8:8+n]), "\x00")
+		switch id {
+		case "INAM":
+			md.Title = v
+		case "IART":
+			md.Artist = v
+		case "IPRD":
+			md.Album = v
+		}
+		b = b[min(len(b), 8+n+n&1):]
+	}
 }
 
 // ---- FLAC ----

@@ -179,3 +179,32 @@ func FuzzReadMetadata(f *testing.F) {
 		}
 	})
 }
+
+func TestReadMetadataWAVInfo(t *testing.T) {
+	wav := readFile(t, filepath.Join("testdata", "Test Artist - Wave Title.wav"))
+	sub := func(id, v string) []byte {
+		b := append([]byte(id), 0, 0, 0, 0)
+		v += "\x00"
+		if len(v)%2 == 1 {
+			v += "\x00"
+		}
+		binary.LittleEndian.PutUint32(b[4:], uint32(len(v)))
+		return append(b, v...)
+	}
+	info := []byte("INFO")
+	info = append(info, sub("INAM", "Info Title")...)
+	info = append(info, sub("IART", "Info Artist")...)
+	info = append(info, sub("IPRD", "Info Album")...)
+	list := binary.LittleEndian.AppendUint32([]byte("LIST"), uint32(len(info)))
+	list = append(list, info...)
+	data := append(bytes.Clone(wav), list...)
+	binary.LittleEndian.PutUint32(data[4:], uint32(len(data)-8))
+
+	md, err := ReadMetadata(bytes.NewReader(data), int64(len(data)), "Name Artist - Name Title.wav")
+	if err != nil {
+		t.Fatalf("ReadMetadata(wav with INFO) = %v", err)
+	}
+	if md.Title != "Info Title" || md.Artist != "Info Artist" || md.Album != "Info Album" || md.DurationMS != 3000 {
+		t.Errorf("ReadMetadata(wav with INFO) = %+v; want the INFO tags and 3000 ms", md)
+	}
+}
