@@ -1,0 +1,51 @@
+// Package node is a Chorus swarm member: a libp2p host (QUIC only) that
+// admits only peers holding a tracker-signed ticket, serves encrypted chunks
+// from a Store over /chorus/chunk/1.0.0, fetches chunks from peers with
+// pipelined requests verified against their CIDs, and announces and finds
+// tracks in a private Kademlia DHT (/chorus/kad/1.0.0).
+//
+// # Admission
+//
+// On every new connection, in both directions, each side opens a one-way
+// /chorus/admit/1.0.0 stream carrying its ticket (protocol.Ticket), and the
+// first frame of every chunk stream (Hello) carries it too, so a cold fetch
+// needs no extra round trip. A ticket that is forged, expired, signed by an
+// unknown key or issued to another peer closes the connection at once; a
+// peer that shows no valid ticket within Options.AdmitTimeout is
+// disconnected. Until a peer is admitted its chunk requests get nothing, and
+// the DHT sees it through a guarded host: inbound DHT streams wait for
+// admission (or are reset), outbound DHT queries wait for the remote's
+// ticket, only admitted peers enter the routing table, and refused peers are
+// not queried. The node renews its own ticket at 2/3 of its remaining
+// lifetime (on Options.Clock) and re-sends it to connected peers; a peer
+// whose ticket expires without renewal is disconnected.
+//
+// # Chunk exchange
+//
+// Fetch keeps one stream per peer, shared by concurrent calls, with requests
+// matched to responses by ID and Cancel sent when a caller gives up. On a
+// peer that is not yet connected it dials (Network().DialPeer), opens a
+// stream on the new connection without waiting for identify and selects the
+// protocol optimistically (multistream lazy select), so Hello and the first
+// Request leave in the first flight after the QUIC handshake. The server
+// answers from its Store: DontHave if absent, Busy when all upload slots are
+// taken or uploads are disabled, and paces bytes with a token bucket.
+//
+// # What the DHT reveals
+//
+// Any admitted peer can learn from the DHT, about another peer: its peer ID,
+// the listen addresses it advertises, that it is online (it answers DHT
+// queries and holds a routing table slot), and which tracks it holds, through
+// its provider records (one record per track ID, re-announced every
+// DHT.ReprovideInterval). It cannot learn what the peer plays or has played
+// from its cache beyond those announced tracks, which chunks of a track it
+// holds (records are per track, never per chunk), nor its account: the
+// account name travels only inside the ticket, shown to peers it is
+// connected to.
+//
+// # Imports
+//
+// node may import protocol, catalog, internal/clock and libp2p. It must not
+// import client, tracker, origin or cmd, nor node/cache (which satisfies
+// Store from above).
+package node

@@ -1,0 +1,326 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	lp2pproto "github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/protocol"
+)
+
+// session is the client side of one chunk stream to a peer, shared by all
+// concurrent Fetch calls to that peer: requests are pipelined and matched to
+// responses by ID.
+type session struct {
+	n  *Node
+	p  peer.ID
+	s  network.Stream
+	rw io.ReadWriter // the stream behind lazy protocol selection
+
+	wmu sync.Mutex // guards bw
+	bw  *bufio.Writer
+
+	done chan struct{} // closed by fail
+
+	mu      sync.Mutex // guards the fields below
+	err     error      // why the session ended; set once with done
+	nextID  uint64
+	pending map[uint64]chan *protocol.Response
+}
+
+// Fetch returns chunk c from peer p, verified against c. Concurrent calls
+// for one peer share one stream. If p is not connected, Fetch dials it from
+// the peerstore's addresses (see AddAddrs, FetchFrom; FindProviders fills
+// them) and sends the request in the first flight after the QUIC handshake,
+// without waiting for identify or a protocol negotiation round trip.
+//
+// Errors: ErrDontHave, ErrBusy, ErrPeerGone, ErrNotAdmitted, ErrCorruptChunk,
+// ErrRemote (see Retryable), or the context's error, wrapped with the peer
+// and CID.
+func (n *Node) Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
+	data, err := n.fetch(ctx, p, c)
+	result := "ok"
+	switch {
+	case err == nil:
+		n.m.downloaded.Add(float64(len(data)))
+	case errors.Is(err, ErrDontHave):
+		result = "dont_have"
+	case errors.Is(err, ErrBusy):
+		result = "busy"
+	case errors.Is(err, ErrCorruptChunk):
+		result = "corrupt"
+	case errors.Is(err, ErrNotAdmitted):
+		result = "not_admitted"
+	case errors.Is(err, ErrPeerGone):
+		result = "peer_gone"
+	case ctx.Err() != nil:
+		result = "timeout"
+	default:
+		result = "error"
+	}
+	n.m.fetches.WithLabelValues(result).Inc()
+	if err != nil {
+		return nil, fmt.Errorf("node: fetch %s from %s: %w", c, p, err)
+	}
+	return data, nil
+}
+
+// FetchFrom records ai's addresses and fetches c from it.
+func (n *Node) FetchFrom(ctx context.Context, ai peer.AddrInfo, c cid.Cid) ([]byte, error) {
+	if len(ai.Addrs) > 0 {
+		n.AddAddrs(ai)
+	}
+	return n.Fetch(ctx, ai.ID, c)
+}
+
+func (n *Node) fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
+	if p == n.host.ID() {
+		return nil, fmt.Errorf("%w: fetch from self", ErrPeerGone)
+	}
+	s, err := n.session(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.request(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.Status {
+	case protocol.StatusOK:
+	case protocol.StatusDontHave:
+		return nil, ErrDontHave
+	case protocol.StatusBusy:
+		return nil, ErrBusy
+	default:
+		return nil, ErrRemote
+	}
+	if !catalog.VerifyCID(c, resp.Data) {
+		return nil, ErrCorruptChunk
+	}
+	return resp.Data, nil
+}
+
+// session returns the live session to p, opening one if needed. Only one
+// open attempt per peer runs at a time; others wait for it.
+func (n *Node) session(ctx context.Context, p peer.ID) (*session, error) {
+	for {
+		n.smu.Lock()
+		if s := n.sessions[p]; s != nil {
+			n.smu.Unlock()
+			return s, nil
+		}
+		if wait, ok := n.opening[p]; ok {
+			n.smu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		wait := make(chan struct{})
+		n.opening[p] = wait
+		n.smu.Unlock()
+
+		s, err := n.openSession(ctx, p)
+		n.smu.Lock()
+		delete(n.opening, p)
+		if err == nil {
+			n.sessions[p] = s
+		}
+		close(wait)
+		n.smu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		go s.readLoop()
+		return s, nil
+	}
+}
+
+// openSession opens a chunk stream to p on an existing connection, or on a
+// new one (dialled without waiting for identify). The stream selects the
+// chunk protocol lazily: our Hello, buffered here, leaves with the first
+// request, together with the multistream header.
+func (n *Node) openSession(ctx context.Context, p peer.ID) (*session, error) {
+	if n.isClosed() {
+		return nil, ErrClosed
+	}
+	if n.isRejected(p) {
+		return nil, fmt.Errorf("%w: refused earlier", ErrNotAdmitted)
+	}
+	var conn network.Conn
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if !c.IsClosed() {
+			conn = c
+			break
+		}
+	}
+	if conn == nil {
+		var err error
+		conn, err = n.host.Network().DialPeer(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w: dial: %w", ErrPeerGone, err)
+		}
+	}
+	st, err := conn.NewStream(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: open stream: %w", ErrPeerGone, err)
+	}
+	if err := st.SetProtocol(protocol.ChunkProtocol); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("%w: set protocol: %w", ErrPeerGone, err)
+	}
+	lz := msmux.NewMSSelect(st, lp2pproto.ID(protocol.ChunkProtocol))
+	s := &session{
+		n:       n,
+		p:       p,
+		s:       st,
+		rw:      lz,
+		bw:      bufio.NewWriterSize(lz, 32<<10),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]chan *protocol.Response),
+	}
+	if err := protocol.WriteMessage(s.bw, &protocol.Hello{Version: protocol.ChunkVersion, Ticket: n.ownTicket()}); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	return s, nil
+}
+
+// request sends a Request for c and waits for its Response, sending Cancel
+// if ctx ends first.
+func (s *session) request(ctx context.Context, c cid.Cid) (*protocol.Response, error) {
+	ch := make(chan *protocol.Response, 1)
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.nextID++
+	id := s.nextID
+	s.pending[id] = ch
+	s.mu.Unlock()
+
+	if err := s.send(&protocol.Request{ID: id, CID: c.Bytes()}); err != nil {
+		s.fail(fmt.Errorf("%w: send request: %w", ErrPeerGone, err))
+		return nil, s.cause()
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-s.done:
+		return nil, s.cause()
+	case <-ctx.Done():
+		s.mu.Lock()
+		delete(s.pending, id)
+		s.mu.Unlock()
+		go func() {
+			if err := s.send(&protocol.Cancel{ID: id}); err != nil {
+				s.fail(fmt.Errorf("%w: send cancel: %w", ErrPeerGone, err))
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+func (s *session) send(m protocol.Message) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := protocol.WriteMessage(s.bw, m); err != nil {
+		return err
+	}
+	return s.bw.Flush()
+}
+
+func (s *session) cause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// readLoop checks the peer's Hello, then hands responses to their waiters.
+func (s *session) readLoop() {
+	n := s.n
+	br := bufio.NewReader(s.rw)
+	msg, err := protocol.ReadMessage(br)
+	if err != nil {
+		s.fail(s.readError(err))
+		return
+	}
+	hello, ok := msg.(*protocol.Hello)
+	if !ok {
+		n.reject(s.p, fmt.Errorf("chunk stream answered with %T", msg), "rejected")
+		s.fail(fmt.Errorf("%w: no hello", ErrNotAdmitted))
+		return
+	}
+	if err := n.checkTicket(s.p, hello.Ticket); err != nil {
+		if !errors.Is(err, ErrNotAdmitted) || n.waitAdmitted(n.ctx, s.p) != nil {
+			s.fail(err)
+			return
+		}
+	}
+	for {
+		msg, err := protocol.ReadMessage(br)
+		if err != nil {
+			s.fail(s.readError(err))
+			return
+		}
+		resp, ok := msg.(*protocol.Response)
+		if !ok {
+			s.fail(fmt.Errorf("%w: unexpected %T", ErrPeerGone, msg))
+			return
+		}
+		s.mu.Lock()
+		ch := s.pending[resp.ID]
+		delete(s.pending, resp.ID)
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- resp
+		}
+	}
+}
+
+func (s *session) readError(err error) error {
+	if s.n.isRejected(s.p) {
+		return fmt.Errorf("%w: %w", ErrNotAdmitted, err)
+	}
+	return fmt.Errorf("%w: %w", ErrPeerGone, err)
+}
+
+// fail ends the session with err (first error wins), releasing every waiter.
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	s.pending = nil
+	close(s.done)
+	s.mu.Unlock()
+	s.s.Reset()
+	n := s.n
+	n.smu.Lock()
+	if n.sessions[s.p] == s {
+		delete(n.sessions, s.p)
+	}
+	n.smu.Unlock()
+}

@@ -1,0 +1,281 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/chorus-music/chorus/protocol"
+)
+
+// serveStream is the server side of one chunk stream: a reader that queues
+// requests and a worker that answers them in order.
+type serveStream struct {
+	n  *Node
+	p  peer.ID
+	s  network.Stream
+	bw *bufio.Writer
+
+	ctx    context.Context // cancelled when the stream ends
+	cancel context.CancelFunc
+
+	wmu sync.Mutex // guards bw
+
+	mu         sync.Mutex // guards the fields below
+	queue      []*protocol.Request
+	holding    bool               // holds an upload slot
+	curID      uint64             // request in service
+	curCancel  context.CancelFunc // cancels the request in service; nil if none
+	wake       chan struct{}      // capacity 1: the queue grew
+}
+
+// handleChunk serves one inbound chunk stream.
+func (n *Node) handleChunk(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	br := bufio.NewReader(s)
+
+	// The first frame is the peer's Hello; its ticket admits the peer if it
+	// has not been admitted yet (a cold fetch carries it with the request).
+	_ = s.SetReadDeadline(realDeadline(n.opts.AdmitTimeout))
+	msg, err := protocol.ReadMessage(br)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	hello, ok := msg.(*protocol.Hello)
+	if !ok {
+		n.reject(p, fmt.Errorf("chunk stream opened with %T", msg), "rejected")
+		s.Reset()
+		return
+	}
+	if err := n.checkTicket(p, hello.Ticket); err != nil {
+		if !errors.Is(err, ErrNotAdmitted) || n.waitAdmitted(n.ctx, p) != nil {
+			s.Reset()
+			return
+		}
+	}
+	_ = s.SetReadDeadline(noDeadline)
+
+	ctx, cancel := context.WithCancel(n.ctx)
+	ss := &serveStream{n: n, p: p, s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1)}
+	ss.bw = bufio.NewWriterSize(&pacedWriter{w: s, lim: n.limiter, ctx: ctx}, 64<<10)
+	ss.wmu.Lock()
+	err = protocol.WriteMessage(ss.bw, &protocol.Hello{Version: protocol.ChunkVersion, Ticket: n.ownTicket()})
+	ss.wmu.Unlock()
+	if err != nil {
+		cancel()
+		s.Reset()
+		return
+	}
+
+	done := make(chan struct{})
+	if !n.opts.Fault.Stall {
+		go func() {
+			defer close(done)
+			ss.work()
+		}()
+	} else {
+		close(done)
+	}
+	ss.read(br)
+	cancel()
+	<-done
+	ss.mu.Lock()
+	if ss.holding {
+		ss.holding = false
+		<-n.slots
+	}
+	ss.mu.Unlock()
+	s.Close()
+}
+
+// read handles frames until the stream ends.
+func (ss *serveStream) read(br *bufio.Reader) {
+	n := ss.n
+	for {
+		msg, err := protocol.ReadMessage(br)
+		if err != nil {
+			return
+		}
+		switch m := msg.(type) {
+		case *protocol.Request:
+			if n.opts.Fault.Stall {
+				continue
+			}
+			if !ss.enqueue(m) {
+				n.m.served.WithLabelValues(protocol.StatusBusy.String()).Inc()
+				if err := ss.respond(&protocol.Response{ID: m.ID, Status: protocol.StatusBusy}); err != nil {
+					return
+				}
+			}
+		case *protocol.Cancel:
+			ss.cancelRequest(m.ID)
+		default:
+			n.log.Debug("unexpected chunk frame", "remote", ss.p.String(), "type", fmt.Sprintf("%T", msg))
+			ss.s.Reset()
+			return
+		}
+	}
+}
+
+// enqueue queues r, taking an upload slot if this stream has none. It
+// reports false when the request must be answered Busy.
+func (ss *serveStream) enqueue(r *protocol.Request) bool {
+	n := ss.n
+	if n.opts.Upload.Disabled {
+		return false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.queue) >= n.opts.Upload.MaxQueuePerPeer {
+		return false
+	}
+	if !ss.holding {
+		select {
+		case n.slots <- struct{}{}:
+			ss.holding = true
+		default:
+			return false
+		}
+	}
+	ss.queue = append(ss.queue, r)
+	select {
+	case ss.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (ss *serveStream) cancelRequest(id uint64) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if i := slices.IndexFunc(ss.queue, func(r *protocol.Request) bool { return r.ID == id }); i >= 0 {
+		ss.queue = slices.Delete(ss.queue, i, i+1)
+		return
+	}
+	if ss.curCancel != nil && ss.curID == id {
+		ss.curCancel()
+	}
+}
+
+// work answers queued requests in order, releasing the upload slot whenever
+// the queue runs dry.
+func (ss *serveStream) work() {
+	n := ss.n
+	for {
+		ss.mu.Lock()
+		if len(ss.queue) == 0 {
+			if ss.holding {
+				ss.holding = false
+				<-n.slots
+			}
+			ss.mu.Unlock()
+			select {
+			case <-ss.wake:
+				continue
+			case <-ss.ctx.Done():
+				return
+			}
+		}
+		r := ss.queue[0]
+		ss.queue = ss.queue[1:]
+		ctx, cancel := context.WithCancel(ss.ctx)
+		ss.curID, ss.curCancel = r.ID, cancel
+		ss.mu.Unlock()
+
+		resp := ss.answer(ctx, r)
+		err := ss.respond(resp)
+		ss.mu.Lock()
+		ss.curCancel = nil
+		ss.mu.Unlock()
+		cancel()
+		if err != nil {
+			if ss.ctx.Err() == nil && ctx.Err() == nil {
+				n.log.Debug("chunk response", "remote", ss.p.String(), "err", err)
+				ss.s.Reset()
+				ss.cancel()
+			}
+			if ss.ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		n.m.served.WithLabelValues(resp.Status.String()).Inc()
+		if resp.Status == protocol.StatusOK {
+			n.m.uploaded.Add(float64(len(resp.Data)))
+		}
+	}
+}
+
+// answer looks r up in the store.
+func (ss *serveStream) answer(ctx context.Context, r *protocol.Request) *protocol.Response {
+	n := ss.n
+	c, err := cid.Cast(r.CID)
+	if err != nil {
+		return &protocol.Response{ID: r.ID, Status: protocol.StatusError}
+	}
+	if n.opts.Store == nil || !n.opts.Store.Has(c) {
+		return &protocol.Response{ID: r.ID, Status: protocol.StatusDontHave}
+	}
+	data, err := n.opts.Store.Get(ctx, c)
+	if err != nil {
+		n.log.Debug("store get", "cid", c.String(), "err", err)
+		return &protocol.Response{ID: r.ID, Status: protocol.StatusDontHave}
+	}
+	if len(data) > protocol.MaxChunkData {
+		n.log.Warn("stored chunk too large to serve", "cid", c.String(), "size", len(data))
+		return &protocol.Response{ID: r.ID, Status: protocol.StatusError}
+	}
+	if n.opts.Fault.CorruptResponses && len(data) > 0 {
+		data = slices.Clone(data)
+		data[len(data)/2] ^= 0xff
+	}
+	return &protocol.Response{ID: r.ID, Status: protocol.StatusOK, Data: data}
+}
+
+// respond writes one response and flushes it.
+func (ss *serveStream) respond(resp *protocol.Response) error {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if err := protocol.WriteMessage(ss.bw, resp); err != nil {
+		return err
+	}
+	return ss.bw.Flush()
+}
+
+// pacedWriter spends tokens from lim before each write, in pieces no larger
+// than the bucket. A nil lim writes straight through.
+type pacedWriter struct {
+	w   io.Writer
+	lim *rate.Limiter
+	ctx context.Context
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	if p.lim == nil {
+		return p.w.Write(b)
+	}
+	written := 0
+	for len(b) > 0 {
+		k := min(len(b), p.lim.Burst())
+		if err := p.lim.WaitN(p.ctx, k); err != nil {
+			return written, err
+		}
+		m, err := p.w.Write(b[:k])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		b = b[k:]
+	}
+	return written, nil
+}
