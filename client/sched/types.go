@@ -56,14 +56,14 @@ type Reason uint8
 
 // Request reasons. The origin reasons index Stats.OriginRequests.
 const (
-	ReasonCache     Reason = iota // the chunk is in the local cache
-	ReasonPeer                    // ordinary fetch from a peer
-	ReasonRace                    // origin: first chunk after Play or Seek, raced against a peer
-	ReasonAtRisk                  // origin: a peer would miss (or missed) the deadline
-	ReasonLowBuffer               // origin: the buffer ahead of the playhead is below Config.LowBuffer
-	ReasonNoPeer                  // origin: no usable peer holds the track
-	ReasonPeerFailed              // origin: a peer failed this chunk and no other peer makes the deadline
-	ReasonPrefetch                // next track's first chunks (from a peer, or from an origin at PrefetchOriginAt)
+	ReasonCache      Reason = iota // the chunk is in the local cache
+	ReasonPeer                     // ordinary fetch from a peer
+	ReasonRace                     // origin: first chunk after Play or Seek, raced against a peer
+	ReasonAtRisk                   // origin: a peer would miss (or missed) the deadline
+	ReasonLowBuffer                // origin: the buffer ahead of the playhead is below Config.LowBuffer
+	ReasonNoPeer                   // origin: no usable peer holds the track
+	ReasonPeerFailed               // origin: a peer failed this chunk and no other peer makes the deadline
+	ReasonPrefetch                 // next track's first chunks (from a peer, or from an origin at PrefetchOriginAt)
 	numReasons
 )
 
@@ -103,8 +103,9 @@ const (
 	// FailTimeout: the source did not answer in time; it is backed off like
 	// FailBusy.
 	FailTimeout
-	// FailGone: the connection is lost; a peer is marked not connected until
-	// a SourceUpdate says otherwise, an origin is backed off.
+	// FailGone: the connection is lost; the source is backed off like
+	// FailBusy, and a peer is marked not connected (a later request dials
+	// it again).
 	FailGone
 )
 

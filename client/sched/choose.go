@@ -1,0 +1,343 @@
+package sched
+
+import "time"
+
+// usable reports whether src may be asked at all right now (not banned for
+// this play, not backed off). Slots are checked separately.
+func (s *Scheduler) usable(src *source) bool {
+	if src.bannedPlay != 0 && src.bannedPlay == s.playSeq {
+		return false
+	}
+	if s.now.Before(src.backoffUntil) {
+		s.note(src.backoffUntil)
+		return false
+	}
+	return true
+}
+
+// hasSlot reports whether src can take one more request.
+func (s *Scheduler) hasSlot(src *source) bool {
+	return src.outstanding < s.cfg.MaxOutstandingPerSource
+}
+
+// eta returns when a chunk of size bytes asked from src now is expected:
+// RTT + (queued bytes + size)/throughput, plus one RTT to connect to a
+// source not connected yet.
+func (s *Scheduler) eta(src *source, size int) time.Time {
+	return s.now.Add(s.etaDur(src, size))
+}
+
+func (s *Scheduler) etaDur(src *source, size int) time.Duration {
+	if src.info.Kind == KindCache {
+		return s.cfg.CacheLatency
+	}
+	rtt := src.info.RTT
+	if rtt <= 0 {
+		rtt = s.cfg.DefaultRTT
+	}
+	bps := src.info.BytesPerSecond
+	if bps <= 0 {
+		bps = s.cfg.DefaultBytesPerSecond
+	}
+	d := rtt + time.Duration(float64(src.queued+int64(size))/float64(bps)*1e9)
+	if !src.info.Connected {
+		d += rtt
+	}
+	return d
+}
+
+// usableHolders returns the usable peers holding p's track, in s.scratch.
+func (s *Scheduler) usableHolders(p *play) []*source {
+	s.scratch = s.scratch[:0]
+	for _, h := range s.holders[p.track.ID] {
+		if h.info.Kind == KindPeer && s.usable(h) {
+			s.scratch = append(s.scratch, h)
+		}
+	}
+	return s.scratch
+}
+
+// bestPeer returns the peer in peers with the earliest expected arrival of
+// a chunk of size bytes, considering only peers with a free slot if free,
+// only connected peers if connected. It returns nil if there is none.
+func (s *Scheduler) bestPeer(peers []*source, size int, free, connected bool) (*source, time.Duration) {
+	var best *source
+	var bestD time.Duration
+	for _, h := range peers {
+		if (free && !s.hasSlot(h)) || (connected && !h.info.Connected) {
+			continue
+		}
+		if d := s.etaDur(h, size); best == nil || d < bestD {
+			best, bestD = h, d
+		}
+	}
+	return best, bestD
+}
+
+// bestOrigin is bestPeer over the origins (usable ones only).
+func (s *Scheduler) bestOrigin(size int, free bool) (*source, time.Duration) {
+	var best *source
+	var bestD time.Duration
+	for _, o := range s.origins {
+		if !s.usable(o) || (free && !s.hasSlot(o)) {
+			continue
+		}
+		if d := s.etaDur(o, size); best == nil || d < bestD {
+			best, bestD = o, d
+		}
+	}
+	return best, bestD
+}
+
+// note asks for a wake-up at t if t is in the future and earlier than any
+// wake-up noted so far in this step.
+func (s *Scheduler) note(t time.Time) {
+	if t.After(s.now) && (s.wake.IsZero() || t.Before(s.wake)) {
+		s.wake = t
+	}
+}
+
+// schedule decides the requests for the current and the next track, and
+// arms the timer for the next decision.
+func (s *Scheduler) schedule(out []Action) []Action {
+	s.wake = time.Time{}
+	if p := s.cur; p != nil && !p.stopped && !p.ended {
+		out = s.scheduleCurrent(p, out)
+	}
+	if s.next != nil && s.cur != nil && !s.cur.stopped {
+		out = s.schedulePrefetch(s.next, out)
+	}
+	if s.wake.IsZero() || (s.armedID != 0 && !s.wake.Before(s.armedAt)) {
+		return out
+	}
+	s.lastTimer++
+	s.armedID, s.armedAt = s.lastTimer, s.wake
+	return append(out, ArmTimer{Timer: s.armedID, At: s.wake})
+}
+
+// scheduleCurrent walks the current track's window from the first missing
+// chunk, most urgent first.
+func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
+	now, st, margin := s.now, s.cfg.StartTarget, s.cfg.HedgeMargin
+	p.skipArrived()
+	n := p.n()
+	if p.contig >= n {
+		if p.ph.started && !p.ph.stalled {
+			s.note(p.ph.TimeAt(p.length(), now, st)) // Finished
+		}
+		return out
+	}
+	peers := s.usableHolders(p)
+	waiting := !p.ph.started
+	lowAhead := s.wall(s.cfg.LowBuffer)
+	var lowBuf bool
+	if !waiting {
+		dl := p.ph.TimeAt(p.offsets[p.contig], now, st)
+		lowBuf = dl.Sub(now) < lowAhead
+		if !lowBuf {
+			s.note(dl.Add(-lowAhead))
+		} else if !p.ph.stalled {
+			s.note(dl) // the stall, if it comes
+		}
+	}
+	peerLimit := p.ph.Position(now) + s.audioBytes(p, s.cfg.BufferAhead)
+	originHorizon := now.Add(s.wall(s.cfg.MaxOriginAhead))
+	idleDone := false
+	for i := p.contig; i < n; i++ {
+		if i > p.contig && p.offsets[i] > peerLimit {
+			break
+		}
+		c := &p.chunks[i]
+		if c.arrived {
+			continue
+		}
+		size := p.track.ChunkSizes[i]
+		dl := p.ph.TimeAt(p.offsets[i], now, st)
+		first := waiting && i == p.start
+		if c.primary == 0 && c.origin == 0 {
+			switch {
+			case p.track.Cached != nil && p.track.Cached[i]:
+				out = s.send(p, i, s.sources[CacheSource], ReasonCache, out)
+				continue
+			case first:
+				out = s.sendFirst(p, i, peers, out)
+			case !idleDone:
+				var done bool
+				out, done = s.sendIdle(p, i, peers, dl, originHorizon, lowBuf, out)
+				idleDone = done
+			}
+		}
+		// Hedge a peer request that would miss its deadline.
+		if c.primary == 0 || c.origin != 0 {
+			continue
+		}
+		r := s.reqs[c.primary]
+		if r == nil || r.src.info.Kind != KindPeer {
+			continue
+		}
+		o, od := s.bestOrigin(size, true)
+		if o == nil {
+			continue
+		}
+		reason := ReasonAtRisk
+		if first {
+			reason = ReasonRace
+		}
+		hedgeAt := dl.Add(-margin - od)
+		late := r.expected.Add(margin)
+		switch {
+		case !waiting && dl.Sub(now) < lowAhead && now.After(late):
+			out = s.send(p, i, o, ReasonLowBuffer, out)
+		case !now.Before(hedgeAt):
+			out = s.send(p, i, o, reason, out)
+		default:
+			s.note(hedgeAt)
+			if !waiting {
+				// The low-buffer rule may apply before the hedge: wake
+				// when the request is overdue and the buffer runs low.
+				t := dl.Add(-lowAhead)
+				if !t.After(late) {
+					t = late.Add(time.Nanosecond)
+				}
+				if t.Before(hedgeAt) {
+					s.note(t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sendFirst fetches the chunk under a new Play or Seek position: the best
+// connected peer raced against an origin (Config.FirstChunk), never waiting
+// for a lookup.
+func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []Action {
+	size := p.track.ChunkSizes[i]
+	o, _ := s.bestOrigin(size, true)
+	cp, _ := s.bestPeer(peers, size, true, true)
+	if cp != nil {
+		out = s.send(p, i, cp, ReasonPeer, out)
+	}
+	switch {
+	case o == nil:
+		if cp == nil {
+			// No origin: the best peer found, connected or not.
+			if bp, _ := s.bestPeer(peers, size, true, false); bp != nil {
+				out = s.send(p, i, bp, ReasonPeer, out)
+			}
+		}
+	case cp == nil || s.cfg.FirstChunk == RaceAlways:
+		out = s.send(p, i, o, ReasonRace, out)
+	}
+	// RaceHedged with a peer: the hedge check in scheduleCurrent brings
+	// the origin in at the last moment.
+	return out
+}
+
+// sendIdle chooses a source for an idle chunk i with deadline dl. It
+// reports done when no later chunk can be sent in this step either (no peer
+// slot free, and no origin allowed or free).
+func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, out []Action) ([]Action, bool) {
+	now, margin := s.now, s.cfg.HedgeMargin
+	size := p.track.ChunkSizes[i]
+	bf, bfD := s.bestPeer(peers, size, true, false)
+	if bf != nil && !now.Add(bfD+margin).After(dl) {
+		return s.send(p, i, bf, ReasonPeer, out), false
+	}
+	if bf == nil {
+		// A busy peer that still makes the deadline once its queue
+		// drains: wait for it, but not past the moment it stops being
+		// feasible.
+		if ba, baD := s.bestPeer(peers, size, false, false); ba != nil && !now.Add(baD+margin).After(dl) {
+			s.note(dl.Add(-margin - baD))
+			return out, false
+		}
+	}
+	inHorizon := !dl.After(originHorizon)
+	if !inHorizon {
+		s.note(dl.Add(-s.wall(s.cfg.MaxOriginAhead)))
+	}
+	var o *source
+	if inHorizon {
+		o, _ = s.bestOrigin(size, true)
+	}
+	if o != nil {
+		var reason Reason
+		switch {
+		case p.chunks[i].failed:
+			reason = ReasonPeerFailed
+		case len(peers) == 0:
+			reason = ReasonNoPeer
+		case lowBuf:
+			reason = ReasonLowBuffer
+		default:
+			reason = ReasonAtRisk
+		}
+		return s.send(p, i, o, reason, out), false
+	}
+	if bf != nil {
+		// Late is better than never: the hedge covers it.
+		return s.send(p, i, bf, ReasonPeer, out), false
+	}
+	return out, true
+}
+
+// schedulePrefetch fetches the first Config.PrefetchAhead of the next track:
+// from peers from PrefetchPeersAt before the current track ends, from an
+// origin from PrefetchOriginAt if no peer delivers.
+func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
+	now, cur := s.now, s.cur
+	tEnd := now
+	if !cur.ended {
+		tEnd = cur.ph.TimeAt(cur.length(), now, s.cfg.StartTarget)
+	}
+	left := tEnd.Sub(now)
+	if left > s.wall(s.cfg.PrefetchPeersAt) {
+		s.note(tEnd.Add(-s.wall(s.cfg.PrefetchPeersAt)))
+		return out
+	}
+	peers := s.usableHolders(q)
+	if !q.prefetchPeers {
+		q.prefetchPeers = true
+		if len(peers) == 0 {
+			s.lookedUp[q.track.ID] = true
+			out = append(out, FindPeers{Track: q.track.ID})
+		}
+		out = s.warm(q, out)
+	}
+	originPhase := left <= s.wall(s.cfg.PrefetchOriginAt)
+	if !originPhase {
+		s.note(tEnd.Add(-s.wall(s.cfg.PrefetchOriginAt)))
+	}
+	limit := s.audioBytes(q, s.cfg.PrefetchAhead)
+	for i := 0; i < q.n() && (i == 0 || q.offsets[i] < limit); i++ {
+		c := &q.chunks[i]
+		if c.arrived {
+			continue
+		}
+		size := q.track.ChunkSizes[i]
+		if c.primary == 0 && c.origin == 0 {
+			if bf, _ := s.bestPeer(peers, size, true, false); bf != nil {
+				out = s.send(q, i, bf, ReasonPrefetch, out)
+			} else if originPhase {
+				if o, _ := s.bestOrigin(size, true); o != nil {
+					out = s.send(q, i, o, ReasonPrefetch, out)
+				}
+			}
+		}
+		if c.primary == 0 || c.origin != 0 || !originPhase {
+			continue
+		}
+		o, od := s.bestOrigin(size, true)
+		if o == nil {
+			continue
+		}
+		dl := tEnd.Add(q.ph.durFor(q.offsets[i]))
+		if hedgeAt := dl.Add(-s.cfg.HedgeMargin - od); !now.Before(hedgeAt) {
+			out = s.send(q, i, o, ReasonPrefetch, out)
+		} else {
+			s.note(hedgeAt)
+		}
+	}
+	return out
+}

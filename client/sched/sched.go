@@ -1,0 +1,723 @@
+package sched
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+)
+
+// Scheduler is the chunk scheduler of one client. It is not safe for
+// concurrent use: the driver calls Step from one goroutine (or under its own
+// lock).
+type Scheduler struct {
+	cfg Config
+	log *slog.Logger
+
+	cur  *play // the playing track, nil before the first Play and after Stop
+	next *play // the prefetched next track (Queue.Next[0]), or nil
+	last Stats // stats of the most recent play, kept after Stop
+
+	sources  map[SourceID]*source
+	origins  []*source
+	holders  map[string][]*source // track ID -> peers known to hold it
+	lookedUp map[string]bool      // tracks with a FindPeers issued
+	queue    []string             // queued track IDs after next (for pruning)
+
+	reqs    map[ReqID]*request
+	free    []*request // recycled request structs
+	lastReq ReqID
+
+	lastTimer TimerID
+	armedID   TimerID   // the timer the scheduler waits for, 0 if none
+	armedAt   time.Time // its time
+	wake      time.Time // earliest wake-up found by this step
+
+	playSeq uint64
+	scratch []*source
+	now     time.Time
+}
+
+// source is the scheduler's view of one source.
+type source struct {
+	info         SourceInfo
+	outstanding  int   // requests in flight
+	queued       int64 // bytes in flight
+	bannedPlay   uint64
+	backoffUntil time.Time
+	warmed       bool
+}
+
+// request is one chunk request in flight.
+type request struct {
+	id       ReqID
+	p        *play
+	chunk    int
+	src      *source
+	bytes    int
+	reason   Reason
+	expected time.Time // expected arrival when sent
+}
+
+// chunkState is the scheduler's view of one chunk of a play.
+type chunkState struct {
+	arrived bool
+	failed  bool  // a peer failed it; the next origin request says so
+	primary ReqID // in flight at a peer or the cache
+	origin  ReqID // in flight at an origin
+}
+
+// play is one track being played or prefetched.
+type play struct {
+	track   TrackInfo
+	offsets []int64 // offsets[i] is chunk i's first byte; offsets[n] the length
+	chunks  []chunkState
+	ph      Playhead
+	contig  int // first missing chunk at or after the playhead
+	start   int // chunk under the last Play/Seek position
+	seeking bool
+	ended   bool
+	stopped bool
+	// prefetch-phase bookkeeping for the next track
+	prefetchPeers bool
+	stats         Stats
+}
+
+func (p *play) n() int        { return len(p.chunks) }
+func (p *play) length() int64 { return p.offsets[len(p.chunks)] }
+
+// chunkAt returns the chunk holding byte offset off (the last chunk for off
+// at or past the end).
+func (p *play) chunkAt(off int64) int {
+	i := sort.Search(p.n(), func(i int) bool { return p.offsets[i+1] > off })
+	if i >= p.n() {
+		i = p.n() - 1
+	}
+	return i
+}
+
+// skipArrived moves contig past arrived chunks.
+func (p *play) skipArrived() {
+	for p.contig < p.n() && p.chunks[p.contig].arrived {
+		p.contig++
+	}
+}
+
+// New returns a Scheduler with cfg (see Config for the defaults).
+func New(cfg Config) (*Scheduler, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Scheduler{
+		cfg:      c,
+		log:      log,
+		sources:  make(map[SourceID]*source),
+		holders:  make(map[string][]*source),
+		lookedUp: make(map[string]bool),
+		reqs:     make(map[ReqID]*request),
+	}
+	s.sources[CacheSource] = &source{info: SourceInfo{ID: CacheSource, Kind: KindCache, Connected: true}}
+	return s, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (s *Scheduler) Config() Config { return s.cfg }
+
+// Stats returns the statistics of the current play, or of the last one
+// after Stop. Chunks still in flight are not counted.
+func (s *Scheduler) Stats() Stats {
+	if s.cur != nil {
+		return s.cur.stats
+	}
+	return s.last
+}
+
+// Position returns the playhead's byte offset in the current play at time
+// at (no later than the last event), and whether a play is current.
+func (s *Scheduler) Position(at time.Time) (int64, bool) {
+	if s.cur == nil {
+		return 0, false
+	}
+	return s.cur.ph.Position(at), true
+}
+
+// Outstanding returns the number of requests in flight.
+func (s *Scheduler) Outstanding() int { return len(s.reqs) }
+
+// newPlay validates t and builds a play of it.
+func (s *Scheduler) newPlay(t TrackInfo) (*play, error) {
+	n := len(t.ChunkSizes)
+	if n == 0 {
+		return nil, fmt.Errorf("%w: track %q has no chunks", ErrBadTrack, t.ID)
+	}
+	if t.Cached != nil && len(t.Cached) != n {
+		return nil, fmt.Errorf("%w: track %q: %d cache flags for %d chunks", ErrBadTrack, t.ID, len(t.Cached), n)
+	}
+	offs := make([]int64, n+1)
+	for i, sz := range t.ChunkSizes {
+		if sz <= 0 {
+			return nil, fmt.Errorf("%w: track %q: chunk %d has size %d", ErrBadTrack, t.ID, i, sz)
+		}
+		offs[i+1] = offs[i] + int64(sz)
+	}
+	var rate float64 // audio bytes per second
+	switch {
+	case t.Duration > 0:
+		rate = float64(offs[n]) / t.Duration.Seconds()
+	case t.BitrateBps > 0:
+		rate = float64(t.BitrateBps) / 8
+	default:
+		return nil, fmt.Errorf("%w: track %q has neither Duration nor BitrateBps", ErrBadTrack, t.ID)
+	}
+	p := &play{track: t, offsets: offs, chunks: make([]chunkState, n)}
+	p.ph.Rate = rate * s.cfg.Speed
+	p.stats.Track = t.ID
+	return p, nil
+}
+
+// audioBytes returns how many bytes of p play in d of audio.
+func (s *Scheduler) audioBytes(p *play, d time.Duration) int64 {
+	return int64(d.Seconds() * p.ph.Rate / s.cfg.Speed)
+}
+
+// wall converts a duration of audio into driver time.
+func (s *Scheduler) wall(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / s.cfg.Speed)
+}
+
+// Step applies ev and appends the resulting actions to out, which it
+// returns. Events must come in time order; an event older than the previous
+// one is treated as happening at the previous one's time.
+func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
+	now := ev.Time()
+	if now.IsZero() {
+		return out, fmt.Errorf("%w: %T without a time", ErrBadEvent, ev)
+	}
+	if now.Before(s.now) {
+		now = s.now
+	}
+	s.now = now
+	out = s.advance(out)
+	var err error
+	switch e := ev.(type) {
+	case Play:
+		out, err = s.onPlay(e, out)
+	case Seek:
+		out, err = s.onSeek(e, out)
+	case PlayerPosition:
+		s.onPosition(e)
+	case ChunkArrived:
+		out = s.onArrived(e, out)
+	case RequestFailed:
+		s.onFailed(e)
+	case TimerFired:
+		if e.Timer == s.armedID {
+			s.armedID, s.armedAt = 0, time.Time{}
+		}
+	case SourceUpdate:
+		s.upsert(e.Source)
+	case PeersFound:
+		out = s.onPeersFound(e, out)
+	case Queue:
+		out, err = s.onQueue(e, out)
+	case Stop:
+		out = s.onStop(out)
+	default:
+		return out, fmt.Errorf("%w: unknown event %T", ErrBadEvent, ev)
+	}
+	if err != nil {
+		return out, err
+	}
+	out = s.advance(out)
+	out = s.schedule(out)
+	return out, nil
+}
+
+// advance moves the current playhead to s.now, recording a stall or the
+// end of the track.
+func (s *Scheduler) advance(out []Action) []Action {
+	p := s.cur
+	if p == nil || p.ended || p.stopped || !p.ph.started || p.ph.stalled {
+		return out
+	}
+	p.skipArrived()
+	if p.contig < p.n() {
+		m := p.offsets[p.contig]
+		if t := p.ph.TimeAt(m, s.now, s.cfg.StartTarget); !t.After(s.now) {
+			p.ph.stall(t, m)
+			p.stats.Stalls++
+			s.log.Debug("stall", "track", p.track.ID, "chunk", p.contig)
+		}
+		return out
+	}
+	if t := p.ph.TimeAt(p.length(), s.now, s.cfg.StartTarget); !t.After(s.now) {
+		p.ended = true
+		p.stats.Ended = true
+		s.last = p.stats
+		out = append(out, Finished{Track: p.track.ID, Stats: p.stats})
+	}
+	return out
+}
+
+func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
+	var p *play
+	if s.next != nil && s.next.track.ID == e.Track.ID {
+		p, s.next = s.next, nil
+		// The driver's view of the cache may have grown with the
+		// prefetched chunks; arrived chunks stay arrived either way.
+		if e.Track.Cached != nil && len(e.Track.Cached) == p.n() {
+			p.track.Cached = e.Track.Cached
+		}
+	} else {
+		var err error
+		if p, err = s.newPlay(e.Track); err != nil {
+			return out, err
+		}
+	}
+	if e.StartOffset < 0 || e.StartOffset >= p.length() {
+		return out, fmt.Errorf("%w: start offset %d outside track %q of %d bytes", ErrBadEvent, e.StartOffset, e.Track.ID, p.length())
+	}
+	if s.cur != nil {
+		out = s.cancelPlay(s.cur, out)
+		if !s.cur.ended {
+			s.last = s.cur.stats
+		}
+	}
+	s.playSeq++
+	s.cur = p
+	p.stats.PlayAt = e.At
+	p.ph.wait(e.At, e.StartOffset)
+	p.start = p.chunkAt(e.StartOffset)
+	p.contig = p.start
+	if p.chunks[p.start].arrived {
+		p.ph.start(e.At)
+		p.stats.Started = true
+	}
+	if len(s.usableHolders(p)) == 0 || !s.lookedUp[p.track.ID] {
+		s.lookedUp[p.track.ID] = true
+		out = append(out, FindPeers{Track: p.track.ID})
+	}
+	out = s.warm(p, out)
+	return out, nil
+}
+
+func (s *Scheduler) onSeek(e Seek, out []Action) ([]Action, error) {
+	p := s.cur
+	if p == nil || p.stopped {
+		return out, fmt.Errorf("%w: seek without a play", ErrBadEvent)
+	}
+	if e.Offset < 0 || e.Offset >= p.length() {
+		return out, fmt.Errorf("%w: seek to %d outside track of %d bytes", ErrBadEvent, e.Offset, p.length())
+	}
+	if p.ph.stalled {
+		p.stats.StallTime += p.ph.resume(s.now)
+	}
+	p.stats.Seeks++
+	p.ended = false
+	p.ph.wait(s.now, e.Offset)
+	p.start = p.chunkAt(e.Offset)
+	p.contig = p.start
+	p.seeking = true
+	if p.chunks[p.start].arrived {
+		p.ph.start(s.now)
+		p.seeking = false
+	}
+	// Cancel what is now useless: chunks behind the new position and
+	// beyond the new window.
+	limit := e.Offset + s.audioBytes(p, s.cfg.BufferAhead)
+	for i := range p.chunks {
+		c := &p.chunks[i]
+		if c.primary == 0 && c.origin == 0 {
+			continue
+		}
+		if i >= p.start && p.offsets[i] <= limit {
+			continue
+		}
+		out = s.cancelChunk(c, out)
+	}
+	return out, nil
+}
+
+func (s *Scheduler) onPosition(e PlayerPosition) {
+	p := s.cur
+	if p == nil || p.stopped || e.Offset < 0 || e.Offset > p.length() {
+		return
+	}
+	if !p.ph.started {
+		p.ph.anchorPos = e.Offset
+		return
+	}
+	if p.ph.stalled {
+		p.stats.StallTime += p.ph.resume(s.now)
+	}
+	p.ph.set(s.now, e.Offset)
+	p.contig = p.chunkAt(e.Offset)
+	if e.Offset >= p.length() {
+		p.contig = p.n()
+	}
+	p.skipArrived()
+}
+
+func (s *Scheduler) onStop(out []Action) []Action {
+	if s.cur != nil {
+		p := s.cur
+		if p.ph.stalled {
+			p.stats.StallTime += p.ph.resume(s.now)
+		}
+		out = s.cancelPlay(p, out)
+		p.stopped = true
+		s.last = p.stats
+		s.cur = nil
+	}
+	if s.next != nil {
+		out = s.cancelPlay(s.next, out)
+		s.next = nil
+	}
+	return out
+}
+
+func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
+	s.queue = s.queue[:0]
+	for i, t := range e.Next {
+		s.queue = append(s.queue, t.ID)
+		if i < s.cfg.LookupAhead && !s.lookedUp[t.ID] {
+			s.lookedUp[t.ID] = true
+			out = append(out, FindPeers{Track: t.ID})
+		}
+	}
+	if len(e.Next) == 0 {
+		if s.next != nil {
+			out = s.cancelPlay(s.next, out)
+			s.next = nil
+		}
+		return out, nil
+	}
+	t := e.Next[0]
+	if s.next != nil && s.next.track.ID == t.ID {
+		return out, nil
+	}
+	if s.next != nil {
+		out = s.cancelPlay(s.next, out)
+		s.next = nil
+	}
+	if s.cur != nil && s.cur.track.ID == t.ID {
+		return out, nil // repeat of the playing track: nothing to prefetch
+	}
+	p, err := s.newPlay(t)
+	if err != nil {
+		return out, err
+	}
+	for i, c := range t.Cached {
+		if c {
+			p.chunks[i].arrived = true
+		}
+	}
+	s.next = p
+	s.pruneLocked()
+	return out, nil
+}
+
+// pruneLocked forgets holders and lookups of tracks neither playing nor
+// queued, so the maps stay small.
+func (s *Scheduler) pruneLocked() {
+	if len(s.holders) < 64 && len(s.lookedUp) < 64 {
+		return
+	}
+	keep := func(id string) bool {
+		if (s.cur != nil && s.cur.track.ID == id) || (s.next != nil && s.next.track.ID == id) {
+			return true
+		}
+		for _, q := range s.queue {
+			if q == id {
+				return true
+			}
+		}
+		return false
+	}
+	for id := range s.holders {
+		if !keep(id) {
+			delete(s.holders, id)
+		}
+	}
+	for id := range s.lookedUp {
+		if !keep(id) {
+			delete(s.lookedUp, id)
+		}
+	}
+}
+
+// upsert records what the driver says about a source.
+func (s *Scheduler) upsert(info SourceInfo) *source {
+	if info.ID == CacheSource {
+		return s.sources[CacheSource]
+	}
+	src := s.sources[info.ID]
+	if src == nil {
+		src = &source{}
+		s.sources[info.ID] = src
+		if info.Kind == KindOrigin {
+			s.origins = append(s.origins, src)
+		}
+	}
+	if src.info.Kind == KindOrigin && info.Kind != KindOrigin {
+		info.Kind = KindOrigin // a source does not change kind
+	}
+	if src.info.Connected && !info.Connected {
+		src.warmed = false
+	}
+	src.info = info
+	return src
+}
+
+func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
+	list := s.holders[e.Track]
+	for _, info := range e.Sources {
+		if info.Kind == KindOrigin || info.ID == CacheSource {
+			s.upsert(info)
+			continue
+		}
+		info.Kind = KindPeer
+		src := s.sources[info.ID]
+		if src != nil {
+			// A lookup result may not know the connection state or the
+			// measurements: keep what we know.
+			info.Connected = info.Connected || src.info.Connected
+			if info.RTT == 0 {
+				info.RTT = src.info.RTT
+			}
+			if info.BytesPerSecond == 0 {
+				info.BytesPerSecond = src.info.BytesPerSecond
+			}
+		}
+		src = s.upsert(info)
+		dup := false
+		for _, h := range list {
+			if h == src {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			list = append(list, src)
+		}
+	}
+	s.holders[e.Track] = list
+	if s.cur != nil && s.cur.track.ID == e.Track {
+		out = s.warm(s.cur, out)
+	}
+	if s.next != nil && s.next.track.ID == e.Track && s.next.prefetchPeers {
+		out = s.warm(s.next, out)
+	}
+	return out
+}
+
+// warm asks to connect to the best not-connected holders of p's track,
+// up to Config.WarmPeers warmed or connected ones.
+func (s *Scheduler) warm(p *play, out []Action) []Action {
+	if s.cfg.WarmPeers < 0 {
+		return out
+	}
+	have := 0
+	for _, h := range s.holders[p.track.ID] {
+		if h.info.Connected || h.warmed {
+			have++
+		}
+	}
+	for have < s.cfg.WarmPeers {
+		var best *source
+		var bestETA time.Time
+		for _, h := range s.holders[p.track.ID] {
+			if h.info.Connected || h.warmed || !s.usable(h) {
+				continue
+			}
+			if eta := s.eta(h, catalogChunk); best == nil || eta.Before(bestETA) {
+				best, bestETA = h, eta
+			}
+		}
+		if best == nil {
+			break
+		}
+		best.warmed = true
+		have++
+		out = append(out, Warm{Source: best.info.ID})
+	}
+	return out
+}
+
+// catalogChunk is the chunk size used to rank sources when no chunk is at
+// hand (catalog.ChunkSize; sched does not import catalog).
+const catalogChunk = 16 << 10
+
+func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
+	r := s.reqs[e.Req]
+	if r == nil {
+		// Cancelled or unknown: the bytes were wasted.
+		if s.cur != nil {
+			s.cur.stats.WastedBytes += int64(e.Bytes)
+		}
+		return out
+	}
+	p, chunk, id, src := r.p, r.chunk, r.id, r.src
+	c := &p.chunks[chunk]
+	kind := src.info.Kind
+	if src.info.ID == CacheSource {
+		kind = KindCache
+	}
+	if kind == KindOrigin {
+		src.info.Connected = true
+	}
+	s.release(r)
+	if c.primary == id {
+		c.primary = 0
+	} else if c.origin == id {
+		c.origin = 0
+	}
+	if c.arrived {
+		p.stats.WastedBytes += int64(e.Bytes)
+		return out
+	}
+	c.arrived = true
+	c.failed = false
+	p.stats.Bytes[kind] += int64(e.Bytes)
+	out = s.cancelChunk(c, out) // the loser of a race or hedge
+	if p != s.cur {
+		return out
+	}
+	if !p.ph.started && chunk == p.start {
+		p.ph.start(s.now)
+		if p.seeking {
+			p.seeking = false
+			p.stats.SeekWait += s.now.Sub(p.ph.waitAt)
+		} else {
+			p.stats.Started = true
+			p.stats.StartLatency = s.now.Sub(p.stats.PlayAt)
+		}
+	}
+	if p.ph.stalled && chunk == p.contig {
+		p.stats.StallTime += p.ph.resume(s.now)
+	}
+	p.skipArrived()
+	return out
+}
+
+func (s *Scheduler) onFailed(e RequestFailed) {
+	r := s.reqs[e.Req]
+	if r == nil {
+		return
+	}
+	p, chunk, id, src := r.p, r.chunk, r.id, r.src
+	c := &p.chunks[chunk]
+	p.stats.Failures++
+	s.release(r)
+	if c.primary == id {
+		c.primary = 0
+	} else if c.origin == id {
+		c.origin = 0
+	}
+	if src.info.Kind == KindPeer {
+		c.failed = true
+	}
+	switch e.Reason {
+	case FailDontHave:
+		if src.info.Kind == KindPeer {
+			s.dropHolder(p.track.ID, src)
+		} else {
+			src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+		}
+	case FailCorrupt:
+		src.bannedPlay = s.playSeq
+		if src.info.Kind == KindPeer {
+			s.dropHolder(p.track.ID, src)
+		}
+	case FailGone:
+		if src.info.Kind == KindPeer {
+			src.info.Connected = false
+			src.warmed = false
+		}
+		src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+	default: // Busy, Timeout, unknown
+		src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+	}
+	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
+}
+
+func (s *Scheduler) dropHolder(track string, src *source) {
+	list := s.holders[track]
+	for i, h := range list {
+		if h == src {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			s.holders[track] = list[:len(list)-1]
+			return
+		}
+	}
+}
+
+// release forgets r and frees its source slot.
+func (s *Scheduler) release(r *request) {
+	delete(s.reqs, r.id)
+	r.src.outstanding--
+	r.src.queued -= int64(r.bytes)
+	*r = request{}
+	s.free = append(s.free, r)
+}
+
+// cancelChunk cancels every request in flight for c.
+func (s *Scheduler) cancelChunk(c *chunkState, out []Action) []Action {
+	for _, id := range [2]ReqID{c.primary, c.origin} {
+		if id == 0 {
+			continue
+		}
+		if r := s.reqs[id]; r != nil {
+			r.p.stats.Cancels++
+			s.release(r)
+		}
+		out = append(out, Cancel{Req: id})
+	}
+	c.primary, c.origin = 0, 0
+	return out
+}
+
+// cancelPlay cancels every request of p.
+func (s *Scheduler) cancelPlay(p *play, out []Action) []Action {
+	for i := range p.chunks {
+		if c := &p.chunks[i]; c.primary != 0 || c.origin != 0 {
+			out = s.cancelChunk(c, out)
+		}
+	}
+	return out
+}
+
+// send issues a request for chunk i of p to src.
+func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Action) []Action {
+	s.lastReq++
+	var r *request
+	if n := len(s.free); n > 0 {
+		r, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		r = new(request)
+	}
+	size := p.track.ChunkSizes[i]
+	kind := src.info.Kind
+	*r = request{id: s.lastReq, p: p, chunk: i, src: src, bytes: size, reason: reason, expected: s.eta(src, size)}
+	s.reqs[r.id] = r
+	src.outstanding++
+	src.queued += int64(size)
+	c := &p.chunks[i]
+	if kind == KindOrigin {
+		c.origin = r.id
+		p.stats.OriginRequests[reason]++
+	} else {
+		c.primary = r.id
+	}
+	p.stats.Requests[kind]++
+	if !src.info.Connected && kind == KindPeer {
+		src.warmed = true // the request dials it
+	}
+	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason})
+}
