@@ -1,0 +1,190 @@
+package cluster
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/chorus-music/chorus/internal/clock"
+	"github.com/chorus-music/chorus/origin"
+	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/tracker"
+	"github.com/chorus-music/chorus/tracker/store/sqlite"
+)
+
+// Options configure a cluster.
+type Options struct {
+	// Dir holds every component's data. Required; the caller owns it.
+	Dir string
+	// Logger receives every component's logs; nil discards them.
+	Logger *slog.Logger
+	// Argon2 are the tracker's password hash costs; zero means its
+	// defaults (tests pass cheap ones).
+	Argon2 tracker.Argon2Params
+	// Clock is the tracker's and listeners' clock; nil means the wall clock.
+	Clock clock.Clock
+	// TicketTTL is the admission ticket lifetime; zero means the tracker's
+	// default.
+	TicketTTL time.Duration
+}
+
+// Cluster is a running tracker and origin on loopback.
+type Cluster struct {
+	opts Options
+	log  *slog.Logger
+
+	Store      *sqlite.Store
+	Tracker    *tracker.Server
+	TrackerURL string
+	Chunks     *origin.DirStore
+	Origin     *origin.Server
+	OriginURL  string
+	// OriginCA is the dev CA that signs the origin's certificate.
+	OriginCA *x509.CertPool
+
+	trackerHTTP  *http.Server
+	cancelOrigin context.CancelFunc
+	originDone   chan error
+
+	mu        sync.Mutex // guards listeners
+	listeners []*Listener
+	wg        sync.WaitGroup
+}
+
+// Start starts a tracker and an origin on 127.0.0.1 with ephemeral ports.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("cluster: Options.Dir is required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{opts: opts, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+	var err error
+	if c.Store, err = sqlite.Open(filepath.Join(opts.Dir, "tracker.db")); err != nil {
+		return nil, err
+	}
+	if c.Chunks, err = origin.OpenDirStore(filepath.Join(opts.Dir, "chunks")); err != nil {
+		return nil, err
+	}
+	cert, pool, err := origin.DevCertificate(filepath.Join(opts.Dir, "tls"), nil)
+	if err != nil {
+		return nil, err
+	}
+	c.OriginCA = pool
+	ols, err := origin.Listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c.OriginURL = ols.URL()
+	c.Origin, err = origin.New(origin.Options{Store: c.Chunks, TLS: origin.ServerTLSConfig(cert), Logger: log.With("component", "origin")})
+	if err != nil {
+		ols.Close()
+		return nil, err
+	}
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancelOrigin = cancel
+	c.originDone = make(chan error, 1)
+	go func() { c.originDone <- c.Origin.Serve(octx, ols.UDP, ols.TCP) }()
+
+	c.Tracker, err = tracker.New(tracker.Options{
+		Store:     c.Store,
+		Clock:     opts.Clock,
+		Logger:    log.With("component", "tracker"),
+		Argon2:    opts.Argon2,
+		TicketTTL: opts.TicketTTL,
+		Origins:   []string{c.OriginURL},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: tracker listener: %w", err)
+	}
+	c.TrackerURL = "http://" + tln.Addr().String()
+	c.trackerHTTP = &http.Server{Handler: c.Tracker, ReadHeaderTimeout: 10 * time.Second}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := c.trackerHTTP.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("tracker server", "err", err)
+		}
+	}()
+	ok = true
+	return c, nil
+}
+
+// AddUser creates an account.
+func (c *Cluster) AddUser(ctx context.Context, name, password string) error {
+	return c.Tracker.CreateAccount(ctx, name, password)
+}
+
+// Ingest ingests audio files into the catalog and the origin's store.
+func (c *Cluster) Ingest(ctx context.Context, paths ...string) ([]protocol.TrackSummary, error) {
+	var out []protocol.TrackSummary
+	for _, p := range paths {
+		t, _, err := c.Tracker.Ingest(ctx, p, c.Chunks, nil)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// StopOrigin stops the origin server (to test plays without it).
+func (c *Cluster) StopOrigin() error {
+	if c.cancelOrigin == nil {
+		return nil
+	}
+	c.cancelOrigin()
+	c.cancelOrigin = nil
+	return <-c.originDone
+}
+
+// Close stops every listener, the origin and the tracker.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	ls := c.listeners
+	c.listeners = nil
+	c.mu.Unlock()
+	var errs []error
+	for _, l := range ls {
+		errs = append(errs, l.Close())
+	}
+	errs = append(errs, c.StopOrigin())
+	if c.trackerHTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, c.trackerHTTP.Shutdown(ctx))
+		cancel()
+	}
+	c.wg.Wait()
+	if c.Tracker != nil {
+		errs = append(errs, c.Tracker.Close())
+	}
+	if c.Store != nil {
+		errs = append(errs, c.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// TempDir makes a fresh data directory for a cluster.
+func TempDir() (string, error) {
+	return os.MkdirTemp("", "chorus-*")
+}
