@@ -12,7 +12,15 @@
 // and its key ID travel beside the manifest, never inside it, so rotating a
 // signing key never changes a track ID.
 //
-// catalog imports none of node, client, tracker or origin. Plaintext audio
-// is never written to disk here: ingest reads the source and hands only
-// ciphertext to a ChunkSink.
+// Ingest (ingest.go) streams a source file chunk by chunk into a ChunkSink
+// and builds the manifest; clients check and decrypt each chunk with
+// DecryptChunk. ReadMetadata (metadata.go) identifies WAV, Ogg Vorbis, MP3
+// and FLAC by their magic bytes and reads duration and bitrate from their
+// headers with bounded parsers written here, and tags with
+// github.com/dhowden/tag, which is only ever handed bounded, picture-free
+// input. The subpackage samples synthesises the demo tracks.
+//
+// catalog imports none of node, client, tracker or origin (nor cmd or
+// catalog/samples outside tests). Plaintext audio is never written to disk
+// here: ingest reads the source and hands only ciphertext to a ChunkSink.
 package catalog
