@@ -1,0 +1,118 @@
+// Command chorus is the one binary of Chorus: the tracker, the origin, the
+// listener's node and player, operator tools, and the demo.
+//
+// Every subcommand parses its own flags (with CHORUS_* environment
+// fallbacks), builds an options struct and runs the service until SIGINT or
+// SIGTERM, then shuts down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *cmdEnv, args []string) error
+}
+
+// cmdEnv carries what commands share: streams and the logger.
+type cmdEnv struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"demo":    {"run a tracker, an origin and peers on loopback with generated tracks, and play some", runDemo},
+		"tracker": {"run the tracker (accounts, catalog, keys, tickets); optionally also an origin", runTracker},
+		"origin":  {"serve encrypted chunks over HTTP/3, HTTP/2 and HTTP/1.1", runOrigin},
+		"user":    {"manage accounts: user add NAME (password from a prompt or stdin)", runUser},
+		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
+		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
+		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "chorus:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr, cmds)
+		if len(args) == 0 {
+			return flag.ErrHelp
+		}
+		return nil
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		usage(stderr, cmds)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	level := slog.LevelInfo
+	if os.Getenv("CHORUS_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	env := &cmdEnv{
+		stdin:  stdin,
+		stdout: stdout,
+		stderr: stderr,
+		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	return cmd.run(ctx, env, args[1:])
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: chorus COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nrun 'chorus COMMAND -h' for a command's flags")
+}
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(env *cmdEnv, name, argsUsage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: chorus %s [flags] %s\n\nflags:\n", name, argsUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/origin"
+)
+
+func defaultClientDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "chorus")
+	}
+	return ".chorus"
+}
+
+func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := newFlags(env, "play", "TRACK_ID")
+	trackerURL := fs.String("tracker", envOr("CHORUS_TRACKER", "http://127.0.0.1:7070"), "tracker base URL (env CHORUS_TRACKER)")
+	user := fs.String("user", envOr("CHORUS_USER", ""), "account name; the password is read from a prompt or stdin (env CHORUS_USER)")
+	dataDir := fs.String("data", envOr("CHORUS_CLIENT_DATA", defaultClientDir()), "client data directory: pinned tracker keys (env CHORUS_CLIENT_DATA)")
+	originCA := fs.String("origin-ca", envOr("CHORUS_ORIGIN_CA", ""), "PEM file of a CA to trust for origins, e.g. a dev origin's origin-ca.pem (env CHORUS_ORIGIN_CA)")
+	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
+	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up on the play after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("play needs exactly one TRACK_ID")
+	}
+	if *out == "" {
+		return errors.New("play needs --out FILE (or --out - for stdout)")
+	}
+	if *user == "" {
+		return errors.New("play needs --user NAME")
+	}
+	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
+	if err != nil {
+		return err
+	}
+	originHTTP, err := originClient(*originCA, *proto)
+	if err != nil {
+		return err
+	}
+	defer origin.CloseClient(originHTTP)
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	pins, err := client.OpenPins(filepath.Join(*dataDir, "tracker-keys.json"))
+	if err != nil {
+		return err
+	}
+	tr, err := client.NewTracker(client.TrackerOptions{URL: *trackerURL, Pins: pins})
+	if err != nil {
+		return err
+	}
+	if err := tr.Login(ctx, *user, password); err != nil {
+		return err
+	}
+	defer tr.Logout(context.WithoutCancel(ctx))
+	netinfo, err := tr.Network(ctx)
+	if err != nil {
+		return err
+	}
+	var origins []client.ChunkSource
+	for _, u := range netinfo.Origins {
+		src, err := client.NewOriginSource(u, originHTTP)
+		if err != nil {
+			return err
+		}
+		origins = append(origins, src)
+	}
+	c, err := client.New(client.Options{Tracker: tr, Origins: origins, Logger: env.log})
+	if err != nil {
+		return err
+	}
+	pb, err := c.Play(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer pb.Close()
+	if err := writeOutput(*out, env.stdout, pb); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.stdout)
+	if *out == "-" {
+		enc = json.NewEncoder(env.stderr)
+	}
+	enc.SetIndent("", "  ")
+	return enc.Encode(pb.Stats())
+}
+
+// originClient builds the HTTP client for origins.
+func originClient(caFile, proto string) (*http.Client, error) {
+	var roots *x509.CertPool
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("origin CA: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("origin CA %s holds no PEM certificate", caFile)
+		}
+	}
+	switch proto {
+	case "h3":
+		return origin.NewHTTP3Client(roots), nil
+	case "h2":
+		return origin.NewHTTP2Client(roots), nil
+	case "h1":
+		return origin.NewHTTP1Client(roots), nil
+	}
+	return nil, fmt.Errorf("--origin-proto %q: want h3, h2 or h1", proto)
+}
+
+// writeOutput copies the playback to path atomically (a temporary file
+// renamed on success, so a failed play leaves no partial file), or to
+// stdout for "-".
+func writeOutput(path string, stdout io.Writer, r io.Reader) error {
+	if path == "-" {
+		_, err := io.Copy(stdout, r)
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".chorus-play-*")
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("play: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
+}

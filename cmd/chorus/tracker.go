@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/chorus-music/chorus/origin"
+	"github.com/chorus-music/chorus/tracker"
+	"github.com/chorus-music/chorus/tracker/store/sqlite"
+)
+
+// trackerHome is the layout of a tracker's data directory.
+type trackerHome struct{ dir string }
+
+func (h trackerHome) db() string     { return filepath.Join(h.dir, "tracker.db") }
+func (h trackerHome) chunks() string { return filepath.Join(h.dir, "chunks") }
+
+// openTracker opens the tracker's store and a Server over it, for the
+// operator commands that act on a data directory directly.
+func openTracker(env *cmdEnv, dataDir string, opts tracker.Options) (*tracker.Server, func(), error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	st, err := sqlite.Open(trackerHome{dataDir}.db())
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Store = st
+	if opts.Logger == nil {
+		opts.Logger = env.log.With("component", "tracker")
+	}
+	srv, err := tracker.New(opts)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return srv, func() { srv.Close(); st.Close() }, nil
+}
+
+func dataFlag(fs interface {
+	String(name, value, usage string) *string
+}) *string {
+	return fs.String("data", envOr("CHORUS_DATA", "chorus-data"), "tracker data directory: tracker.db, chunks/, tls/ (env CHORUS_DATA)")
+}
+
+func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := newFlags(env, "tracker", "")
+	dataDir := dataFlag(fs)
+	listen := fs.String("listen", envOr("CHORUS_TRACKER_LISTEN", "127.0.0.1:7070"), "host:port of the HTTP API (env CHORUS_TRACKER_LISTEN)")
+	var origins stringList
+	fs.Var(&origins, "origin", "base URL of an origin to list to clients (repeatable)")
+	serveOrigin := fs.String("serve-origin", "", "also serve as an origin (and the API over HTTPS and HTTP/3) on this host:port")
+	tlsFlags := addTLSFlags(fs)
+	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
+	ticketTTL := fs.Duration("ticket-ttl", time.Hour, "peer admission ticket lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{Origins: origins, AccessTTL: *accessTTL, TicketTTL: *ticketTTL})
+	if err != nil {
+		return err
+	}
+	defer closeTracker()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("tracker listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir)
+
+	running := 1
+	if *serveOrigin != "" {
+		store, err := origin.OpenDirStore(trackerHome{*dataDir}.chunks())
+		if err != nil {
+			return err
+		}
+		tlsConf, err := tlsFlags.config(*dataDir, env)
+		if err != nil {
+			return err
+		}
+		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: srv})
+		if err != nil {
+			return err
+		}
+		ols, err := origin.Listen(*serveOrigin)
+		if err != nil {
+			return err
+		}
+		if err := srv.AddOrigin(ols.URL()); err != nil {
+			return err
+		}
+		env.log.Info("origin serving", "url", ols.URL())
+		running++
+		go func() { errc <- osrv.Serve(ctx, ols.UDP, ols.TCP) }()
+	}
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		running--
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && first == nil {
+		first = err
+	}
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+		}
+	}
+	if errors.Is(first, http.ErrServerClosed) {
+		first = nil
+	}
+	return first
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runUser(ctx context.Context, env *cmdEnv, args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: chorus user add [--data DIR] NAME (password from a prompt or stdin)")
+	}
+	fs := newFlags(env, "user add", "NAME")
+	dataDir := dataFlag(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("user add needs exactly one NAME")
+	}
+	password, err := readPassword(env, fmt.Sprintf("new password for %s: ", fs.Arg(0)), true)
+	if err != nil {
+		return err
+	}
+	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	if err != nil {
+		return err
+	}
+	defer closeTracker()
+	if err := srv.CreateAccount(ctx, fs.Arg(0), password); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "account %s created\n", fs.Arg(0))
+	return nil
+}
+
+func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
+	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
+		return errors.New("usage: chorus keys rotate|list [--data DIR]")
+	}
+	fs := newFlags(env, "keys "+args[0], "")
+	dataDir := dataFlag(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	if err != nil {
+		return err
+	}
+	defer closeTracker()
+	if args[0] == "rotate" {
+		id, err := srv.RotateKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "new signing key %s; earlier keys are retired and still verify\n", id)
+		return nil
+	}
+	for _, k := range srv.Keyring().Published().Keys {
+		state := "current"
+		if k.Retired {
+			state = "retired"
+		}
+		fmt.Fprintf(env.stdout, "%s\t%s\t%s\n", k.KeyID, k.CreatedAt.Format(time.RFC3339), state)
+	}
+	return nil
+}
+
+// audioExts are the file endings ingest picks up from directories.
+var audioExts = map[string]bool{".wav": true, ".ogg": true, ".oga": true, ".mp3": true, ".flac": true}
+
+// audioFiles expands FILES|DIRS into the audio files to ingest, sorted.
+func audioFiles(args []string) ([]string, int64, error) {
+	var out []string
+	var total int64
+	for _, a := range args {
+		err := filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return nil
+			}
+			if p != a && !audioExts[strings.ToLower(filepath.Ext(p))] {
+				return nil // in a directory, only audio files
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+			total += info.Size()
+			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	sort.Strings(out)
+	return out, total, nil
+}
+
+func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := newFlags(env, "ingest", "FILES|DIRS")
+	dataDir := dataFlag(fs)
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("ingest needs FILES or DIRS")
+	}
+	files, total, err := audioFiles(fs.Args())
+	if err != nil {
+		return err
+	}
+	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	if err != nil {
+		return err
+	}
+	defer closeTracker()
+	store, err := origin.OpenDirStore(trackerHome{*dataDir}.chunks())
+	if err != nil {
+		return err
+	}
+	var bar *progressbar.ProgressBar
+	if !*quiet {
+		bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(env.stderr),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("ingest"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(env.stderr) }),
+		)
+	}
+	var done int64
+	var failed int
+	for _, f := range files {
+		base := done
+		t, created, err := srv.Ingest(ctx, f, store, func(d, _ int64) {
+			if bar != nil {
+				bar.Set64(base + d)
+			}
+		})
+		if info, serr := os.Stat(f); serr == nil {
+			done = base + info.Size()
+		}
+		if bar != nil {
+			bar.Set64(done)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed++
+			env.log.Error("ingest failed", "file", f, "err", err)
+			continue
+		}
+		state := "added"
+		if !created {
+			state = "already in the catalog"
+		}
+		fmt.Fprintf(env.stdout, "%s\t%s\t%s — %s (%s)\n", t.ID, state, t.Artist, t.Title, f)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d files failed to ingest", failed, len(files))
+	}
+	return nil
+}
