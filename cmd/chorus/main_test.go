@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chorus-music/chorus/client"
+)
+
+// binDir holds the chorus binary that TestMain builds for the tests that
+// run it as a user would.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chorus-bin-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildChorus builds the chorus binary on first use.
+func buildChorus(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(binDir, "chorus")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// waitForLine reads r until a line contains want, or fails at the deadline.
+func waitForLine(t *testing.T, r io.Reader, want string, timeout time.Duration) []string {
+	t.Helper()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var seen []string
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("output ended before %q:\n%s", want, strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+			if strings.Contains(l, want) {
+				go func() {
+					for range lines {
+					}
+				}()
+				return seen
+			}
+		case <-deadline:
+			t.Fatalf("no %q within %v:\n%s", want, timeout, strings.Join(seen, "\n"))
+		}
+	}
+}
+
+// TestDemoRunsAndStopsOnSIGINT starts `chorus demo` as a user would, waits
+// for its plays to complete, sends SIGINT and expects exit status 0.
+func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
+	bin := buildChorus(t)
+	cmd := exec.Command(bin, "demo")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	seen := waitForLine(t, stdout, "plays complete", 3*time.Minute)
+	table := strings.Join(seen, "\n")
+	for _, want := range []string{"First Light", "from origin", "ok"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("demo table lacks %q:\n%s", want, table)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exited with %v after SIGINT; want status 0\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("demo did not exit within a minute of SIGINT\nstderr:\n%s", stderr.String())
+	}
+}
+
+// freePort finds a loopback port free on both TCP and UDP.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// TestOperatorCommands runs the operator and listener commands against one
+// data directory: user add (password on stdin), ingest, keys rotate, a
+// tracker that also serves as origin, and play --out.
+func TestOperatorCommands(t *testing.T) {
+	bin := buildChorus(t)
+	data := t.TempDir()
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), "CHORUS_DATA="+data)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chorus %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String()
+	}
+	run("s3cret-passw0rd\n", "user", "add", "bob")
+	src := filepath.Join("..", "..", "catalog", "testdata")
+	out := run("", "ingest", "--quiet", src)
+	if n := strings.Count(out, "added"); n < 4 {
+		t.Fatalf("ingest added %d tracks; want at least 4:\n%s", n, out)
+	}
+	again := run("", "ingest", "--quiet", filepath.Join(src, "flac.flac"))
+	if !strings.Contains(again, "already in the catalog") {
+		t.Fatalf("second ingest of flac.flac said %q; want already in the catalog", again)
+	}
+	flacID := strings.Fields(again)[0]
+	run("", "keys", "rotate")
+	if keys := run("", "keys", "list"); strings.Count(keys, "retired") != 1 || strings.Count(keys, "current") != 1 {
+		t.Fatalf("keys list after one rotation:\n%s", keys)
+	}
+
+	// A bad flag or a missing argument is an error, not a panic.
+	if err := exec.Command(bin, "ingest", "--no-such-flag").Run(); err == nil {
+		t.Error("chorus ingest --no-such-flag succeeded; want an error")
+	}
+
+	apiPort, originPort := freePort(t), freePort(t)
+	tr := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", apiPort), "--serve-origin", fmt.Sprintf("127.0.0.1:%d", originPort), "--dev")
+	tr.Env = append(os.Environ(), "CHORUS_DATA="+data)
+	trErr, err := tr.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Process.Kill()
+	waitForLine(t, trErr, "origin serving", time.Minute)
+
+	outFile := filepath.Join(t.TempDir(), "out.flac")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	play := exec.CommandContext(ctx, bin, "play", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+		"--data", t.TempDir(), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", outFile, flacID)
+	play.Stdin = strings.NewReader("s3cret-passw0rd\n")
+	var pout, perr bytes.Buffer
+	play.Stdout, play.Stderr = &pout, &perr
+	if err := play.Run(); err != nil {
+		t.Fatalf("chorus play: %v\n%s", err, perr.String())
+	}
+	got, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(src, "flac.flac"))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("play --out wrote %d bytes differing from the %d-byte source", len(got), len(want))
+	}
+	var stats client.PlayStats
+	if err := json.Unmarshal(pout.Bytes(), &stats); err != nil {
+		t.Fatalf("play stats are not JSON: %v\n%s", err, pout.String())
+	}
+	if stats.BytesBySource[client.KindOrigin] != int64(len(want)) || stats.StartLatencyMS <= 0 {
+		t.Fatalf("play stats = %+v; want all %d bytes from the origin and a start latency", stats, len(want))
+	}
+
+	// A wrong password fails cleanly and leaves no output file.
+	bad := exec.Command(bin, "play", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+		"--data", t.TempDir(), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", outFile+".2", flacID)
+	bad.Stdin = strings.NewReader("wrong\n")
+	if err := bad.Run(); err == nil {
+		t.Fatal("play with a wrong password succeeded")
+	}
+	if _, err := os.Stat(outFile + ".2"); !os.IsNotExist(err) {
+		t.Fatalf("failed play left an output file (stat err %v)", err)
+	}
+
+	if err := tr.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Wait(); err != nil {
+		t.Fatalf("tracker exited with %v after SIGINT; want 0", err)
+	}
+}
