@@ -43,7 +43,7 @@ func (s *Scheduler) etaDur(src *source, size int) time.Duration {
 	if !src.info.Connected {
 		d += rtt
 	}
-	return d
+	return d + src.lag
 }
 
 // usableHolders returns the usable peers holding p's track, in s.scratch.
@@ -61,10 +61,15 @@ func (s *Scheduler) usableHolders(p *play) []*source {
 // a chunk of size bytes, considering only peers with a free slot if free,
 // only connected peers if connected. It returns nil if there is none.
 func (s *Scheduler) bestPeer(peers []*source, size int, free, connected bool) (*source, time.Duration) {
+	return s.bestPeerExcept(peers, size, free, connected, nil)
+}
+
+// bestPeerExcept is bestPeer without except.
+func (s *Scheduler) bestPeerExcept(peers []*source, size int, free, connected bool, except *source) (*source, time.Duration) {
 	var best *source
 	var bestD time.Duration
 	for _, h := range peers {
-		if (free && !s.hasSlot(h)) || (connected && !h.info.Connected) {
+		if h == except || (free && !s.hasSlot(h)) || (connected && !h.info.Connected) {
 			continue
 		}
 		if d := s.etaDur(h, size); best == nil || d < bestD {
@@ -142,7 +147,7 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	}
 	peerLimit := p.ph.Position(now) + s.audioBytes(p, s.cfg.BufferAhead)
 	originHorizon := now.Add(s.wall(s.cfg.MaxOriginAhead))
-	idleDone := false
+	idleDone, notedLate := false, false
 	for i := p.contig; i < n; i++ {
 		if i > p.contig && p.offsets[i] > peerLimit {
 			break
@@ -154,7 +159,7 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 		size := p.track.ChunkSizes[i]
 		dl := p.ph.TimeAt(p.offsets[i], now, st)
 		first := waiting && i == p.start
-		if c.primary == 0 && c.origin == 0 {
+		if c.idle() {
 			switch {
 			case p.track.Cached != nil && p.track.Cached[i]:
 				out = s.send(p, i, s.sources[CacheSource], ReasonCache, out)
@@ -175,6 +180,19 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 		if r == nil || r.src.info.Kind != KindPeer {
 			continue
 		}
+		late := r.expected.Add(margin)
+		if c.alt == 0 && !first && len(peers) > 1 {
+			// As Spotify: a request too slow from a peer is re-sent to
+			// another peer (and to an origin when it becomes urgent).
+			if now.After(late) {
+				if ap, ad := s.bestPeerExcept(peers, size, true, false, r.src); ap != nil && !now.Add(ad+margin).After(dl) {
+					out = s.send(p, i, ap, ReasonResend, out)
+				}
+			} else if !notedLate {
+				notedLate = true // the most urgent one is enough
+				s.note(late.Add(time.Nanosecond))
+			}
+		}
 		o, od := s.bestOrigin(size, true)
 		if o == nil {
 			continue
@@ -184,7 +202,6 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 			reason = ReasonRace
 		}
 		hedgeAt := dl.Add(-margin - od)
-		late := r.expected.Add(margin)
 		switch {
 		case !waiting && dl.Sub(now) < lowAhead && now.After(late):
 			out = s.send(p, i, o, ReasonLowBuffer, out)
@@ -316,7 +333,7 @@ func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
 			continue
 		}
 		size := q.track.ChunkSizes[i]
-		if c.primary == 0 && c.origin == 0 {
+		if c.idle() {
 			if bf, _ := s.bestPeer(peers, size, true, false); bf != nil {
 				out = s.send(q, i, bf, ReasonPrefetch, out)
 			} else if originPhase {

@@ -166,9 +166,10 @@ func TestLowBufferBringsOrigin(t *testing.T) {
 	if r.Chunk != 30 || deadline.Sub(first.At) > low {
 		t.Errorf("first low-buffer request: chunk %d, %v before its deadline; want chunk 30, at most %v", r.Chunk, deadline.Sub(first.At), low)
 	}
-	if st.OriginRequests[sched.ReasonLowBuffer] < 20 {
-		t.Errorf("low-buffer origin requests = %d; want >= 20 (chunks 30-59)", st.OriginRequests[sched.ReasonLowBuffer])
+	if got, want := st.Bytes[sched.KindOrigin], int64(30*chunk); got != want {
+		t.Errorf("origin bytes = %d; want %d (chunks 30-59)", got, want)
 	}
+	t.Logf("origin requests by reason %v", st.OriginRequests)
 }
 
 // TestSeekReschedules: a seek cancels the requests around the old position
@@ -335,5 +336,122 @@ func TestSwarmNoStall(t *testing.T) {
 				t.Errorf("speed 1: origin bytes %d of %d; want at most 20%%", st.Bytes[sched.KindOrigin], st.TotalBytes())
 			}
 		})
+	}
+}
+
+// TestStallAccounting: with no origin, a peer that is 5 s late with chunk
+// 10 stalls the playhead once, for exactly the time between chunk 10's
+// deadline and its arrival, and the track ends that much later.
+func TestStallAccounting(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	p := peerSrc("p", 10*time.Millisecond, 1_000_000, true)
+	p.Delay = func(r sched.Request, _ int) time.Duration {
+		if r.Chunk == 10 {
+			return 10 * time.Second
+		}
+		return 0
+	}
+	h.AddSource(p, true)
+	found(h, "t", p)
+	h.Post(sched.Play{At: t0, Track: track("t", 20)})
+	run(t, h, time.Minute)
+
+	if len(h.Finished) != 1 {
+		t.Fatalf("Finished = %d; want 1", len(h.Finished))
+	}
+	st := h.Finished[0].Stats
+	reqs := h.Requests(func(_ time.Time, r sched.Request) bool { return r.Chunk == 10 })
+	if len(reqs) != 1 {
+		t.Fatalf("requests for chunk 10 = %d; want 1 (no other source)", len(reqs))
+	}
+	arrived, ok := h.Arrival(reqs[0].Action.(sched.Request).ID)
+	if !ok {
+		t.Fatal("chunk 10 never arrived")
+	}
+	start := t0.Add(st.StartLatency)
+	deadline := start.Add(10 * chunkDur)
+	want := arrived.Sub(deadline)
+	if d := st.StallTime - want; st.Stalls != 1 || d < -time.Microsecond || d > time.Microsecond {
+		t.Errorf("stalls %d, stall time %v; want 1, %v", st.Stalls, st.StallTime, want)
+	}
+	var end time.Time
+	for _, l := range h.Log {
+		if _, ok := l.Action.(sched.Finished); ok {
+			end = l.At
+		}
+	}
+	if d := end.Sub(start.Add(20*chunkDur + st.StallTime)); d < -time.Microsecond || d > time.Microsecond {
+		t.Errorf("track ended at +%v; want start + 20 chunks + stall = +%v", end.Sub(t0), start.Add(20*chunkDur+st.StallTime).Sub(t0))
+	}
+}
+
+// TestPeerResend: with no origin, a chunk a peer is late with is re-sent to
+// another peer (as Spotify did), and playback does not stall.
+func TestPeerResend(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	a := peerSrc("a", 10*time.Millisecond, 1_000_000, true)
+	a.Delay = func(r sched.Request, _ int) time.Duration {
+		if r.Chunk == 12 {
+			return time.Hour
+		}
+		return 0
+	}
+	b := peerSrc("b", 40*time.Millisecond, 300_000, true)
+	h.AddSource(a, true)
+	h.AddSource(b, true)
+	found(h, "t", a, b)
+	h.Post(sched.Play{At: t0, Track: track("t", 30)})
+	run(t, h, time.Minute)
+
+	st := h.S.Stats()
+	if st.Stalls != 0 || !st.Ended {
+		t.Errorf("stalls %d, ended %v; want 0, true", st.Stalls, st.Ended)
+	}
+	re := h.Requests(func(_ time.Time, r sched.Request) bool { return r.Chunk == 12 && r.Source == "b" })
+	if len(re) != 1 || re[0].Action.(sched.Request).Reason != sched.ReasonResend {
+		t.Fatalf("requests for chunk 12 to b = %v; want one, %q", re, sched.ReasonResend)
+	}
+}
+
+// TestPlayerPositionDrivesPlayhead: a PlayerPosition report re-anchors the
+// playhead, which then moves on at Speed.
+func TestPlayerPositionDrivesPlayhead(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	h.AddSource(originSrc("o", 20*time.Millisecond, true), true)
+	h.Post(sched.Play{At: t0, Track: track("t", 40)})
+	run(t, h, 3*time.Second)
+	at := h.Now
+	h.Post(sched.PlayerPosition{At: at, Offset: 20_000})
+	run(t, h, 0)
+	if pos, ok := h.S.Position(at); !ok || pos != 20_000 {
+		t.Errorf("Position at the report = %d, %v; want 20000, true", pos, ok)
+	}
+	later := at.Add(time.Second)
+	if pos, _ := h.S.Position(later); pos != 40_000 {
+		t.Errorf("Position 1s after the report = %d; want 40000 (20000 B/s)", pos)
+	}
+}
+
+// TestStopCancelsEverything: Stop cancels every request in flight and keeps
+// the play's stats.
+func TestStopCancelsEverything(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	h.AddSource(originSrc("o", 20*time.Millisecond, true), true)
+	p := peerSrc("p", 30*time.Millisecond, 50_000, true)
+	h.AddSource(p, true)
+	found(h, "t", p)
+	h.Post(sched.Play{At: t0, Track: track("t", 100)})
+	h.Post(sched.Queue{At: t0, Next: []sched.TrackInfo{track("n", 10)}})
+	run(t, h, 2*time.Second)
+	if h.S.Outstanding() == 0 {
+		t.Fatal("nothing in flight before Stop; the test needs some")
+	}
+	h.Post(sched.Stop{At: h.Now})
+	run(t, h, time.Minute)
+	if n := h.S.Outstanding(); n != 0 {
+		t.Errorf("Outstanding() after Stop = %d; want 0", n)
+	}
+	if st := h.S.Stats(); !st.Started || st.Cancels == 0 || st.Track != "t" {
+		t.Errorf("Stats() after Stop = %+v; want the stopped play with cancels", st)
 	}
 }

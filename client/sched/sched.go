@@ -46,6 +46,20 @@ type source struct {
 	bannedPlay   uint64
 	backoffUntil time.Time
 	warmed       bool
+	// lag is a moving average of how much later than expected the source
+	// delivers; it corrects the driver's RTT and throughput figures.
+	lag time.Duration
+	// fails counts failures since the last delivery; each doubles the
+	// backoff.
+	fails int
+}
+
+// backoff leaves src alone for BusyBackoff, doubled for each consecutive
+// failure (at most 64 times).
+func (s *Scheduler) backoff(src *source) {
+	src.fails++
+	d := s.cfg.BusyBackoff << min(src.fails-1, 6)
+	src.backoffUntil = s.now.Add(d)
 }
 
 // request is one chunk request in flight.
@@ -57,14 +71,32 @@ type request struct {
 	bytes    int
 	reason   Reason
 	expected time.Time // expected arrival when sent
+	model    time.Time // expected arrival by the driver's figures alone (without lag)
 }
 
 // chunkState is the scheduler's view of one chunk of a play.
 type chunkState struct {
 	arrived bool
 	failed  bool  // a peer failed it; the next origin request says so
-	primary ReqID // in flight at a peer or the cache
+	primary ReqID // in flight at a peer or the cache (or an origin, with no peer)
+	alt     ReqID // re-sent to a second peer because the first is late
 	origin  ReqID // in flight at an origin
+}
+
+// idle reports whether no request for the chunk is in flight.
+func (c *chunkState) idle() bool { return c.primary == 0 && c.alt == 0 && c.origin == 0 }
+
+// forget removes request id from c; a second peer's request becomes the
+// primary one.
+func (c *chunkState) forget(id ReqID) {
+	switch id {
+	case c.primary:
+		c.primary, c.alt = c.alt, 0
+	case c.alt:
+		c.alt = 0
+	case c.origin:
+		c.origin = 0
+	}
 }
 
 // play is one track being played or prefetched.
@@ -332,7 +364,7 @@ func (s *Scheduler) onSeek(e Seek, out []Action) ([]Action, error) {
 	limit := e.Offset + s.audioBytes(p, s.cfg.BufferAhead)
 	for i := range p.chunks {
 		c := &p.chunks[i]
-		if c.primary == 0 && c.origin == 0 {
+		if c.idle() {
 			continue
 		}
 		if i >= p.start && p.offsets[i] <= limit {
@@ -562,7 +594,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 		}
 		return out
 	}
-	p, chunk, id, src := r.p, r.chunk, r.id, r.src
+	p, chunk, id, src, model := r.p, r.chunk, r.id, r.src, r.model
 	c := &p.chunks[chunk]
 	kind := src.info.Kind
 	if src.info.ID == CacheSource {
@@ -571,12 +603,10 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	if kind == KindOrigin {
 		src.info.Connected = true
 	}
+	s.learnLag(src, model, true)
+	src.fails = 0
 	s.release(r)
-	if c.primary == id {
-		c.primary = 0
-	} else if c.origin == id {
-		c.origin = 0
-	}
+	c.forget(id)
 	if c.arrived {
 		p.stats.WastedBytes += int64(e.Bytes)
 		return out
@@ -614,11 +644,7 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	c := &p.chunks[chunk]
 	p.stats.Failures++
 	s.release(r)
-	if c.primary == id {
-		c.primary = 0
-	} else if c.origin == id {
-		c.origin = 0
-	}
+	c.forget(id)
 	if src.info.Kind == KindPeer {
 		c.failed = true
 	}
@@ -627,7 +653,7 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 		if src.info.Kind == KindPeer {
 			s.dropHolder(p.track.ID, src)
 		} else {
-			src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+			s.backoff(src)
 		}
 	case FailCorrupt:
 		src.bannedPlay = s.playSeq
@@ -639,9 +665,9 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 			src.info.Connected = false
 			src.warmed = false
 		}
-		src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+		s.backoff(src)
 	default: // Busy, Timeout, unknown
-		src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+		s.backoff(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
 }
@@ -658,6 +684,23 @@ func (s *Scheduler) dropHolder(track string, src *source) {
 	}
 }
 
+// learnLag updates src's lag from a request that the driver's figures
+// expected at model and that arrived now (arrived) or is given up now (a
+// cancelled loser: the lag is at least now-model).
+func (s *Scheduler) learnLag(src *source, model time.Time, arrived bool) {
+	if src.info.Kind == KindCache {
+		return
+	}
+	sample := s.now.Sub(model)
+	if sample < 0 {
+		sample = 0
+	}
+	if !arrived && sample <= src.lag {
+		return
+	}
+	src.lag += (sample - src.lag) / 4
+}
+
 // release forgets r and frees its source slot.
 func (s *Scheduler) release(r *request) {
 	delete(s.reqs, r.id)
@@ -669,24 +712,25 @@ func (s *Scheduler) release(r *request) {
 
 // cancelChunk cancels every request in flight for c.
 func (s *Scheduler) cancelChunk(c *chunkState, out []Action) []Action {
-	for _, id := range [2]ReqID{c.primary, c.origin} {
+	for _, id := range [3]ReqID{c.primary, c.alt, c.origin} {
 		if id == 0 {
 			continue
 		}
 		if r := s.reqs[id]; r != nil {
 			r.p.stats.Cancels++
+			s.learnLag(r.src, r.model, false)
 			s.release(r)
 		}
 		out = append(out, Cancel{Req: id})
 	}
-	c.primary, c.origin = 0, 0
+	c.primary, c.alt, c.origin = 0, 0, 0
 	return out
 }
 
 // cancelPlay cancels every request of p.
 func (s *Scheduler) cancelPlay(p *play, out []Action) []Action {
 	for i := range p.chunks {
-		if c := &p.chunks[i]; c.primary != 0 || c.origin != 0 {
+		if c := &p.chunks[i]; !c.idle() {
 			out = s.cancelChunk(c, out)
 		}
 	}
@@ -704,16 +748,22 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 	}
 	size := p.track.ChunkSizes[i]
 	kind := src.info.Kind
-	*r = request{id: s.lastReq, p: p, chunk: i, src: src, bytes: size, reason: reason, expected: s.eta(src, size)}
+	exp := s.eta(src, size)
+	*r = request{id: s.lastReq, p: p, chunk: i, src: src, bytes: size, reason: reason, expected: exp, model: exp.Add(-src.lag)}
 	s.reqs[r.id] = r
 	src.outstanding++
 	src.queued += int64(size)
 	c := &p.chunks[i]
-	if kind == KindOrigin {
+	switch {
+	case kind == KindOrigin && c.primary != 0:
 		c.origin = r.id
-		p.stats.OriginRequests[reason]++
-	} else {
+	case c.primary == 0:
 		c.primary = r.id
+	default:
+		c.alt = r.id
+	}
+	if kind == KindOrigin {
+		p.stats.OriginRequests[reason]++
 	}
 	p.stats.Requests[kind]++
 	if !src.info.Connected && kind == KindPeer {

@@ -50,8 +50,8 @@ type ReqID uint64
 type TimerID uint64
 
 // Reason says why a Request goes out. Every origin request carries one of
-// the origin reasons; peer and cache requests carry ReasonPeer or
-// ReasonCache (or ReasonPrefetch for the next track).
+// the origin reasons; peer and cache requests carry ReasonPeer,
+// ReasonResend or ReasonCache (or ReasonPrefetch for the next track).
 type Reason uint8
 
 // Request reasons. The origin reasons index Stats.OriginRequests.
@@ -64,6 +64,7 @@ const (
 	ReasonNoPeer                   // origin: no usable peer holds the track
 	ReasonPeerFailed               // origin: a peer failed this chunk and no other peer makes the deadline
 	ReasonPrefetch                 // next track's first chunks (from a peer, or from an origin at PrefetchOriginAt)
+	ReasonResend                   // peer: re-sent to a second peer because the first is late
 	numReasons
 )
 
@@ -76,6 +77,7 @@ var reasonNames = [numReasons]string{
 	ReasonNoPeer:     "no peer has it",
 	ReasonPeerFailed: "peer failed",
 	ReasonPrefetch:   "prefetch next track",
+	ReasonResend:     "re-sent to another peer",
 }
 
 // String returns the reason in words, e.g. "deadline at risk".
@@ -95,7 +97,7 @@ const (
 	// for this track.
 	FailDontHave FailReason = iota + 1
 	// FailBusy: the source refused for load; it is not asked again for
-	// Config.BusyBackoff.
+	// Config.BusyBackoff, doubled for each further failure in a row.
 	FailBusy
 	// FailCorrupt: the data did not verify against its CID; the source is
 	// banned for the rest of the play.
