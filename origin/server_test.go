@@ -3,6 +3,7 @@ package origin
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -475,5 +476,95 @@ func TestServerURL(t *testing.T) {
 	get(t, o.client(t, clientCases[1]), http.MethodGet, o.url+"/healthz", nil)
 	if got := o.srv.URL(); got != o.url {
 		t.Errorf("Server.URL() = %q; want %q", got, o.url)
+	}
+}
+
+// newTestServer builds a Server on a fresh store without starting it.
+func newTestServer(t *testing.T) (*Server, *DirStore, *x509.CertPool) {
+	t.Helper()
+	store, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, roots, err := DevCertificate(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Store: store, TLS: ServerTLSConfig(cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, store, roots
+}
+
+// Serve works with only one of its sockets; TCP alone offers no Alt-Svc.
+func TestServeOneSocket(t *testing.T) {
+	tests := []struct {
+		name string
+		udp  bool
+		cc   clientCase
+	}{
+		{"tcp only", false, clientCases[1]},
+		{"udp only", true, clientCases[0]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, store, roots := newTestServer(t)
+			data, c := putRandom(t, store, 500)
+			l, err := Listen("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var udp net.PacketConn
+			var tcp net.Listener
+			if tt.udp {
+				udp = l.UDP
+				l.TCP.Close()
+			} else {
+				tcp = l.TCP
+				l.UDP.Close()
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ctx, udp, tcp) }()
+			client := tt.cc.make(roots)
+			defer CloseClient(client)
+			resp, body := get(t, client, http.MethodGet, l.URL()+"/chunks/"+c.String(), nil)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) || resp.Proto != tt.cc.proto {
+				t.Errorf("GET = %d, %s, %d bytes; want 200, %s, %d bytes", resp.StatusCode, resp.Proto, len(body), tt.cc.proto, len(data))
+			}
+			if got := resp.Header.Get("Alt-Svc"); got != "" {
+				t.Errorf("Alt-Svc = %q; want none", got)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve = %v; want nil", err)
+				}
+			case <-time.After(waitLimit):
+				t.Fatal("Serve did not return after cancel")
+			}
+		})
+	}
+}
+
+// When one side fails on its own, Serve stops the other and reports it.
+func TestServeReportsFailure(t *testing.T) {
+	srv, _, _ := newTestServer(t)
+	l, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.TCP.Close() // ServeTLS fails at once on a closed listener
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), l.UDP, l.TCP) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("Serve(closed tcp listener) = nil; want an error")
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Serve did not return after its TCP side failed")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -210,4 +212,41 @@ func (s *DirStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, fmt.Errorf("origin: read %s: %w", c, err)
 	}
 	return b, nil
+}
+
+// RemoveTemp deletes the ".tmp-*" files that Puts interrupted by a crash
+// left behind, if they were last written before cutoff (pass a time well in
+// the past, such as an hour ago by the caller's clock, so that Puts still
+// running in other processes are left alone). It returns how many it
+// removed.
+func (s *DirStore) RemoveTemp(cutoff time.Time) (int, error) {
+	shards, err := os.ReadDir(s.root)
+	if err != nil {
+		return 0, fmt.Errorf("origin: list store: %w", err)
+	}
+	removed := 0
+	for _, shard := range shards {
+		if !shard.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.root, shard.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return removed, fmt.Errorf("origin: list store: %w", err)
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), tempPrefix) {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil || !fi.ModTime().Before(cutoff) {
+				continue // gone already, or maybe still being written
+			}
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("origin: remove temp file: %w", err)
+			}
+			removed++
+		}
+	}
+	return removed, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -236,5 +237,43 @@ func TestOpenDirStoreErrors(t *testing.T) {
 	}
 	if _, err := OpenDirStore(file); err == nil {
 		t.Errorf("OpenDirStore(%q) = nil error on a regular file", file)
+	}
+}
+
+func TestDirStoreRemoveTemp(t *testing.T) {
+	s, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := putRandom(t, s, 100)
+	name := c.String()
+	shard := filepath.Join(s.Root(), name[len(name)-2:])
+	old := filepath.Join(shard, tempPrefix+"old")
+	recent := filepath.Join(shard, tempPrefix+"recent")
+	for _, p := range []string{old, recent} {
+		if err := os.WriteFile(p, []byte("torn"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(recent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutoff := fi.ModTime().Add(-time.Minute)
+	if err := os.Chtimes(old, cutoff.Add(-time.Hour), cutoff.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RemoveTemp(cutoff)
+	if n != 1 || err != nil {
+		t.Fatalf("RemoveTemp = %d, %v; want 1, nil", n, err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old temp file still there: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("recent temp file removed: %v", err)
+	}
+	if !s.Has(c) {
+		t.Errorf("Has(%s) = false after RemoveTemp; chunks must stay", c)
 	}
 }
