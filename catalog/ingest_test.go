@@ -185,6 +185,14 @@ func TestIngestCancel(t *testing.T) {
 	if sink.puts != 2 {
 		t.Errorf("sink got %d chunks after cancel at 2; want 2", sink.puts)
 	}
+
+	done := newMemSink()
+	if _, err := Ingest(ctx, IngestOptions{Path: path, Key: fixedKey(4), Sink: done}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Ingest(already cancelled) = %v; want context.Canceled", err)
+	}
+	if done.puts != 0 {
+		t.Errorf("Ingest(already cancelled) stored %d chunks; want 0", done.puts)
+	}
 }
 
 // errSink fails every Put.

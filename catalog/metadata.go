@@ -58,6 +58,9 @@ const (
 // name). r is left at an unspecified position.
 func ReadMetadata(r io.ReadSeeker, size int64, fileName string) (Metadata, error) {
 	var md Metadata
+	if size < 0 {
+		return md, fmt.Errorf("%w: %q has negative size %d", ErrUnsupportedAudio, fileName, size)
+	}
 	var head [12]byte
 	n, err := readAt(r, head[:], 0)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -85,7 +88,7 @@ func ReadMetadata(r io.ReadSeeker, size int64, fileName string) (Metadata, error
 		return Metadata{}, fmt.Errorf("%w: %q is truncated: %v", ErrUnsupportedAudio, fileName, err)
 	}
 	if err != nil {
-		return Metadata{}, fmt.Errorf("%q: %w", fileName, err)
+		return Metadata{}, fmt.Errorf("catalog: metadata of %q: %w", fileName, err)
 	}
 	md.Title, md.Artist, md.Album = cleanTag(md.Title), cleanTag(md.Artist), cleanTag(md.Album)
 	if md.Title == "" {
@@ -693,7 +696,9 @@ func readMP3(r io.ReadSeeker, size int64, id3 bool) (Metadata, error) {
 	if _, err := readAt(r, fb, start); err != nil {
 		return md, fmt.Errorf("catalog: mp3 first frame: %w", err)
 	}
-	if frames, bytesTotal, gapless, vbr, ok := parseXing(fb, f); ok && frames > 0 {
+	// A layer III frame is at least 24 bytes (8 kbit/s at 24 kHz), which
+	// bounds a believable frame count.
+	if frames, bytesTotal, gapless, vbr, ok := parseXing(fb, f); ok && frames > 0 && frames <= audio/24+1 {
 		samples := frames * int64(f.samplesPerFrme)
 		if gapless > 0 && gapless < samples {
 			samples -= gapless

@@ -122,6 +122,9 @@ func TestReadMetadataUnsupported(t *testing.T) {
 		{"id3 without frames", mp3[:0x130]},
 		{"mp2 frame", []byte{0xff, 0xfd, 0x90, 0x64, 0, 0, 0, 0}},
 	}
+	if _, err := ReadMetadata(bytes.NewReader(wav), -1, "negative"); !errors.Is(err, ErrUnsupportedAudio) {
+		t.Errorf("ReadMetadata(size -1) = %v; want ErrUnsupportedAudio", err)
+	}
 	for _, tt := range tests {
 		_, err := ReadMetadata(bytes.NewReader(tt.data), int64(len(tt.data)), tt.name)
 		if !errors.Is(err, ErrUnsupportedAudio) {
