@@ -158,6 +158,9 @@ func encryptChunks(ctx context.Context, r io.Reader, src hash.Hash, opts IngestO
 // and returns its plaintext in a new slice. A chunk that fails the check
 // gives ErrChunkMismatch: the sender is wrong, not the manifest.
 func DecryptChunk(m *Manifest, key TrackKey, i int, ciphertext []byte) ([]byte, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil manifest", ErrBadManifest)
+	}
 	if i < 0 || i >= len(m.Chunks) {
 		return nil, fmt.Errorf("%w: chunk index %d of %d", ErrBadManifest, i, len(m.Chunks))
 	}
