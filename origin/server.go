@@ -208,7 +208,7 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 		running++
 		go func() { errc <- hs.ServeTLS(tcp, "", "") }()
 	}
-	s.log.Info("origin serving", "url", s.URL(), "h3", udp != nil, "https", tcp != nil)
+	s.log.Debug("origin serving", "url", s.URL(), "h3", udp != nil, "https", tcp != nil)
 
 	var failed error
 	select {
@@ -251,7 +251,7 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 	if tcp != nil {
 		tcp.Close()
 	}
-	s.log.Info("origin stopped", "url", s.URL())
+	s.log.Debug("origin stopped", "url", s.URL())
 	return failed
 }
 
