@@ -268,9 +268,11 @@ func (c *Cache) write(e *entry, data []byte, stamp time.Time) error {
 }
 
 // Get returns the chunk c. A chunk the cache does not hold gives an error
-// wrapping ErrNotFound. A chunk whose file no longer hashes to c is removed
-// and gives an error wrapping both ErrNotFound and ErrCorrupt. A hit counts
-// as a use.
+// wrapping ErrNotFound; so does a chunk still being written, or one whose
+// file cannot be read. A chunk whose file no longer hashes to c is removed
+// and gives an error wrapping both ErrNotFound and ErrCorrupt: corrupt bytes
+// are never returned. A hit counts as a use. The returned slice is the
+// caller's.
 func (c *Cache) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cache: get %s: %w", id, err)
@@ -302,8 +304,12 @@ func (c *Cache) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
 		return nil, fmt.Errorf("cache: get %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
+		// Unreadable for another reason (EIO, EMFILE...): a miss, so the
+		// caller falls back to the network, but the entry stays, as the
+		// cause may pass.
 		c.misses.Add(1)
-		return nil, err
+		c.logger.Warn("cache read failed", "cid", id, "err", err)
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	if !catalog.VerifyCID(id, data) {
 		c.misses.Add(1)

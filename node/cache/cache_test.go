@@ -179,7 +179,7 @@ func TestBoundRandom(t *testing.T) {
 	c := openTest(t, Options{Dir: dir, MaxBytes: max})
 	r := rand.New(rand.NewPCG(42, 7))
 	ctx := context.Background()
-	for i := range 1500 {
+	for i := range 800 {
 		n := r.Uint64N(60)
 		size := 1 + int(n*n*7%20_000)
 		id, data := chunk(n, size)
@@ -545,5 +545,49 @@ func TestMetrics(t *testing.T) {
 	if c2, err := Open(Options{Dir: t.TempDir(), MaxBytes: 250, Registry: reg}); err == nil {
 		c2.Close()
 		t.Errorf("Open with a registry already holding cache metrics = nil error; want an error")
+	}
+}
+
+func TestUnreadableFileIsMiss(t *testing.T) {
+	c := openTest(t, Options{Dir: t.TempDir(), MaxBytes: 1 << 20})
+	id, data := chunk(7, 100)
+	mustPut(t, c, id, data)
+	p := c.store.Path(id)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p, 0o755); err != nil { // reading a directory fails
+		t.Fatal(err)
+	}
+	if _, err := c.Get(context.Background(), id); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("Get(%s) of unreadable file = %v; want ErrNotFound, not ErrCorrupt", id, err)
+	}
+}
+
+// TestEqualModTimes checks that a directory whose files all carry the same
+// time (copied, or on a filesystem with coarse times) still opens whole.
+func TestEqualModTimes(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(Options{Dir: dir, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOps(t, c, "p1 p2 p3 p4", 100)
+	c.Close()
+	for _, id := range c.List() {
+		if err := os.Chtimes(c.store.Path(id), epoch, epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c = openTest(t, Options{Dir: dir, MaxBytes: 250, Clock: clock.NewFake(epoch)})
+	if got := c.Len(); got != 2 {
+		t.Errorf("Len() after reopening 4 chunks of 100 bytes with MaxBytes 250 = %d; want 2", got)
+	}
+	id5, data5 := chunk(5, 100)
+	mustPut(t, c, id5, data5)
+	for _, id := range c.List() {
+		if _, err := c.Get(context.Background(), id); err != nil {
+			t.Errorf("Get(%s) = %v", id, err)
+		}
 	}
 }
