@@ -103,7 +103,7 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	for i := range crashFiles {
-		path := writeWAV(t, src, "Crash Band", fmt.Sprintf("Kill Song %03d", i), int64(i), 2.5)
+		path := writeWAV(t, src, "Crash Band", fmt.Sprintf("Kill Song %03d", i), int64(i), 1.5)
 		if path != crashSource(src, i) {
 			t.Fatalf("writeWAV path %s; want %s", path, crashSource(src, i))
 		}

@@ -44,6 +44,11 @@ func (s *Server) ingest(ctx context.Context, path string, sink catalog.ChunkSink
 	if err != nil {
 		return protocol.TrackSummary{}, false, err
 	}
+	unlock, err := s.lockSource(ctx, hash)
+	if err != nil {
+		return protocol.TrackSummary{}, false, fmt.Errorf("tracker: ingest %q: %w", path, err)
+	}
+	defer unlock()
 	if t, err := s.store.TrackBySource(ctx, hash); err == nil {
 		return summary(t.TrackMeta), false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -72,8 +77,10 @@ func (s *Server) ingest(ctx context.Context, path string, sink catalog.ChunkSink
 		SourceHash: res.SourceHash, Manifest: res.Canonical, KeyID: keyID, Signature: sig, CreatedAt: s.clock.Now(),
 	}
 	if err := s.store.PutTrack(ctx, t, key.Bytes()); errors.Is(err, store.ErrExists) {
-		// A concurrent ingest of the same file won; its track stands. The
-		// chunks we put under our key are orphans in the sink.
+		// Another tracker process on the same store ingested the same file
+		// meanwhile (ingests in this process are serialised per source);
+		// its track stands, and the chunks we put under our key are
+		// orphans in the sink.
 		if prev, err := s.store.TrackBySource(ctx, hash); err == nil {
 			return summary(prev.TrackMeta), false, nil
 		}
@@ -95,4 +102,34 @@ func hashFile(path string) (string, error) {
 		return "", fmt.Errorf("tracker: ingest %q: %w", path, err)
 	}
 	return h, nil
+}
+
+// lockSource serialises ingests of one source file within this process, so
+// concurrent calls for the same file wait and then find the track instead
+// of encrypting it again under another key.
+func (s *Server) lockSource(ctx context.Context, hash string) (unlock func(), err error) {
+	for {
+		s.mu.Lock()
+		busy, ok := s.ingesting[hash]
+		if !ok {
+			done := make(chan struct{})
+			if s.ingesting == nil {
+				s.ingesting = make(map[string]chan struct{})
+			}
+			s.ingesting[hash] = done
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.ingesting, hash)
+				s.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

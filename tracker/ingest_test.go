@@ -208,3 +208,43 @@ func TestRotateKey(t *testing.T) {
 		t.Errorf("restarted server's current key = %s; want %s", got, ids[1])
 	}
 }
+
+func TestConcurrentIngestOfOneFile(t *testing.T) {
+	h := trackertest.New(t)
+	sink := &trackertest.MemSink{}
+	path := writeWAV(t, t.TempDir(), "Race", "Same", 9, 1)
+	const n = 4
+	type result struct {
+		sum     protocol.TrackSummary
+		created bool
+		err     error
+	}
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			sum, created, err := h.Server.Ingest(context.Background(), path, sink, nil)
+			results <- result{sum, created, err}
+		}()
+	}
+	created := 0
+	var id string
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("Ingest = %v", r.err)
+		}
+		if r.created {
+			created++
+		}
+		if id != "" && r.sum.ID != id {
+			t.Fatalf("concurrent ingests gave IDs %s and %s; want one", id, r.sum.ID)
+		}
+		id = r.sum.ID
+	}
+	if created != 1 {
+		t.Fatalf("%d of %d concurrent ingests created the track; want 1", created, n)
+	}
+	if got, _ := h.Store.Track(context.Background(), id); sink.Len() != got.Chunks {
+		t.Fatalf("sink holds %d chunks; want %d (one encryption only)", sink.Len(), got.Chunks)
+	}
+}

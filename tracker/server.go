@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -151,10 +152,11 @@ type Server struct {
 	// as long whether or not the account exists.
 	dummyHash string
 
-	mu      sync.Mutex // guards the fields below
-	origins []string
-	sweep   clock.Timer
-	closed  bool
+	mu        sync.Mutex // guards the fields below
+	origins   []string
+	sweep     clock.Timer
+	closed    bool
+	ingesting map[string]chan struct{} // source hash -> closed when its ingest ends
 }
 
 // New builds a Server: it validates opts, loads (or on first start creates)
@@ -205,6 +207,19 @@ func New(opts Options) (*Server, error) {
 			h = s.requireSession(h)
 		}
 		mux.Handle(rt.MuxPattern(), s.instrument(rt.MuxPattern(), h))
+	}
+	// A known path with the wrong method: 405 with Allow, as JSON.
+	allowed := map[string][]string{}
+	for _, rt := range s.routes {
+		allowed[rt.Pattern] = append(allowed[rt.Pattern], rt.Method)
+	}
+	for path, methods := range allowed {
+		allow := strings.Join(methods, ", ")
+		mux.Handle(path, s.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: protocol.CodeBadRequest,
+				msg: "method not allowed; use " + allow})
+		})))
 	}
 	mux.Handle("/", s.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("no such endpoint"))
