@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -33,6 +34,9 @@ type Options struct {
 	// Window is how many chunks ahead of the read position are fetched at
 	// once; 0 means 8.
 	Window int
+	// PeerTimeout bounds one chunk request to a peer; a peer that misses it
+	// is not asked again during the play. Zero means 2 s.
+	PeerTimeout time.Duration
 	// MaxProviders bounds the DHT lookup per play; 0 means 20 (Spotify's
 	// tracker remembered 20 peers per track).
 	MaxProviders int
@@ -40,14 +44,15 @@ type Options struct {
 
 // Client plays tracks.
 type Client struct {
-	tracker *Tracker
-	origins []ChunkSource
-	clock   clock.Clock
-	log     *slog.Logger
-	window  int
-	swarm   Swarm
-	cache   Cache
-	maxProv int
+	tracker     *Tracker
+	origins     []ChunkSource
+	clock       clock.Clock
+	log         *slog.Logger
+	window      int
+	swarm       Swarm
+	cache       Cache
+	maxProv     int
+	peerTimeout time.Duration
 
 	mu        sync.Mutex // guards the fields below
 	manifests map[string]*catalog.Manifest
@@ -65,6 +70,12 @@ func New(opts Options) (*Client, error) {
 	if opts.Window == 0 {
 		opts.Window = 8
 	}
+	if opts.PeerTimeout < 0 {
+		return nil, fmt.Errorf("client: negative PeerTimeout %v", opts.PeerTimeout)
+	}
+	if opts.PeerTimeout == 0 {
+		opts.PeerTimeout = 2 * time.Second
+	}
 	if opts.MaxProviders < 0 {
 		return nil, fmt.Errorf("client: negative MaxProviders %d", opts.MaxProviders)
 	}
@@ -76,16 +87,17 @@ func New(opts Options) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
-		tracker:   opts.Tracker,
-		origins:   opts.Origins,
-		clock:     clock.Or(opts.Clock),
-		log:       log,
-		window:    opts.Window,
-		swarm:     opts.Swarm,
-		cache:     opts.Cache,
-		maxProv:   opts.MaxProviders,
-		manifests: map[string]*catalog.Manifest{},
-		keys:      map[string]catalog.TrackKey{},
+		tracker:     opts.Tracker,
+		origins:     opts.Origins,
+		clock:       clock.Or(opts.Clock),
+		log:         log,
+		window:      opts.Window,
+		swarm:       opts.Swarm,
+		cache:       opts.Cache,
+		maxProv:     opts.MaxProviders,
+		peerTimeout: opts.PeerTimeout,
+		manifests:   map[string]*catalog.Manifest{},
+		keys:        map[string]catalog.TrackKey{},
 	}, nil
 }
 

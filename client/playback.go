@@ -254,11 +254,7 @@ func (pb *Playback) deliver(i int, ciphertext []byte, src ChunkSource) error {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if err != nil {
-		pb.stats.Rejected++
-		if !pb.banned[src.Name()] {
-			pb.banned[src.Name()] = true
-			pb.stats.Banned = append(pb.stats.Banned, src.Name())
-		}
+		pb.banLocked(src, true)
 		return fmt.Errorf("chunk %d from %s: %w", i, src.Name(), err)
 	}
 	if pb.chunks[i] != nil {
@@ -271,6 +267,24 @@ func (pb *Playback) deliver(i int, ciphertext []byte, src ChunkSource) error {
 	}
 	pb.cond.Broadcast()
 	return nil
+}
+
+// ban stops asking src during this play; rejected counts a chunk that
+// failed its CID check.
+func (pb *Playback) ban(src ChunkSource, rejected bool) {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	pb.banLocked(src, rejected)
+}
+
+func (pb *Playback) banLocked(src ChunkSource, rejected bool) {
+	if rejected {
+		pb.stats.Rejected++
+	}
+	if !pb.banned[src.Name()] {
+		pb.banned[src.Name()] = true
+		pb.stats.Banned = append(pb.stats.Banned, src.Name())
+	}
 }
 
 // isBanned reports whether src sent a bad chunk during this play.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/chorus-music/chorus/node"
 )
 
 // simplePlay is the state of the simple fetch policy for one play: keep
@@ -17,6 +19,8 @@ type simplePlay struct {
 	c  *Client
 	pb *Playback
 
+	lookupDone chan struct{} // closed when the provider lookup has ended
+
 	mu       sync.Mutex // guards the fields below
 	peers    []*PeerSource
 	known    map[peer.ID]bool
@@ -24,7 +28,7 @@ type simplePlay struct {
 }
 
 func (c *Client) runSimple(ctx context.Context, pb *Playback) {
-	sp := &simplePlay{c: c, pb: pb, known: map[peer.ID]bool{}}
+	sp := &simplePlay{c: c, pb: pb, known: map[peer.ID]bool{}, lookupDone: make(chan struct{})}
 	track, err := cid.Decode(pb.stats.TrackID)
 	if err != nil {
 		pb.fail(err)
@@ -35,8 +39,11 @@ func (c *Client) runSimple(ctx context.Context, pb *Playback) {
 		lookups.Add(1)
 		go func() {
 			defer lookups.Done()
+			defer close(sp.lookupDone)
 			sp.findPeers(ctx, track)
 		}()
+	} else {
+		close(sp.lookupDone)
 	}
 	defer lookups.Wait()
 
@@ -79,12 +86,8 @@ func (c *Client) runSimple(ctx context.Context, pb *Playback) {
 	}
 }
 
-// findPeers adds the connected peers and the track's DHT providers to the
-// play's peer list.
+// findPeers adds the track's DHT providers to the play's peer list.
 func (sp *simplePlay) findPeers(ctx context.Context, track cid.Cid) {
-	for _, p := range sp.c.swarm.ConnectedPeers() {
-		sp.addPeer(p)
-	}
 	provs, err := sp.c.swarm.FindProviders(ctx, track, sp.c.maxProv)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -131,6 +134,15 @@ func (sp *simplePlay) candidates(c cid.Cid, i int) []ChunkSource {
 func (sp *simplePlay) fetchChunk(ctx context.Context, track cid.Cid, i int) error {
 	pb := sp.pb
 	ch := pb.m.Chunks[i]
+	if sp.c.cache == nil || !sp.c.cache.Has(ch.CID) {
+		// The simple policy waits for the provider lookup rather than
+		// spend origin bandwidth; the deadline scheduler races instead.
+		select {
+		case <-sp.lookupDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var errs []error
 	for _, src := range sp.candidates(ch.CID, i) {
 		if pb.isBanned(src) {
@@ -143,7 +155,7 @@ func (sp *simplePlay) fetchChunk(ctx context.Context, track cid.Cid, i int) erro
 			}
 			pb.noteOrigin(reason)
 		}
-		data, err := src.Fetch(ctx, ch.CID)
+		data, err := sp.fetchFrom(ctx, src, ch.CID)
 		if err == nil {
 			err = pb.deliver(i, data, src)
 		}
@@ -184,4 +196,24 @@ func (sp *simplePlay) stored(ctx context.Context, track, c cid.Cid, data []byte,
 			}
 		}()
 	}
+}
+
+// fetchFrom asks one source, bounding a peer's answer by PeerTimeout. A
+// peer that sends a corrupt chunk, times out, or is not admitted is not
+// asked again during the play.
+func (sp *simplePlay) fetchFrom(ctx context.Context, src ChunkSource, c cid.Cid) ([]byte, error) {
+	if src.Kind() != KindPeer {
+		return src.Fetch(ctx, c)
+	}
+	fctx, cancel := context.WithTimeout(ctx, sp.c.peerTimeout)
+	defer cancel()
+	data, err := src.Fetch(fctx, c)
+	switch {
+	case err == nil:
+	case errors.Is(err, node.ErrCorruptChunk):
+		sp.pb.ban(src, true)
+	case errors.Is(err, node.ErrNotAdmitted), errors.Is(fctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		sp.pb.ban(src, false)
+	}
+	return data, err
 }

@@ -214,6 +214,10 @@ func (t *Tracker) TrustedKeys(ctx context.Context) (map[string]ed25519.PublicKey
 	return t.refreshKeys(ctx)
 }
 
+// PinnedKeys returns the pinned keys without contacting the tracker (for
+// checks on hot paths, such as a node verifying a peer's ticket).
+func (t *Tracker) PinnedKeys() map[string]ed25519.PublicKey { return t.pins.Keys() }
+
 // refreshKeys fetches the tracker's key set and pins what the pinned keys
 // endorse (or everything, on first use).
 func (t *Tracker) refreshKeys(ctx context.Context) (map[string]ed25519.PublicKey, error) {

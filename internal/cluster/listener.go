@@ -4,12 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/node"
+	"github.com/chorus-music/chorus/node/cache"
 	"github.com/chorus-music/chorus/origin"
+	"github.com/chorus-music/chorus/protocol"
 )
 
 // ListenerOptions configure one listener.
@@ -22,6 +29,19 @@ type ListenerOptions struct {
 	OriginProto string
 	// Window is the client's fetch window; 0 means its default.
 	Window int
+	// Swarm gives the listener a swarm node and a chunk cache, so it
+	// shares what it plays. False means origins only.
+	Swarm bool
+	// CacheMaxBytes bounds the cache; 0 means the cache's default.
+	CacheMaxBytes int64
+	// Upload and Fault configure the node (fault injection makes a hostile
+	// peer a real node).
+	Upload node.UploadOptions
+	Fault  node.FaultOptions
+	// NoAnnounce keeps the node from offering itself as a bootstrap peer.
+	NoAnnounce bool
+	// ListenUDP, when set, opens the node's UDP sockets (a link shaper).
+	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
 }
 
 // Listener is one logged-in client.
@@ -30,6 +50,11 @@ type Listener struct {
 	Dir     string
 	Client  *client.Client
 	Tracker *client.Tracker
+	// Node and Cache are set for a swarm listener.
+	Node  *node.Node
+	Cache *cache.Cache
+	// Metrics is the node's own registry.
+	Metrics *prometheus.Registry
 
 	originHTTP *http.Client
 	closeOnce  sync.Once
@@ -81,13 +106,20 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 		}
 		origins = append(origins, src)
 	}
-	l.Client, err = client.New(client.Options{
+	copts := client.Options{
 		Tracker: l.Tracker,
 		Origins: origins,
 		Clock:   c.opts.Clock,
 		Logger:  c.log.With("listener", o.Name),
 		Window:  o.Window,
-	})
+	}
+	if o.Swarm {
+		if err := l.startNode(ctx, c, o); err != nil {
+			return nil, err
+		}
+		copts.Swarm, copts.Cache = l.Node, l.Cache
+	}
+	l.Client, err = client.New(copts)
 	if err != nil {
 		return nil, err
 	}
@@ -103,13 +135,101 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
+		if l.Node != nil {
+			errs = append(errs, l.Node.Close())
+		}
+		if l.Cache != nil {
+			errs = append(errs, l.Cache.Close())
+		}
 		if l.Tracker != nil && l.Tracker.Account() != "" {
 			errs = append(errs, l.Tracker.Logout(context.Background()))
 		}
 		if l.originHTTP != nil {
 			errs = append(errs, origin.CloseClient(l.originHTTP))
 		}
+
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
+}
+
+// startNode opens the listener's cache and starts its swarm node, admitted
+// by a ticket from the tracker and bootstrapped from the tracker's list.
+func (l *Listener) startNode(ctx context.Context, c *Cluster, o ListenerOptions) error {
+	var err error
+	l.Cache, err = cache.Open(cache.Options{
+		Dir:      filepath.Join(l.Dir, "cache"),
+		MaxBytes: o.CacheMaxBytes,
+		Clock:    c.opts.Clock,
+		Logger:   c.log.With("listener", o.Name, "component", "cache"),
+	})
+	if err != nil {
+		return err
+	}
+	tr := l.Tracker
+	l.Metrics = prometheus.NewRegistry()
+	l.Node, err = node.New(ctx, node.Options{
+		DataDir:     filepath.Join(l.Dir, "node"),
+		TrackerKeys: tr.PinnedKeys,
+		Tickets: node.TicketFunc(func(ctx context.Context, p peer.ID) (protocol.Ticket, error) {
+			return tr.Ticket(ctx, p.String())
+		}),
+		Bootstrap: func(ctx context.Context) ([]peer.AddrInfo, error) {
+			return BootstrapPeers(ctx, tr)
+		},
+		Store:     l.Cache,
+		Upload:    o.Upload,
+		Fault:     o.Fault,
+		Registry:  l.Metrics,
+		Logger:    c.log.With("listener", o.Name, "component", "node"),
+		Clock:     c.opts.Clock,
+		ListenUDP: o.ListenUDP,
+	})
+	if err != nil {
+		return err
+	}
+	if o.NoAnnounce {
+		return nil
+	}
+	var addrs []string
+	for _, a := range l.Node.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	return tr.Announce(ctx, l.Node.ID().String(), addrs)
+}
+
+// BootstrapPeers returns the tracker's bootstrap peers as AddrInfos.
+func BootstrapPeers(ctx context.Context, tr *client.Tracker) ([]peer.AddrInfo, error) {
+	n, err := tr.Network(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []peer.AddrInfo
+	for _, s := range n.Bootstrap {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap peer %q: %w", s, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+// CounterSum adds up every series of the counter named name in reg (0 when
+// absent).
+func CounterSum(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
