@@ -17,6 +17,9 @@ func (s *Scheduler) usable(src *source) bool {
 
 // hasSlot reports whether src can take one more request.
 func (s *Scheduler) hasSlot(src *source) bool {
+	if src.info.Kind == KindOrigin {
+		return src.outstanding < s.cfg.MaxOutstandingPerOrigin
+	}
 	return src.outstanding < s.cfg.MaxOutstandingPerSource
 }
 
@@ -329,8 +332,8 @@ func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
 	limit := s.audioBytes(q, s.cfg.PrefetchAhead)
 	for i := 0; i < q.n() && (i == 0 || q.offsets[i] < limit); i++ {
 		c := &q.chunks[i]
-		if c.arrived {
-			continue
+		if c.arrived || (q.track.Cached != nil && q.track.Cached[i]) {
+			continue // the cache serves it when the track plays
 		}
 		size := q.track.ChunkSizes[i]
 		if c.idle() {

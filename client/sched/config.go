@@ -47,9 +47,12 @@ type Config struct {
 	// HedgeMargin is the slack a source's expected arrival must leave before
 	// a chunk's deadline. Zero means 100 ms.
 	HedgeMargin time.Duration
-	// MaxOutstandingPerSource caps requests in flight at one source. Zero
-	// means 4.
+	// MaxOutstandingPerSource caps requests in flight at one peer. Zero
+	// means 4 (Spotify's upload slots).
 	MaxOutstandingPerSource int
+	// MaxOutstandingPerOrigin caps requests in flight at one origin. Zero
+	// means 8.
+	MaxOutstandingPerOrigin int
 	// PrefetchPeersAt is how long (of audio) before the current track ends
 	// the next track's first chunks are fetched from peers (and its peers
 	// looked up and warmed). Zero means 30 s.
@@ -109,7 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Speed < 0 || c.Speed != c.Speed || c.Speed > 1e6 {
 		return c, fmt.Errorf("%w: Speed %v out of range", ErrBadConfig, c.Speed)
 	}
-	if c.MaxOutstandingPerSource < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
+	if c.MaxOutstandingPerSource < 0 || c.MaxOutstandingPerOrigin < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
 		return c, fmt.Errorf("%w: negative count", ErrBadConfig)
 	}
 	if c.FirstChunk > RaceHedged {
@@ -136,6 +139,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.CacheLatency, 2*time.Millisecond)
 	if c.MaxOutstandingPerSource == 0 {
 		c.MaxOutstandingPerSource = 4
+	}
+	if c.MaxOutstandingPerOrigin == 0 {
+		c.MaxOutstandingPerOrigin = 8
 	}
 	if c.LookupAhead == 0 {
 		c.LookupAhead = 2

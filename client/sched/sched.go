@@ -298,13 +298,9 @@ func (s *Scheduler) advance(out []Action) []Action {
 
 func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 	var p *play
-	if s.next != nil && s.next.track.ID == e.Track.ID {
-		p, s.next = s.next, nil
-		// The driver's view of the cache may have grown with the
-		// prefetched chunks; arrived chunks stay arrived either way.
-		if e.Track.Cached != nil && len(e.Track.Cached) == p.n() {
-			p.track.Cached = e.Track.Cached
-		}
+	adopt := s.next != nil && s.next.track.ID == e.Track.ID
+	if adopt {
+		p = s.next
 	} else {
 		var err error
 		if p, err = s.newPlay(e.Track); err != nil {
@@ -313,6 +309,14 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 	}
 	if e.StartOffset < 0 || e.StartOffset >= p.length() {
 		return out, fmt.Errorf("%w: start offset %d outside track %q of %d bytes", ErrBadEvent, e.StartOffset, e.Track.ID, p.length())
+	}
+	if adopt {
+		s.next = nil
+		// The driver's view of the cache may have changed; prefetched
+		// chunks stay arrived either way.
+		if len(e.Track.Cached) == p.n() {
+			p.track.Cached = e.Track.Cached
+		}
 	}
 	if s.cur != nil {
 		out = s.cancelPlay(s.cur, out)
@@ -443,11 +447,6 @@ func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
 	p, err := s.newPlay(t)
 	if err != nil {
 		return out, err
-	}
-	for i, c := range t.Cached {
-		if c {
-			p.chunks[i].arrived = true
-		}
 	}
 	s.next = p
 	s.pruneLocked()
