@@ -123,20 +123,37 @@ func compose(s Spec, frames int64) []note {
 	return notes
 }
 
-// envelope is a short attack and an exponential decay over the note,
-// with a release at its end so notes never click.
-func envelope(i, length int64, rate float64) float64 {
+// render adds note n's frames [lo, hi) into left and right, which start
+// at frame b0. The tone is a sine with its second and third harmonics, under
+// a 10 ms attack, an exponential decay and a release of up to 50 ms at the
+// end so notes never click. The oscillator and the decay run as
+// recurrences (one rotation and one multiplication per frame, restarted
+// exactly at every block), so rendering needs no trigonometry per sample.
+func render(n note, lo, hi, b0 int64, rate float64, left, right []float64) {
 	attack := int64(rate * 0.01)
-	release := min(int64(rate*0.05), length/2)
-	t := float64(i) / rate
-	e := math.Exp(-3 * t)
-	switch {
-	case i < attack:
-		e *= float64(i) / float64(attack)
-	case i >= length-release:
-		e *= float64(length-i) / float64(release)
+	release := min(int64(rate*0.05), n.length/2)
+	i0 := lo - n.start
+	s, c := math.Sincos(2 * math.Pi * n.freq * float64(i0) / rate)
+	sr, cr := math.Sincos(2 * math.Pi * n.freq / rate)
+	e := math.Exp(-3 * float64(i0) / rate)
+	decay := math.Exp(-3 / rate)
+	for t := lo; t < hi; t++ {
+		i := t - n.start
+		// sin 2x = 2 sin x cos x; sin 3x = 3 sin x - 4 sin³ x.
+		v := s + n.bright*(s*c+0.25*(3*s-4*s*s*s))
+		g := e
+		switch {
+		case i < attack:
+			g *= float64(i) / float64(attack)
+		case i >= n.length-release:
+			g *= float64(n.length-i) / float64(release)
+		}
+		v *= n.amp * g
+		left[t-b0] += v * (1 - n.pan)
+		right[t-b0] += v * n.pan
+		s, c = s*cr+c*sr, c*cr-s*sr
+		e *= decay
 	}
-	return e
 }
 
 // WriteWAV writes s as a 16-bit PCM WAV file to w.
@@ -180,13 +197,8 @@ func WriteWAV(w io.Writer, s Spec) error {
 		clear(right)
 		for _, n := range notes {
 			lo, hi := max(b0, n.start), min(b1, n.start+n.length)
-			for t := lo; t < hi; t++ {
-				i := t - n.start
-				ph := 2 * math.Pi * n.freq * float64(i) / rate
-				v := math.Sin(ph) + n.bright*(0.5*math.Sin(2*ph)+0.25*math.Sin(3*ph))
-				v *= n.amp * envelope(i, n.length, rate)
-				left[t-b0] += v * (1 - n.pan)
-				right[t-b0] += v * n.pan
+			if lo < hi {
+				render(n, lo, hi, b0, rate, left, right)
 			}
 		}
 		out = out[:0]
