@@ -143,6 +143,12 @@ func Open(opts Options) (*Cache, error) {
 		entries: make(map[string]*entry, len(files)),
 		changed: make(chan struct{}),
 	}
+	if opts.Registry != nil {
+		// Before any eviction, so a refused registry changes nothing on disk.
+		if err := c.register(opts.Registry); err != nil {
+			return nil, err
+		}
+	}
 	// Least recently used first, so the policy ends with the newest in front.
 	slices.SortFunc(files, func(a, b DiskEntry) int {
 		if r := a.ModTime.Compare(b.ModTime); r != 0 {
@@ -161,14 +167,10 @@ func Open(opts Options) (*Cache, error) {
 		}
 	}
 	evicted, _ := c.makeRoomLocked(0)
+	chunks, used := len(c.entries), c.used
 	c.mu.Unlock()
 	c.notifyEvicted(evicted)
-	if opts.Registry != nil {
-		if err := c.register(opts.Registry); err != nil {
-			return nil, err
-		}
-	}
-	logger.Info("cache opened", "dir", opts.Dir, "chunks", len(c.entries), "bytes", c.used, "max_bytes", max, "evicted", len(evicted))
+	logger.Info("cache opened", "dir", opts.Dir, "chunks", chunks, "bytes", used, "max_bytes", max, "evicted", len(evicted))
 	return c, nil
 }
 

@@ -39,7 +39,12 @@
 // sizes, counting writes in progress, whose space is reserved before the
 // write starts). A chunk larger than MaxBytes is refused with ErrTooLarge.
 // The default bound, like Spotify's client in 2008, is 10% of the free space
-// of the filesystem holding Dir, capped at 10 GiB.
+// of the filesystem holding Dir, capped at 10 GiB; the bytes the cache
+// already holds there count as free, so the bound does not shrink each time
+// the cache is reopened. Least recently used chunks are evicted first; Puts
+// and Get hits count as uses, Has and List do not. Options.OnEvict tells the
+// owner of each chunk the cache drops by itself, so a node can stop
+// announcing chunks it no longer holds.
 //
 // # Recency across restarts
 //
