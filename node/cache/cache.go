@@ -46,7 +46,8 @@ type Options struct {
 	// evicted for space, found corrupt, or found missing on disk. It is not
 	// called for Remove. It runs synchronously, without the cache's lock
 	// held, in the goroutine whose call caused the drop (Open included), so
-	// it may call the Cache but should return quickly.
+	// it may call the Cache but should return quickly; calls from
+	// concurrent Puts and Gets may overlap.
 	OnEvict func(cid.Cid)
 }
 
