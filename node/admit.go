@@ -144,7 +144,7 @@ func (n *Node) onDisconnected(c network.Conn) {
 	s := n.sessions[p]
 	n.smu.Unlock()
 	if s != nil {
-		s.fail(fmt.Errorf("%w: disconnected", ErrPeerGone))
+		s.fail(s.readError(errors.New("disconnected")))
 	}
 }
 
@@ -257,6 +257,9 @@ func (n *Node) admit(p peer.ID, t protocol.Ticket) {
 	}
 	st.timer = n.clock.AfterFunc(st.expires.Sub(now), func() { n.checkExpiry(p) })
 	n.amu.Unlock()
+	if n.admitHook != nil {
+		n.admitHook(p, t)
+	}
 	if !wasAdmitted {
 		n.m.admission.WithLabelValues("admitted").Inc()
 		n.log.Debug("peer admitted", "remote", p.String(), "account", t.Account)

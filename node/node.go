@@ -17,8 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/multiformats/go-multiaddr"
@@ -61,6 +61,10 @@ type Node struct {
 	smu      sync.Mutex // guards the fields below (fetch sessions)
 	sessions map[peer.ID]*session
 	opening  map[peer.ID]chan struct{} // closed when an open attempt ends
+
+	// admitHook, if set (tests, before any connection), is called after
+	// each accepted ticket.
+	admitHook func(peer.ID, protocol.Ticket)
 
 	rtMu     sync.Mutex    // guards rtSignal
 	rtSignal chan struct{} // closed and replaced whenever the routing table gains a peer
@@ -243,10 +247,11 @@ func resourceLimits(maxConns int) rcmgr.ConcreteLimitConfig {
 	}.Build(rcmgr.InfiniteLimits)
 }
 
-// limiterBurst is the token bucket depth: 32 KiB, or one second's worth if
-// the cap is lower.
+// limiterBurst is the token bucket depth: 64 KiB, or one second's worth if
+// the cap is lower. Writes draw a quarter of it at a time, so the bucket
+// does not have to be full (and waste tokens) before each write.
 func limiterBurst(bps int64) int {
-	const b = 32 << 10
+	const b = 64 << 10
 	if bps < b {
 		return int(bps)
 	}

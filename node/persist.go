@@ -17,7 +17,7 @@ import (
 
 // Files under Options.DataDir.
 const (
-	identityFile = "identity.key"     // libp2p-marshalled ed25519 private key, mode 0600
+	identityFile = "identity.key"    // libp2p-marshalled ed25519 private key, mode 0600
 	heldFile     = "provided-tracks" // one track CID per line
 )
 

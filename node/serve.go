@@ -30,12 +30,12 @@ type serveStream struct {
 
 	wmu sync.Mutex // guards bw
 
-	mu         sync.Mutex // guards the fields below
-	queue      []*protocol.Request
-	holding    bool               // holds an upload slot
-	curID      uint64             // request in service
-	curCancel  context.CancelFunc // cancels the request in service; nil if none
-	wake       chan struct{}      // capacity 1: the queue grew
+	mu        sync.Mutex // guards the fields below
+	queue     []*protocol.Request
+	holding   bool               // holds an upload slot
+	curID     uint64             // request in service
+	curCancel context.CancelFunc // cancels the request in service; nil if none
+	wake      chan struct{}      // capacity 1: the queue grew
 }
 
 // handleChunk serves one inbound chunk stream.
@@ -266,7 +266,7 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 	}
 	written := 0
 	for len(b) > 0 {
-		k := min(len(b), p.lim.Burst())
+		k := min(len(b), max(p.lim.Burst()/4, 1))
 		if err := p.lim.WaitN(p.ctx, k); err != nil {
 			return written, err
 		}

@@ -1,0 +1,65 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/chorus-music/chorus/catalog"
+)
+
+func TestDHTFindProviders(t *testing.T) {
+	for _, light := range []bool{false, true} {
+		t.Run(fmt.Sprintf("light=%v", light), func(t *testing.T) {
+			tr := newFakeTracker(t)
+			setLight := func(o *Options) { o.DHT.LightBootstrap = light }
+			boot := newTestNode(t, tr, setLight)
+			bootstrap := func(context.Context) ([]peer.AddrInfo, error) {
+				return []peer.AddrInfo{boot.AddrInfo()}, nil
+			}
+			nodes := []*testNode{boot}
+			for range 4 {
+				nodes = append(nodes, newTestNode(t, tr, setLight, func(o *Options) { o.Bootstrap = bootstrap }))
+			}
+			ctx := testCtx(t)
+			for i, n := range nodes {
+				select {
+				case <-n.Bootstrapped():
+				case <-ctx.Done():
+					t.Fatalf("node %d: bootstrap did not finish", i)
+				}
+			}
+			provider, finder := nodes[2], nodes[4]
+			c, data := provider.store.put(t, catalog.ChunkSize)
+			track := catalog.ManifestID([]byte("a track " + provider.ID().String()))
+			if err := provider.Provide(ctx, track); err != nil {
+				t.Fatalf("Provide: %v", err)
+			}
+			ais, err := finder.FindProviders(ctx, track, 5)
+			if err != nil {
+				t.Fatalf("FindProviders: %v", err)
+			}
+			if len(ais) != 1 || ais[0].ID != provider.ID() {
+				t.Fatalf("FindProviders = %v; want just %s", ais, provider.ID())
+			}
+			// The DHT gave the finder the provider's addresses.
+			got, err := finder.Fetch(ctx, provider.ID(), c)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("Fetch from found provider = %d bytes, %v; want its chunk", len(got), err)
+			}
+			if ais, _ := provider.FindProviders(ctx, track, 5); len(ais) != 0 {
+				t.Errorf("provider.FindProviders = %v; want nothing (self excluded)", ais)
+			}
+
+			if err := provider.Unprovide(track); err != nil {
+				t.Fatalf("Unprovide: %v", err)
+			}
+			if held := provider.Held(); len(held) != 0 {
+				t.Errorf("Held after Unprovide = %v; want none", held)
+			}
+		})
+	}
+}
