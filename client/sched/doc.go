@@ -22,7 +22,15 @@
 //     peers, DHT-found peers, origins) gets an expected arrival time:
 //     RTT + (queued bytes + chunk)/throughput, plus one more RTT to connect
 //     to a peer not yet connected. The chunk goes to the peer with the
-//     earliest arrival if that beats the deadline by Config.HedgeMargin.
+//     earliest arrival if that beats the deadline by Config.HedgeMargin, or
+//     waits for a busy peer that will still make it. Each source's figures
+//     (from SourceUpdate) are corrected by a learnt lag: a moving average
+//     of how late it actually delivers. Failing sources are backed off,
+//     exponentially while they keep failing; a corrupt one is banned for the
+//     play.
+//   - A request a peer is late with is re-sent to another peer
+//     (ReasonResend), as Spotify did, and to an origin when it becomes
+//     urgent.
 //   - Origins are used only for chunks less than Config.MaxOriginAhead of
 //     audio ahead of the playhead (Spotify: 15 s), and only when peers cannot
 //     make the deadline: the first-chunk race, a deadline at risk (a hedge
