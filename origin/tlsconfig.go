@@ -213,10 +213,10 @@ func writePEMs(dir, certName, keyName string, chain [][]byte, key *ecdsa.Private
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	// Key first: a cert file never points at a key that is not there yet.
-	if err := writeFileAtomic(dir, filepath.Join(dir, keyName), keyPEM, 0o600); err != nil {
+	if err := writeFileAtomic(dir, filepath.Join(dir, keyName), keyPEM, 0o600, true); err != nil {
 		return fmt.Errorf("origin: write %s: %w", keyName, err)
 	}
-	if err := writeFileAtomic(dir, filepath.Join(dir, certName), certPEM.Bytes(), 0o644); err != nil {
+	if err := writeFileAtomic(dir, filepath.Join(dir, certName), certPEM.Bytes(), 0o644, true); err != nil {
 		return fmt.Errorf("origin: write %s: %w", certName, err)
 	}
 	return nil
