@@ -115,3 +115,73 @@ func TestQUICOverShapedLinks(t *testing.T) {
 	}
 	t.Logf("handshake %v, quic-go MinRTT %v", handshake, conn.ConnectionStats().MinRTT)
 }
+
+// TestQUICThroughputLimited moves 1 MiB over quic-go through a 2 MB/s
+// shaped uplink with 10 ms delay: the transfer is never faster than the
+// limit, and quic-go's congestion control copes with the tail-drop queue
+// (it finishes in well under the 10x slack bound).
+func TestQUICThroughputLimited(t *testing.T) {
+	const bps, total = 2_000_000, 1 << 20
+	lo := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	spc, err := ListenUDP(Options{Delay: 10 * time.Millisecond, Seed: 1})("udp4", lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spc.Close()
+	cpc, err := ListenUDP(Options{Delay: 10 * time.Millisecond, BytesPerSecond: bps, Seed: 2})("udp4", lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ln, err := quic.Listen(spc, &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, NextProtos: []string{"shaper-test"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan error, 1)
+	var done time.Time
+	go func() {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			got <- err
+			return
+		}
+		str, err := conn.AcceptStream(ctx)
+		if err != nil {
+			got <- err
+			return
+		}
+		n, err := io.Copy(io.Discard, str)
+		done = time.Now()
+		if err == nil && n != total {
+			err = io.ErrUnexpectedEOF
+		}
+		got <- err
+	}()
+	conn, err := quic.Dial(ctx, cpc, spc.LocalAddr(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"shaper-test"}}, nil)
+	if err != nil {
+		t.Fatalf("Dial = %v", err)
+	}
+	defer conn.CloseWithError(0, "")
+	str, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := str.Write(make([]byte, total)); err != nil {
+		t.Fatal(err)
+	}
+	str.Close()
+	if err := <-got; err != nil {
+		t.Fatalf("server read = %v", err)
+	}
+	took := done.Sub(start)
+	min := time.Duration(float64(total) / bps * float64(time.Second))
+	if took < min || took > 10*min {
+		t.Errorf("1 MiB over a %d B/s link took %v; want between %v and %v", bps, took, min, 10*min)
+	}
+	st := cpc.(*Conn).Stats()
+	t.Logf("took %v (%.2f MB/s); client uplink stats %+v", took, float64(total)/took.Seconds()/1e6, st)
+}

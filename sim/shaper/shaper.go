@@ -253,8 +253,10 @@ func (c *Conn) Close() error {
 		c.queue, c.head = nil, 0
 		c.mu.Unlock()
 		close(c.closing)
-		<-c.done
+		// Close the socket before waiting, so a sender blocked in a
+		// socket write returns.
 		err = c.pc.Close()
+		<-c.done
 	})
 	return err
 }
