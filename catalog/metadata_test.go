@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -209,5 +210,84 @@ func TestReadMetadataWAVInfo(t *testing.T) {
 	}
 	if md.Title != "Info Title" || md.Artist != "Info Artist" || md.Album != "Info Album" || md.DurationMS != 3000 {
 		t.Errorf("ReadMetadata(wav with INFO) = %+v; want the INFO tags and 3000 ms", md)
+	}
+}
+
+// countingFile is a virtual file: head, then zeros up to size. It counts
+// the bytes read from it.
+type countingFile struct {
+	head []byte
+	size int64
+	off  int64
+	read int64
+}
+
+func (f *countingFile) Read(p []byte) (int, error) {
+	if f.off >= f.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), f.size-f.off))
+	for i := range n {
+		if at := f.off + int64(i); at < int64(len(f.head)) {
+			p[i] = f.head[at]
+		} else {
+			p[i] = 0
+		}
+	}
+	f.off += int64(n)
+	f.read += int64(n)
+	return n, nil
+}
+
+func (f *countingFile) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += f.off
+	case io.SeekEnd:
+		off += f.size
+	}
+	if off < 0 {
+		return 0, errors.New("negative seek")
+	}
+	f.off = off
+	return off, nil
+}
+
+// TestReadMetadataBoundedReads checks that the header parsers read only
+// headers from a large file, never its audio.
+func TestReadMetadataBoundedReads(t *testing.T) {
+	const size = 1 << 30
+	wav := readFile(t, filepath.Join("testdata", "Test Artist - Wave Title.wav"))[:44]
+	wav = bytes.Clone(wav)
+	binary.LittleEndian.PutUint32(wav[40:], size-44) // data chunk size
+	flac := readFile(t, filepath.Join("testdata", "flac.flac"))
+	mp3 := readFile(t, filepath.Join("testdata", "mpeg.mp3"))
+	ogg := readFile(t, filepath.Join("testdata", "vorbis.ogg"))
+	tests := []struct {
+		name   string
+		head   []byte
+		ctype  string
+		budget int64
+	}{
+		{"Big - Wave.wav", wav, ContentTypeWAV, 1 << 10},
+		{"Big - Flac.flac", flac[:8<<10], ContentTypeFLAC, 16 << 10},
+		// The first-frame search window (64 KiB) after the ID3v2 tag.
+		{"Big - Mpeg.mp3", mp3[:8<<10], ContentTypeMP3, 80 << 10},
+		// The first pages, then two maximal pages at the end for the last
+		// granule position (none there: the duration comes out unknown).
+		{"Big - Vorbis.ogg", ogg[:8<<10], ContentTypeOgg, 160 << 10},
+	}
+	for _, tt := range tests {
+		f := &countingFile{head: tt.head, size: size}
+		md, err := ReadMetadata(f, size, tt.name)
+		if err != nil {
+			t.Fatalf("ReadMetadata(%q, 1 GiB) = %v", tt.name, err)
+		}
+		if md.ContentType != tt.ctype || (md.DurationMS == 0) != (tt.ctype == ContentTypeOgg) {
+			t.Errorf("ReadMetadata(%q, 1 GiB) = %+v; want %s", tt.name, md, tt.ctype)
+		}
+		if f.read > tt.budget {
+			t.Errorf("ReadMetadata(%q, 1 GiB) read %d bytes; want at most %d", tt.name, f.read, tt.budget)
+		}
 	}
 }
