@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
@@ -29,8 +32,13 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "demo", "")
 	dataDir := fs.String("data", "", "data directory (default: a fresh temporary directory, removed on exit)")
 	exit := fs.Bool("exit", false, "exit after the plays instead of serving until Ctrl-C")
+	verbose := fs.Bool("v", false, "log every component's info messages (default: warnings only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	log := env.log
+	if !*verbose && os.Getenv("CHORUS_DEBUG") == "" {
+		log = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	dir := *dataDir
 	if dir == "" {
@@ -57,7 +65,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		paths = append(paths, p)
 	}
 
-	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Logger: env.log})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -78,13 +86,35 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "ingested %d tracks\n\n", len(tracks))
 
-	l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: "ada", User: "demo", Password: password})
-	if err != nil {
-		return err
+	// Three listeners, each a swarm node with its own cache. Ada plays
+	// first, from the origin; Bo and Cy then play the same tracks and find
+	// Ada (and each other) through the DHT.
+	var ls []*cluster.Listener
+	for _, name := range []string{"ada", "bo", "cy"} {
+		l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: name, User: "demo", Password: password, Swarm: true})
+		if err != nil {
+			return err
+		}
+		select {
+		case <-l.Node.Bootstrapped():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ls = append(ls, l)
 	}
+	fmt.Fprintf(env.stdout, "listeners %d swarm nodes on loopback QUIC\n\n", len(ls))
 	var plays []demoPlay
-	for _, t := range tracks[:min(3, len(tracks))] {
-		plays = append(plays, playAll(ctx, l, t.ID, t.Title))
+	picks := tracks[:min(3, len(tracks))]
+	for _, t := range picks {
+		plays = append(plays, playAll(ctx, ls[0], t.ID, t.Title))
+		if err := provide(ctx, ls[0], t.ID); err != nil {
+			return err
+		}
+	}
+	for _, l := range ls[1:] {
+		for _, t := range picks {
+			plays = append(plays, playAll(ctx, l, t.ID, t.Title))
+		}
 	}
 	printPlays(env.stdout, plays)
 	for _, p := range plays {
@@ -100,6 +130,17 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(env.stdout, "stopping")
 	return nil
+}
+
+// provide makes sure the listener's node has announced the track before the
+// next listener looks for it (the client also announces on its own, in the
+// background).
+func provide(ctx context.Context, l *cluster.Listener, trackID string) error {
+	id, err := cid.Decode(trackID)
+	if err != nil {
+		return err
+	}
+	return l.Node.Provide(ctx, id)
 }
 
 // playAll plays a whole track as fast as the sources allow and discards the
