@@ -418,6 +418,21 @@ func (s *Scheduler) onStop(out []Action) []Action {
 }
 
 func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
+	// Validate before changing anything.
+	var p *play
+	if len(e.Next) > 0 {
+		t := e.Next[0]
+		keep := s.next != nil && s.next.track.ID == t.ID
+		repeat := s.cur != nil && s.cur.track.ID == t.ID
+		if !keep && !repeat {
+			var err error
+			if p, err = s.newPlay(t); err != nil {
+				return out, err
+			}
+		} else if keep {
+			p = s.next
+		}
+	}
 	s.queue = s.queue[:0]
 	for i, t := range e.Next {
 		s.queue = append(s.queue, t.ID)
@@ -426,36 +441,17 @@ func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
 			out = append(out, FindPeers{Track: t.ID})
 		}
 	}
-	if len(e.Next) == 0 {
-		if s.next != nil {
-			out = s.cancelPlay(s.next, out)
-			s.next = nil
-		}
-		return out, nil
-	}
-	t := e.Next[0]
-	if s.next != nil && s.next.track.ID == t.ID {
-		return out, nil
-	}
-	if s.next != nil {
+	if s.next != nil && s.next != p {
 		out = s.cancelPlay(s.next, out)
-		s.next = nil
 	}
-	if s.cur != nil && s.cur.track.ID == t.ID {
-		return out, nil // repeat of the playing track: nothing to prefetch
-	}
-	p, err := s.newPlay(t)
-	if err != nil {
-		return out, err
-	}
-	s.next = p
-	s.pruneLocked()
+	s.next = p // nil for an empty queue or a repeat of the playing track
+	s.prune()
 	return out, nil
 }
 
-// pruneLocked forgets holders and lookups of tracks neither playing nor
+// prune forgets holders and lookups of tracks neither playing nor
 // queued, so the maps stay small.
-func (s *Scheduler) pruneLocked() {
+func (s *Scheduler) prune() {
 	if len(s.holders) < 64 && len(s.lookedUp) < 64 {
 		return
 	}
