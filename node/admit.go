@@ -209,7 +209,7 @@ func (n *Node) checkTicket(p peer.ID, raw []byte) error {
 		if n.isAdmitted(p) {
 			return nil
 		}
-		return fmt.Errorf("%w: no ticket", ErrNotAdmitted)
+		return errNoTicket
 	}
 	t, err := protocol.DecodeTicket(raw)
 	if err == nil {
@@ -416,6 +416,10 @@ func (h *admittedHost) NewStream(ctx context.Context, p peer.ID, pids ...lp2ppro
 	}
 	return s, nil
 }
+
+// errNoTicket: the peer sent an empty ticket and is not admitted (yet); it
+// may still be admitted by its admission stream.
+var errNoTicket = fmt.Errorf("%w: no ticket", ErrNotAdmitted)
 
 // noDeadline clears a socket deadline.
 var noDeadline time.Time

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,15 +140,19 @@ func TestTicketRenewal(t *testing.T) {
 		}
 		return tk, nil
 	})
-	calls := 0
+	var calls atomic.Int32
 	oneShot := TicketFunc(func(_ context.Context, p peer.ID) (protocol.Ticket, error) {
-		calls++ // only the renewal goroutine calls after New; never concurrently
-		if calls > 1 {
+		if calls.Add(1) > 1 {
 			return protocol.Ticket{}, errors.New("tracker unreachable")
 		}
 		return tr.sign(p.String(), clk.Now(), life), nil
 	})
-	withClock := func(o *Options) { o.Clock = clk }
+	withClock := func(o *Options) {
+		o.Clock = clk
+		o.Tickets = TicketFunc(func(_ context.Context, p peer.ID) (protocol.Ticket, error) {
+			return tr.sign(p.String(), clk.Now(), life), nil
+		})
+	}
 	b := newTestNode(t, tr, withClock)
 	seen := make(chan protocol.Ticket, 64)
 	b.admitHook = func(_ peer.ID, tk protocol.Ticket) {

@@ -272,7 +272,7 @@ func (s *session) readLoop() {
 		return
 	}
 	if err := n.checkTicket(s.p, hello.Ticket); err != nil {
-		if !errors.Is(err, ErrNotAdmitted) || n.waitAdmitted(n.ctx, s.p) != nil {
+		if !errors.Is(err, errNoTicket) || n.waitAdmitted(n.ctx, s.p) != nil {
 			s.fail(err)
 			return
 		}

@@ -206,3 +206,44 @@ func TestUploadSlots(t *testing.T) {
 		t.Errorf("second Fetch after the slot freed = %v; want data", err)
 	}
 }
+
+func TestConnectWarm(t *testing.T) {
+	tr := newFakeTracker(t)
+	a, b := newTestNode(t, tr), newTestNode(t, tr)
+	ctx := testCtx(t)
+	if err := a.Connect(ctx, b.AddrInfo()); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	if !a.host.ConnManager().IsProtected(b.ID(), warmTag) {
+		t.Errorf("IsProtected(b) after Connect = false; want true")
+	}
+	found := false
+	for _, p := range a.ConnectedPeers() {
+		found = found || p == b.ID()
+	}
+	if !found {
+		t.Errorf("ConnectedPeers() = %v; want it to include %s", a.ConnectedPeers(), b.ID())
+	}
+	if !slicesContains(a.AdmittedPeers(), b.ID()) {
+		t.Errorf("AdmittedPeers() = %v; want it to include %s", a.AdmittedPeers(), b.ID())
+	}
+	if err := a.Connect(ctx, a.AddrInfo()); err == nil {
+		t.Errorf("Connect(self) = nil; want an error")
+	}
+	w := watchDisconnect(t, a.Node)
+	if err := a.Disconnect(b.ID()); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	if err := w.wait(ctx, b.ID()); err != nil {
+		t.Error(err)
+	}
+}
+
+func slicesContains(ps []peer.ID, p peer.ID) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}

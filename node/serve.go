@@ -52,13 +52,13 @@ func (n *Node) handleChunk(s network.Stream) {
 		return
 	}
 	hello, ok := msg.(*protocol.Hello)
-	if !ok {
+	if !ok || hello.Version < protocol.ChunkVersion {
 		n.reject(p, fmt.Errorf("chunk stream opened with %T", msg), "rejected")
 		s.Reset()
 		return
 	}
 	if err := n.checkTicket(p, hello.Ticket); err != nil {
-		if !errors.Is(err, ErrNotAdmitted) || n.waitAdmitted(n.ctx, p) != nil {
+		if !errors.Is(err, errNoTicket) || n.waitAdmitted(n.ctx, p) != nil {
 			s.Reset()
 			return
 		}
