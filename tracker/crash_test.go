@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,7 +65,8 @@ func crashSource(src string, i int) string {
 }
 
 // crashChild runs in the child process: it ingests every source file in
-// order, printing "done <track ID>" after each one is committed.
+// order, printing "new <track ID>" after each track it creates is
+// committed.
 func crashChild(t *testing.T, dir string) {
 	dbPath, chunks, src := crashPaths(dir)
 	st, err := sqlite.Open(dbPath)
@@ -76,11 +78,13 @@ func crashChild(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for i := range crashFiles {
-		sum, _, err := srv.Ingest(context.Background(), crashSource(src, i), dirSink{chunks}, nil)
+		sum, created, err := srv.Ingest(context.Background(), crashSource(src, i), dirSink{chunks}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Printf("done %s\n", sum.ID)
+		if created {
+			fmt.Printf("new %s\n", sum.ID)
+		}
 	}
 	fmt.Println("finished")
 }
@@ -109,57 +113,27 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestIngestSurvivesSIGKILL$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var done []string
-	finished, killed := false, false
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "done "):
-			done = append(done, strings.TrimPrefix(line, "done "))
-			if len(done) == crashWait && !killed {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatalf("kill child: %v", err)
-				}
-				killed = true
-			}
-		case line == "finished":
-			finished = true
+	// Several rounds on the same store: each child ingests the files in
+	// order (the ones already in are found, not redone) and is killed after
+	// it has committed a few new tracks.
+	var done []string // every track a child reported committed, in file order
+	for round, wait := range []int{crashWait, 2, 7} {
+		committed := runCrashChild(t, dir, wait)
+		t.Logf("round %d: child committed %d new tracks before it died", round, len(committed))
+		done = append(done, committed...)
+		st, err := sqlite.Open(dbPath)
+		if err != nil {
+			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
+		checkWholeTracks(t, st, dbPath, chunks, done)
+		st.Close()
 	}
-	werr := cmd.Wait()
-	if ctx.Err() != nil {
-		t.Fatalf("child timed out: %v", werr)
-	}
-	if !killed {
-		t.Fatalf("child reported %d tracks and exited (%v) before the kill", len(done), werr)
-	}
-	var ee *exec.ExitError
-	if finished {
-		t.Logf("child finished all %d ingests before SIGKILL landed; checking the store anyway", crashFiles)
-	} else if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child exit = %v; want killed by SIGKILL", werr)
-	}
-	t.Logf("child committed %d tracks before it died", len(done))
 
 	st, err := sqlite.Open(dbPath)
 	if err != nil {
-		t.Fatalf("reopen after SIGKILL: %v", err)
+		t.Fatal(err)
 	}
 	defer st.Close()
-	checkWholeTracks(t, st, dbPath, chunks, done)
 
 	// Ingesting everything again completes, keeps the committed tracks and
 	// adds the rest.
@@ -168,17 +142,20 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	committed := map[string]bool{}
-	for _, id := range done {
-		committed[id] = true
-	}
+	seen := map[string]bool{}
 	for i := range crashFiles {
 		sum, created, err := srv.Ingest(context.Background(), crashSource(src, i), dirSink{chunks}, nil)
 		if err != nil {
 			t.Fatalf("re-ingest %d: %v", i, err)
 		}
-		if i < len(done) && (created || sum.ID != done[i]) {
-			t.Errorf("re-ingest %d = %s (created %v); want existing %s", i, sum.ID, created, done[i])
+		if created && slices.Contains(done, sum.ID) {
+			t.Errorf("re-ingest %d created %s, which a child had committed", i, sum.ID)
+		}
+		seen[sum.ID] = true
+	}
+	for _, id := range done {
+		if !seen[id] {
+			t.Errorf("committed track %s not found by re-ingesting its file", id)
 		}
 	}
 	checkWholeTracks(t, st, dbPath, chunks, done)
@@ -266,6 +243,57 @@ func checkWholeTracks(t *testing.T, st store.Store, dbPath, chunks string, mustH
 		}
 		return nil
 	})
+}
+
+// runCrashChild starts the test binary as a child ingesting into dir, kills
+// it with SIGKILL once it has reported wait new tracks, and returns the IDs
+// it reported.
+func runCrashChild(t *testing.T, dir string, wait int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestIngestSurvivesSIGKILL$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var created []string
+	finished, killed := false, false
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "new "):
+			created = append(created, strings.TrimPrefix(line, "new "))
+			if len(created) == wait && !killed {
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatalf("kill child: %v", err)
+				}
+				killed = true
+			}
+		case line == "finished":
+			finished = true
+		}
+	}
+	werr := cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("child timed out: %v", werr)
+	}
+	if !killed {
+		t.Fatalf("child created %d tracks and exited (%v) before the kill", len(created), werr)
+	}
+	var ee *exec.ExitError
+	if finished {
+		t.Logf("child finished all ingests before SIGKILL landed; checking the store anyway")
+	} else if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child exit = %v; want killed by SIGKILL", werr)
+	}
+	return created
 }
 
 func containsID(ms []store.TrackMeta, id string) bool {
