@@ -446,7 +446,15 @@ func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
 	}
 	s.next = p // nil for an empty queue or a repeat of the playing track
 	s.prune()
+	if p != nil && s.idle() {
+		out = s.warm(p, out) // nothing plays: get ready for the next track now
+	}
 	return out, nil
+}
+
+// idle reports whether no track is playing.
+func (s *Scheduler) idle() bool {
+	return s.cur == nil || s.cur.stopped || s.cur.ended
 }
 
 // prune forgets holders and lookups of tracks neither playing nor
@@ -537,7 +545,7 @@ func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
 	if s.cur != nil && s.cur.track.ID == e.Track {
 		out = s.warm(s.cur, out)
 	}
-	if s.next != nil && s.next.track.ID == e.Track && s.next.prefetchPeers {
+	if s.next != nil && s.next.track.ID == e.Track && (s.next.prefetchPeers || s.idle()) {
 		out = s.warm(s.next, out)
 	}
 	return out
