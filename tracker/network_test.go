@@ -1,6 +1,9 @@
 package tracker_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/tracker"
+	"github.com/chorus-music/chorus/tracker/store"
 	"github.com/chorus-music/chorus/tracker/trackertest"
 )
 
@@ -165,5 +169,23 @@ func TestOptionsValidation(t *testing.T) {
 			srv.Close()
 			t.Errorf("New(%s) = nil error; want error", tc.name)
 		}
+	}
+}
+
+func TestSweeperDeletesExpired(t *testing.T) {
+	h, clk := fakeHarness(t)
+	sess := h.User(t, "alice")
+	hash := sha256.Sum256([]byte(sess.RefreshToken))
+	ctx := context.Background()
+	if _, err := h.Store.SessionByRefresh(ctx, hash[:]); err != nil {
+		t.Fatalf("session not stored: %v", err)
+	}
+	clk.Advance(30*24*time.Hour + 10*time.Minute)
+	if _, err := h.Store.SessionByRefresh(ctx, hash[:]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session after RefreshTTL and a sweep = %v; want ErrNotFound", err)
+	}
+	h.Server.Close()
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("%d timers armed after Close; want 0", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/tracker"
 	"github.com/chorus-music/chorus/tracker/store/sqlite"
@@ -40,6 +41,9 @@ type Harness struct {
 
 // Option adjusts the tracker's Options before New. Store is already set.
 type Option func(*tracker.Options)
+
+// WithClock runs the tracker on clk (a *clock.Fake for virtual time).
+func WithClock(clk clock.Clock) Option { return func(o *tracker.Options) { o.Clock = clk } }
 
 // New starts a tracker. By default it uses the wall clock, CheapArgon2, a
 // discarding logger and its own registry; opts can change any of that (a
