@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateSessionRace", testRotateSessionRace},
 		{"Tracks", testTracks},
 		{"PutTrackAtomic", testPutTrackAtomic},
+		{"ConcurrentReadWrite", testConcurrentReadWrite},
 		{"ListPaging", testListPaging},
 		{"Search", testSearch},
 		{"SearchOddInput", testSearchOddInput},
@@ -566,4 +567,69 @@ func testClosed(t *testing.T, s store.Store) {
 	if err := s.CreateAccount(ctx, store.Account{Name: "x", PasswordHash: "h"}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("CreateAccount after Close = %v; want ErrClosed", err)
 	}
+}
+
+// testConcurrentReadWrite writes tracks while readers list them: no call
+// may fail (no "database is locked"), and any track a reader sees must
+// already have its key and search entry.
+func testConcurrentReadWrite(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustKey(t, s, "k1")
+	const writes, readers = 40, 3
+	stop := make(chan struct{})
+	errs := make(chan error, readers+1)
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				list, _, err := s.ListTracks(ctx, writes, 0)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: ListTracks: %w", r, err)
+					return
+				}
+				for _, m := range list {
+					if _, err := s.TrackKey(ctx, m.ID); err != nil {
+						errs <- fmt.Errorf("reader %d: listed track %s has no key: %w", r, m.ID, err)
+						return
+					}
+					found, _, err := s.SearchTracks(ctx, m.Title, writes, 0)
+					if err != nil || !slicesContainsID(found, m.ID) {
+						errs <- fmt.Errorf("reader %d: listed track %s not searchable: %v", r, m.ID, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range writes {
+		if err := s.PutTrack(ctx, testTrack(i, fmt.Sprintf("Concurrent%03d", i), "", ""), hash(fmt.Sprint(i))); err != nil {
+			t.Errorf("PutTrack %d = %v", i, err)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func slicesContainsID(ms []store.TrackMeta, id string) bool {
+	for _, m := range ms {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
 }
