@@ -33,8 +33,10 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives request and audit logs; nil discards them.
 	Logger *slog.Logger
-	// Registry receives the tracker's metrics, served at /metrics; nil
-	// means a new private registry (never the global one).
+	// Registry receives the tracker's metrics (chorus_tracker_*), served
+	// at /metrics; nil means a new private registry (never the global
+	// one). New fails if the registry already holds them, e.g. from
+	// another Server.
 	Registry *prometheus.Registry
 	// Argon2 are the cost parameters of new password hashes; zero fields
 	// mean argon2id t=2, m=64 MiB, p=2. Tests use cheap ones.
