@@ -117,7 +117,14 @@ func mapErr(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-func nanos(t time.Time) int64 { return t.UnixNano() }
+// nanos stores t as unix nanoseconds; the zero time (outside UnixNano's
+// range) is stored as 0 and read back as the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
 
 func nullNanos(t time.Time) sql.NullInt64 {
 	if t.IsZero() {
@@ -126,7 +133,12 @@ func nullNanos(t time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
 }
 
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
 
 func fromNull(n sql.NullInt64) time.Time {
 	if !n.Valid {

@@ -123,3 +123,16 @@ func FuzzSearch(f *testing.F) {
 		}
 	})
 }
+
+func TestZeroTimeRoundTrips(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.CreateAccount(ctx, store.Account{Name: "z", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Account(ctx, "z")
+	if err != nil || !a.CreatedAt.IsZero() {
+		t.Fatalf("Account(z).CreatedAt = %v, %v; want the zero time", a.CreatedAt, err)
+	}
+}
