@@ -173,7 +173,7 @@ func (n *Node) openSession(ctx context.Context, p peer.ID) (*session, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("%w: dial: %w", ErrPeerGone, err)
+			return nil, n.peerError(p, fmt.Errorf("dial: %w", err))
 		}
 	}
 	st, err := conn.NewStream(ctx)
@@ -181,7 +181,7 @@ func (n *Node) openSession(ctx context.Context, p peer.ID) (*session, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: open stream: %w", ErrPeerGone, err)
+		return nil, n.peerError(p, fmt.Errorf("open stream: %w", err))
 	}
 	if err := st.SetProtocol(protocol.ChunkProtocol); err != nil {
 		st.Reset()
@@ -220,7 +220,7 @@ func (s *session) request(ctx context.Context, c cid.Cid) (*protocol.Response, e
 	s.mu.Unlock()
 
 	if err := s.send(&protocol.Request{ID: id, CID: c.Bytes()}); err != nil {
-		s.fail(fmt.Errorf("%w: send request: %w", ErrPeerGone, err))
+		s.fail(s.readError(fmt.Errorf("send request: %w", err)))
 		return nil, s.cause()
 	}
 	select {
@@ -234,7 +234,7 @@ func (s *session) request(ctx context.Context, c cid.Cid) (*protocol.Response, e
 		s.mu.Unlock()
 		go func() {
 			if err := s.send(&protocol.Cancel{ID: id}); err != nil {
-				s.fail(fmt.Errorf("%w: send cancel: %w", ErrPeerGone, err))
+				s.fail(s.readError(fmt.Errorf("send cancel: %w", err)))
 			}
 		}()
 		return nil, ctx.Err()
@@ -298,8 +298,12 @@ func (s *session) readLoop() {
 	}
 }
 
-func (s *session) readError(err error) error {
-	if s.n.isRejected(s.p) {
+func (s *session) readError(err error) error { return s.n.peerError(s.p, err) }
+
+// peerError classifies a stream or connection failure with p: ErrNotAdmitted
+// if we refused p (that is why the connection went), else ErrPeerGone.
+func (n *Node) peerError(p peer.ID, err error) error {
+	if n.isRejected(p) {
 		return fmt.Errorf("%w: %w", ErrNotAdmitted, err)
 	}
 	return fmt.Errorf("%w: %w", ErrPeerGone, err)

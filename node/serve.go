@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -35,7 +36,8 @@ type serveStream struct {
 	holding   bool               // holds an upload slot
 	curID     uint64             // request in service
 	curCancel context.CancelFunc // cancels the request in service; nil if none
-	wake      chan struct{}      // capacity 1: the queue grew
+	eof       bool               // the peer closed its side: finish the queue, then stop
+	wake      chan struct{}      // capacity 1: the queue grew, or eof was set
 }
 
 // handleChunk serves one inbound chunk stream.
@@ -86,9 +88,20 @@ func (n *Node) handleChunk(s network.Stream) {
 	} else {
 		close(done)
 	}
-	ss.read(br)
-	cancel()
+	if err := ss.read(br); errors.Is(err, io.EOF) {
+		// The peer closed its side: answer what is queued, then end.
+		ss.mu.Lock()
+		ss.eof = true
+		ss.mu.Unlock()
+		select {
+		case ss.wake <- struct{}{}:
+		default:
+		}
+	} else {
+		cancel()
+	}
 	<-done
+	cancel()
 	ss.mu.Lock()
 	if ss.holding {
 		ss.holding = false
@@ -98,13 +111,14 @@ func (n *Node) handleChunk(s network.Stream) {
 	s.Close()
 }
 
-// read handles frames until the stream ends.
-func (ss *serveStream) read(br *bufio.Reader) {
+// read handles frames until the stream ends, returning why (io.EOF for a
+// clean close of the peer's side).
+func (ss *serveStream) read(br *bufio.Reader) error {
 	n := ss.n
 	for {
 		msg, err := protocol.ReadMessage(br)
 		if err != nil {
-			return
+			return err
 		}
 		switch m := msg.(type) {
 		case *protocol.Request:
@@ -114,7 +128,7 @@ func (ss *serveStream) read(br *bufio.Reader) {
 			if !ss.enqueue(m) {
 				n.m.served.WithLabelValues(protocol.StatusBusy.String()).Inc()
 				if err := ss.respond(&protocol.Response{ID: m.ID, Status: protocol.StatusBusy}); err != nil {
-					return
+					return err
 				}
 			}
 		case *protocol.Cancel:
@@ -122,7 +136,7 @@ func (ss *serveStream) read(br *bufio.Reader) {
 		default:
 			n.log.Debug("unexpected chunk frame", "remote", ss.p.String(), "type", fmt.Sprintf("%T", msg))
 			ss.s.Reset()
-			return
+			return fmt.Errorf("%w: unexpected %T", protocol.ErrMalformed, msg)
 		}
 	}
 }
@@ -178,7 +192,11 @@ func (ss *serveStream) work() {
 				ss.holding = false
 				<-n.slots
 			}
+			eof := ss.eof
 			ss.mu.Unlock()
+			if eof {
+				return
+			}
 			select {
 			case <-ss.wake:
 				continue
@@ -242,10 +260,16 @@ func (ss *serveStream) answer(ctx context.Context, r *protocol.Request) *protoco
 	return &protocol.Response{ID: r.ID, Status: protocol.StatusOK, Data: data}
 }
 
+// responseWriteTimeout bounds writing one response: a peer that stops
+// reading loses its stream (and the upload slot it held) after this. It fits
+// a 1 MiB chunk at 35 KB/s.
+const responseWriteTimeout = 30 * time.Second
+
 // respond writes one response and flushes it.
 func (ss *serveStream) respond(resp *protocol.Response) error {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
+	_ = ss.s.SetWriteDeadline(realDeadline(responseWriteTimeout))
 	if err := protocol.WriteMessage(ss.bw, resp); err != nil {
 		return err
 	}
