@@ -61,18 +61,20 @@ func (s *Scheduler) usableHolders(p *play) []*source {
 }
 
 // bestPeer returns the peer in peers with the earliest expected arrival of
-// a chunk of size bytes, considering only peers with a free slot if free,
-// only connected peers if connected. It returns nil if there is none.
-func (s *Scheduler) bestPeer(peers []*source, size int, free, connected bool) (*source, time.Duration) {
-	return s.bestPeerExcept(peers, size, free, connected, nil)
+// chunk i of p, considering only peers with a free slot if free, only
+// connected peers if connected, and not peers that recently lacked the
+// chunk. It returns nil if there is none.
+func (s *Scheduler) bestPeer(peers []*source, p *play, i int, free, connected bool) (*source, time.Duration) {
+	return s.bestPeerExcept(peers, p, i, free, connected, nil)
 }
 
 // bestPeerExcept is bestPeer without except.
-func (s *Scheduler) bestPeerExcept(peers []*source, size int, free, connected bool, except *source) (*source, time.Duration) {
+func (s *Scheduler) bestPeerExcept(peers []*source, p *play, i int, free, connected bool, except *source) (*source, time.Duration) {
 	var best *source
 	var bestD time.Duration
+	size := p.track.ChunkSizes[i]
 	for _, h := range peers {
-		if h == except || (free && !s.hasSlot(h)) || (connected && !h.info.Connected) {
+		if h == except || (free && !s.hasSlot(h)) || (connected && !h.info.Connected) || s.lacks(h, p, i) {
 			continue
 		}
 		if d := s.etaDur(h, size); best == nil || d < bestD {
@@ -80,6 +82,20 @@ func (s *Scheduler) bestPeerExcept(peers []*source, size int, free, connected bo
 		}
 	}
 	return best, bestD
+}
+
+// lacks reports whether peer h answered DontHave for a chunk of p at or
+// before i less than Config.BusyBackoff ago (a peer still downloading the
+// track has its beginning but not yet its end).
+func (s *Scheduler) lacks(h *source, p *play, i int) bool {
+	if h.lackTrack != p.track.ID || i < h.lackFrom {
+		return false
+	}
+	if !s.now.Before(h.lackRetry) {
+		return false
+	}
+	s.note(h.lackRetry)
+	return true
 }
 
 // bestOrigin is bestPeer over the origins (usable ones only).
@@ -188,7 +204,7 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 			// As Spotify: a request too slow from a peer is re-sent to
 			// another peer (and to an origin when it becomes urgent).
 			if now.After(late) {
-				if ap, ad := s.bestPeerExcept(peers, size, true, false, r.src); ap != nil && !now.Add(ad+margin).After(dl) {
+				if ap, ad := s.bestPeerExcept(peers, p, i, true, false, r.src); ap != nil && !now.Add(ad+margin).After(dl) {
 					out = s.send(p, i, ap, ReasonResend, out)
 				}
 			} else if !notedLate {
@@ -234,7 +250,7 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []Action {
 	size := p.track.ChunkSizes[i]
 	o, _ := s.bestOrigin(size, true)
-	cp, _ := s.bestPeer(peers, size, true, true)
+	cp, _ := s.bestPeer(peers, p, i, true, true)
 	if cp != nil {
 		out = s.send(p, i, cp, ReasonPeer, out)
 	}
@@ -242,7 +258,7 @@ func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []A
 	case o == nil:
 		if cp == nil {
 			// No origin: the best peer found, connected or not.
-			if bp, _ := s.bestPeer(peers, size, true, false); bp != nil {
+			if bp, _ := s.bestPeer(peers, p, i, true, false); bp != nil {
 				out = s.send(p, i, bp, ReasonPeer, out)
 			}
 		}
@@ -260,7 +276,7 @@ func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []A
 func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, out []Action) ([]Action, bool) {
 	now, margin := s.now, s.cfg.HedgeMargin
 	size := p.track.ChunkSizes[i]
-	bf, bfD := s.bestPeer(peers, size, true, false)
+	bf, bfD := s.bestPeer(peers, p, i, true, false)
 	if bf != nil && !now.Add(bfD+margin).After(dl) {
 		return s.send(p, i, bf, ReasonPeer, out), false
 	}
@@ -268,7 +284,7 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 		// A busy peer that still makes the deadline once its queue
 		// drains: wait for it, but not past the moment it stops being
 		// feasible.
-		if ba, baD := s.bestPeer(peers, size, false, false); ba != nil && !now.Add(baD+margin).After(dl) {
+		if ba, baD := s.bestPeer(peers, p, i, false, false); ba != nil && !now.Add(baD+margin).After(dl) {
 			s.note(dl.Add(-margin - baD))
 			return out, false
 		}
@@ -337,7 +353,7 @@ func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
 		}
 		size := q.track.ChunkSizes[i]
 		if c.idle() {
-			if bf, _ := s.bestPeer(peers, size, true, false); bf != nil {
+			if bf, _ := s.bestPeer(peers, q, i, true, false); bf != nil {
 				out = s.send(q, i, bf, ReasonPrefetch, out)
 			} else if originPhase {
 				if o, _ := s.bestOrigin(size, true); o != nil {

@@ -52,6 +52,13 @@ type source struct {
 	// fails counts failures since the last delivery; each doubles the
 	// backoff.
 	fails int
+	// lackTrack, lackFrom: the peer answered DontHave for chunk lackFrom
+	// of lackTrack (it may still be downloading it); it is not asked for
+	// chunks from there on until lackRetry.
+	lackTrack string
+	lackFrom  int
+	lackRetry time.Time
+	lacks     int // DontHave answers in a row: each doubles the wait
 }
 
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
@@ -607,7 +614,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 		src.info.Connected = true
 	}
 	s.learnLag(src, model, true)
-	src.fails = 0
+	src.fails, src.lacks = 0, 0
 	s.release(r)
 	c.forget(id)
 	if c.arrived {
@@ -653,9 +660,17 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	}
 	switch e.Reason {
 	case FailDontHave:
-		if src.info.Kind == KindPeer {
-			s.dropHolder(p.track.ID, src)
-		} else {
+		switch {
+		case src.info.Kind == KindPeer && chunk == 0:
+			s.dropHolder(p.track.ID, src) // it does not have the track at all
+		case src.info.Kind == KindPeer:
+			if src.lackTrack != p.track.ID || chunk < src.lackFrom || !s.now.Before(src.lackRetry) {
+				src.lackFrom = chunk
+			}
+			src.lackTrack = p.track.ID
+			src.lacks++
+			src.lackRetry = s.now.Add(s.cfg.BusyBackoff << min(src.lacks-1, 5))
+		default:
 			s.backoff(src)
 		}
 	case FailCorrupt:

@@ -93,8 +93,11 @@ type FailReason uint8
 
 // Failure reasons.
 const (
-	// FailDontHave: the peer does not hold the chunk; it is no longer asked
-	// for this track.
+	// FailDontHave: the peer does not hold the chunk. For chunk 0 it is no
+	// longer asked for the track (until PeersFound lists it again); for a
+	// later chunk it is not asked for that chunk or later ones for
+	// Config.BusyBackoff (doubled for each DontHave in a row), since it may
+	// still be downloading the track.
 	FailDontHave FailReason = iota + 1
 	// FailBusy: the source refused for load; it is not asked again for
 	// Config.BusyBackoff, doubled for each further failure in a row.

@@ -3,6 +3,7 @@ package schedtest
 import (
 	"container/heap"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/chorus-music/chorus/client/sched"
@@ -82,6 +83,14 @@ type Harness struct {
 	CacheDelay time.Duration
 	// NoLog turns off Log and Delivered, for long simulations.
 	NoLog bool
+	// Steps counts the events delivered, by kind of event.
+	Steps map[string]int
+	// MaxFound caps the peers one FindPeers returns (Spotify's tracker
+	// returned 10); zero means 20. A random sample is returned when more
+	// qualify, from an RNG seeded with Seed.
+	MaxFound int
+	Seed     uint64
+	rng      *rand.Rand
 
 	clients []*client
 	sources map[sched.SourceID]*Source
@@ -197,6 +206,10 @@ func (h *Harness) RunUntil(end time.Time) error {
 		if !h.NoLog {
 			h.Delivered = append(h.Delivered, Delivery{Client: it.client, Event: it.ev})
 		}
+		if h.Steps == nil {
+			h.Steps = make(map[string]int)
+		}
+		h.Steps[eventName(it.ev)]++
 		var err error
 		cl.buf, err = cl.s.Step(it.ev, cl.buf[:0])
 		if err != nil {
@@ -271,6 +284,14 @@ func (h *Harness) apply(c int, a sched.Action) {
 			d = 500 * time.Millisecond
 		}
 		var found []sched.SourceInfo
+		max := h.MaxFound
+		if max == 0 {
+			max = 20
+		}
+		if h.rng == nil {
+			h.rng = rand.New(rand.NewPCG(h.Seed, h.Seed+1))
+		}
+		seen := 0
 		for _, id := range h.order {
 			src := h.sources[id]
 			if src.Info.Kind != sched.KindPeer || src.Hidden || src.Client == c+1 {
@@ -279,7 +300,13 @@ func (h *Harness) apply(c int, a sched.Action) {
 			if src.Has == nil || src.Has(a.Track, 0) {
 				info := src.Info
 				info.Connected = false // the lookup does not know
-				found = append(found, info)
+				// Reservoir sampling keeps a uniform sample of max.
+				seen++
+				if len(found) < max {
+					found = append(found, info)
+				} else if j := h.rng.IntN(seen); j < max {
+					found[j] = info
+				}
 			}
 		}
 		h.PostTo(c, sched.PeersFound{At: h.Now.Add(d), Track: a.Track, Sources: found})
@@ -348,6 +375,32 @@ func (h *Harness) serve(c int, r sched.Request) {
 		extra += src.Delay(r, n)
 	}
 	h.PostTo(c, sched.ChunkArrived{At: done.Add(src.RTT/2 + extra), Req: r.ID, Bytes: r.Bytes})
+}
+
+func eventName(ev sched.Event) string {
+	switch ev.(type) {
+	case sched.Play:
+		return "play"
+	case sched.Seek:
+		return "seek"
+	case sched.PlayerPosition:
+		return "position"
+	case sched.ChunkArrived:
+		return "arrived"
+	case sched.RequestFailed:
+		return "failed"
+	case sched.TimerFired:
+		return "timer"
+	case sched.SourceUpdate:
+		return "source"
+	case sched.PeersFound:
+		return "found"
+	case sched.Queue:
+		return "queue"
+	case sched.Stop:
+		return "stop"
+	}
+	return "other"
 }
 
 type queued struct {
