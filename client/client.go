@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/clock"
 )
 
@@ -31,12 +31,9 @@ type Options struct {
 	// Cache, when set, is checked before any network source and receives
 	// every verified chunk. Nil means no local cache.
 	Cache Cache
-	// Window is how many chunks ahead of the read position are fetched at
-	// once; 0 means 8.
-	Window int
-	// PeerTimeout bounds one chunk request to a peer; a peer that misses it
-	// is not asked again during the play. Zero means 2 s.
-	PeerTimeout time.Duration
+	// Sched configures the deadline scheduler (playback speed, buffer and
+	// origin policy); its zero value is a listener's real-time defaults.
+	Sched sched.Config
 	// MaxProviders bounds the DHT lookup per play; 0 means 20 (Spotify's
 	// tracker remembered 20 peers per track).
 	MaxProviders int
@@ -44,19 +41,20 @@ type Options struct {
 
 // Client plays tracks.
 type Client struct {
-	tracker     *Tracker
-	origins     []ChunkSource
-	clock       clock.Clock
-	log         *slog.Logger
-	window      int
-	swarm       Swarm
-	cache       Cache
-	maxProv     int
-	peerTimeout time.Duration
+	tracker  *Tracker
+	origins  []ChunkSource
+	clock    clock.Clock
+	log      *slog.Logger
+	schedCfg sched.Config
+	swarm    Swarm
+	cache    Cache
+	maxProv  int
 
 	mu        sync.Mutex // guards the fields below
 	manifests map[string]*catalog.Manifest
 	keys      map[string]catalog.TrackKey
+	player    *player
+	closed    bool
 }
 
 // New returns a client.
@@ -64,40 +62,33 @@ func New(opts Options) (*Client, error) {
 	if opts.Tracker == nil {
 		return nil, errors.New("client: Options.Tracker is required")
 	}
-	if opts.Window < 0 {
-		return nil, fmt.Errorf("client: negative window %d", opts.Window)
-	}
-	if opts.Window == 0 {
-		opts.Window = 8
-	}
-	if opts.PeerTimeout < 0 {
-		return nil, fmt.Errorf("client: negative PeerTimeout %v", opts.PeerTimeout)
-	}
-	if opts.PeerTimeout == 0 {
-		opts.PeerTimeout = 2 * time.Second
-	}
 	if opts.MaxProviders < 0 {
 		return nil, fmt.Errorf("client: negative MaxProviders %d", opts.MaxProviders)
 	}
 	if opts.MaxProviders == 0 {
 		opts.MaxProviders = 20
 	}
+	if opts.Sched.Logger == nil {
+		opts.Sched.Logger = opts.Logger
+	}
+	if _, err := sched.New(opts.Sched); err != nil {
+		return nil, fmt.Errorf("client: scheduler options: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
-		tracker:     opts.Tracker,
-		origins:     opts.Origins,
-		clock:       clock.Or(opts.Clock),
-		log:         log,
-		window:      opts.Window,
-		swarm:       opts.Swarm,
-		cache:       opts.Cache,
-		maxProv:     opts.MaxProviders,
-		peerTimeout: opts.PeerTimeout,
-		manifests:   map[string]*catalog.Manifest{},
-		keys:        map[string]catalog.TrackKey{},
+		tracker:   opts.Tracker,
+		origins:   opts.Origins,
+		clock:     clock.Or(opts.Clock),
+		log:       log,
+		schedCfg:  opts.Sched,
+		swarm:     opts.Swarm,
+		cache:     opts.Cache,
+		maxProv:   opts.MaxProviders,
+		manifests: map[string]*catalog.Manifest{},
+		keys:      map[string]catalog.TrackKey{},
 	}, nil
 }
 
@@ -136,11 +127,18 @@ func (c *Client) manifestAndKey(ctx context.Context, trackID string, stats *Play
 	return m, k, nil
 }
 
-// Play starts playing a track. The returned Playback fetches in the
-// background until it is complete or closed; the caller must Close it.
+// Play starts playing a track from its beginning. The returned Playback
+// fetches in the background until it is complete, closed, or replaced by
+// the next Play; the caller must Close it. One track plays at a time.
 func (c *Client) Play(ctx context.Context, trackID string) (*Playback, error) {
+	return c.PlayFrom(ctx, trackID, 0)
+}
+
+// PlayFrom starts playing a track at a byte offset.
+func (c *Client) PlayFrom(ctx context.Context, trackID string, offset int64) (*Playback, error) {
 	start := c.clock.Now()
-	if _, err := cid.Decode(trackID); err != nil {
+	track, err := cid.Decode(trackID)
+	if err != nil {
 		return nil, fmt.Errorf("client: track ID %q: %w", trackID, err)
 	}
 	stats := PlayStats{TrackID: trackID}
@@ -148,16 +146,109 @@ func (c *Client) Play(ctx context.Context, trackID string) (*Playback, error) {
 	if err != nil {
 		return nil, err
 	}
+	if offset < 0 || offset >= m.ByteLength {
+		return nil, fmt.Errorf("client: start offset %d outside track of %d bytes", offset, m.ByteLength)
+	}
 	stats.Title = m.Title
 	if len(c.origins) == 0 && c.swarm == nil && c.cache == nil {
 		return nil, fmt.Errorf("client: play %s: %w: no origin, swarm or cache configured", trackID, ErrNoSource)
 	}
+	pl, err := c.getPlayer()
+	if err != nil {
+		return nil, err
+	}
 	pb := newPlayback(m, key, c.clock, start, stats)
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	pb.cancel = cancel
-	go func() {
-		defer close(pb.done)
-		c.runSimple(fctx, pb)
-	}()
+	pb.player = pl
+	pb.mu.Lock()
+	pb.pos = offset
+	pb.mu.Unlock()
+	ok := pl.call(func() {
+		ts := pl.tracks[trackID]
+		if ts == nil {
+			ts = &trackState{id: trackID, cid: track, m: m, key: key}
+		}
+		pb.ts = ts
+		pl.play(pb, ts, offset)
+	})
+	if !ok {
+		return nil, ErrClosed
+	}
 	return pb, nil
+}
+
+// Queue tells the scheduler which tracks come next, so it looks up their
+// peers, warms connections and prefetches their first chunks before the
+// current track ends. It fetches their manifests and keys now.
+func (c *Client) Queue(ctx context.Context, trackIDs ...string) error {
+	var infos []*trackState
+	for _, id := range trackIDs {
+		track, err := cid.Decode(id)
+		if err != nil {
+			return fmt.Errorf("client: track ID %q: %w", id, err)
+		}
+		m, key, err := c.manifestAndKey(ctx, id, nil)
+		if err != nil {
+			return err
+		}
+		infos = append(infos, &trackState{id: id, cid: track, m: m, key: key})
+	}
+	pl, err := c.getPlayer()
+	if err != nil {
+		return err
+	}
+	pl.call(func() {
+		pl.addOrigins()
+		var next []sched.TrackInfo
+		for _, ts := range infos {
+			if old := pl.tracks[ts.id]; old != nil {
+				ts = old
+			} else {
+				ts.chunks = make([][]byte, len(ts.m.Chunks))
+				pl.tracks[ts.id] = ts
+			}
+			next = append(next, pl.trackInfo(ts))
+		}
+		pl.step(sched.Queue{At: pl.now(), Next: next})
+	})
+	return nil
+}
+
+// Lookup starts a DHT lookup for a track's holders without playing it, as
+// when the track is shown or hovered in a list; a later Play finds them
+// known.
+func (c *Client) Lookup(trackID string) error {
+	pl, err := c.getPlayer()
+	if err != nil {
+		return err
+	}
+	pl.do(func() { pl.findPeers(trackID) })
+	return nil
+}
+
+// Close stops the client's scheduler and every play.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	pl := c.player
+	c.closed = true
+	c.mu.Unlock()
+	if pl != nil {
+		pl.close()
+	}
+	return nil
+}
+
+func (c *Client) getPlayer() (*player, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.player == nil {
+		pl, err := newPlayer(c)
+		if err != nil {
+			return nil, err
+		}
+		c.player = pl
+	}
+	return c.player, nil
 }

@@ -2,13 +2,13 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"time"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/clock"
 )
 
@@ -27,38 +27,48 @@ type PlayStats struct {
 	BytesBySource map[SourceKind]int64 `json:"bytes_by_source"`
 	// OriginRequests counts origin requests by the reason they were made.
 	OriginRequests map[string]int `json:"origin_requests,omitempty"`
-	// Stalls and StallMS count the times the reader waited for a chunk
-	// after playback had started, and the total wait, on the playback clock.
+	// Stalls and StallMS count the times the playhead reached a chunk that
+	// had not arrived, and how long it stood, on the playback clock.
 	Stalls  int     `json:"stalls"`
 	StallMS float64 `json:"stall_ms"`
+	// Ended reports that the playhead reached the end of the track.
+	Ended bool `json:"ended"`
 	// Rejected counts chunks that failed their CID check; Banned lists the
-	// sources that sent them and were not asked again during the play.
+	// sources that sent them (or could not be admitted) and were not asked
+	// again during the play.
 	Rejected int      `json:"rejected_chunks,omitempty"`
 	Banned   []string `json:"banned_sources,omitempty"`
 	// Errors counts failed requests (not found, busy, timeouts).
 	Errors int `json:"source_errors,omitempty"`
+	// Cancelled counts requests the scheduler cancelled (race and hedge
+	// losers); WastedBytes counts bytes that arrived for them anyway.
+	Cancelled   int   `json:"cancelled_requests,omitempty"`
+	WastedBytes int64 `json:"wasted_bytes,omitempty"`
 }
 
 // Playback is one playing track: an io.ReadSeekCloser over the decrypted
-// audio. Chunks are fetched in the background by the client's fetch policy;
-// Read blocks until the chunk under the read position has arrived.
+// audio. The client's scheduler fetches chunks in the background; Read
+// blocks until the chunk under the read position has arrived. Read is not
+// paced: Position tells where the playback clock's playhead is, for a
+// player that paces itself.
 type Playback struct {
 	m      *catalog.Manifest
 	key    catalog.TrackKey
 	clock  clock.Clock
 	start  time.Time
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the fetcher has returned
+	player *player
+	ts     *trackState
 
-	mu      sync.Mutex // guards the fields below
-	cond    *sync.Cond
-	chunks  [][]byte // decrypted chunks, nil until arrived
-	pos     int64
-	started bool // first byte delivered
-	closed  bool
-	err     error // fatal fetch error
-	stats   PlayStats
-	banned  map[string]bool
+	mu       sync.Mutex // guards the fields below
+	cond     *sync.Cond
+	chunks   [][]byte // decrypted chunks, nil until arrived
+	pos      int64
+	closed   bool
+	finished bool
+	err      error // fatal fetch error
+	stats    PlayStats
+	sched    sched.Stats // the scheduler's view, when the play ended
+	banned   map[string]bool
 }
 
 var _ io.ReadSeekCloser = (*Playback)(nil)
@@ -72,7 +82,6 @@ func newPlayback(m *catalog.Manifest, key catalog.TrackKey, clk clock.Clock, sta
 		key:    key,
 		clock:  clk,
 		start:  start,
-		done:   make(chan struct{}),
 		chunks: make([][]byte, len(m.Chunks)),
 		stats:  stats,
 		banned: map[string]bool{},
@@ -96,15 +105,8 @@ func (pb *Playback) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	i := pb.m.ChunkIndex(pb.pos)
-	if pb.chunks[i] == nil {
-		waitStart := pb.clock.Now()
-		for pb.chunks[i] == nil && !pb.closed && pb.err == nil {
-			pb.cond.Wait()
-		}
-		if pb.started && pb.chunks[i] != nil {
-			pb.stats.Stalls++
-			pb.stats.StallMS += msSince(pb.clock, waitStart)
-		}
+	for pb.chunks[i] == nil && !pb.closed && pb.err == nil {
+		pb.cond.Wait()
 	}
 	if pb.closed {
 		return 0, ErrClosed
@@ -115,15 +117,13 @@ func (pb *Playback) Read(p []byte) (int, error) {
 	off := pb.pos - pb.m.ChunkOffset(i)
 	n := copy(p, pb.chunks[i][off:])
 	pb.pos += int64(n)
-	pb.started = true
 	return n, nil
 }
 
-// Seek implements io.Seeker. Seeking moves the fetch priority to the new
-// position.
+// Seek implements io.Seeker. Seeking tells the scheduler, which
+// reschedules from the new position.
 func (pb *Playback) Seek(offset int64, whence int) (int64, error) {
 	pb.mu.Lock()
-	defer pb.mu.Unlock()
 	var abs int64
 	switch whence {
 	case io.SeekStart:
@@ -133,14 +133,43 @@ func (pb *Playback) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekEnd:
 		abs = pb.m.ByteLength + offset
 	default:
+		pb.mu.Unlock()
 		return pb.pos, fmt.Errorf("client: seek whence %d", whence)
 	}
 	if abs < 0 {
+		pb.mu.Unlock()
 		return pb.pos, fmt.Errorf("client: seek to negative offset %d", abs)
 	}
+	moved := abs != pb.pos
 	pb.pos = abs
-	pb.cond.Broadcast()
+	pb.mu.Unlock()
+	if moved && abs < pb.m.ByteLength && pb.player != nil {
+		pl := pb.player
+		pl.do(func() {
+			if pl.cur == pb.ts && pb.ts.pb == pb {
+				pl.step(sched.Seek{At: pl.now(), Offset: abs})
+			}
+		})
+	}
 	return abs, nil
+}
+
+// Position returns the playhead's byte offset on the playback clock and
+// whether the playhead has started (false before the first chunk, and
+// after the play was closed or replaced).
+func (pb *Playback) Position() (int64, bool) {
+	if pb.player == nil {
+		return 0, false
+	}
+	var pos int64
+	var ok bool
+	pl := pb.player
+	pl.call(func() {
+		if pl.cur == pb.ts && pb.ts.pb == pb {
+			pos, ok = pl.sched.Position(pl.now())
+		}
+	})
+	return pos, ok
 }
 
 // Close stops fetching and releases the playback.
@@ -153,13 +182,28 @@ func (pb *Playback) Close() error {
 	pb.closed = true
 	pb.cond.Broadcast()
 	pb.mu.Unlock()
-	pb.cancel()
-	<-pb.done
+	if pl := pb.player; pl != nil {
+		pl.call(func() {
+			if pl.cur == pb.ts && pb.ts.pb == pb {
+				pl.step(sched.Stop{At: pl.now()})
+				pb.setSched(pl.sched.Stats())
+				pb.ts.pb = nil
+				pl.cur = nil
+			}
+		})
+	}
 	return nil
 }
 
 // Stats returns a snapshot of the play's statistics.
 func (pb *Playback) Stats() PlayStats {
+	if pl := pb.player; pl != nil {
+		pl.call(func() {
+			if pl.cur == pb.ts && pb.ts.pb == pb {
+				pb.setSched(pl.sched.Stats())
+			}
+		})
+	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	s := pb.stats
@@ -172,7 +216,24 @@ func (pb *Playback) Stats() PlayStats {
 		s.OriginRequests[k] = v
 	}
 	s.Banned = append([]string(nil), pb.stats.Banned...)
+	s.Stalls = pb.sched.Stalls
+	s.StallMS = float64(pb.sched.StallTime) / float64(time.Millisecond)
+	s.Ended = pb.sched.Ended
+	s.Cancelled = pb.sched.Cancels
+	s.WastedBytes = pb.sched.WastedBytes
 	return s
+}
+
+// Done reports whether every chunk has arrived.
+func (pb *Playback) Done() bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	for _, c := range pb.chunks {
+		if c == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // WaitStarted blocks until the first byte is available or the context ends;
@@ -202,71 +263,39 @@ func (pb *Playback) WaitStarted(ctx context.Context) (time.Duration, error) {
 	return time.Duration(pb.stats.StartLatencyMS * float64(time.Millisecond)), nil
 }
 
-// want returns the chunk indexes the reader needs next, most urgent first:
-// the first missing chunks from the read position on, at most n of them,
-// skipping those in flight.
-func (pb *Playback) want(n int, inflight map[int]bool) []int {
+// put stores decrypted chunk i.
+func (pb *Playback) put(i int, plain []byte, kind SourceKind) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	if pb.closed {
-		return nil
-	}
-	var out []int
-	start := pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1))
-	for i := start; i < len(pb.chunks) && len(out) < n; i++ {
-		if pb.chunks[i] == nil && !inflight[i] {
-			out = append(out, i)
-		}
-	}
-	// After the position is served to the end, fill any holes before it
-	// (left by a seek), so the whole track ends up cached.
-	for i := 0; i < start && len(out) < n; i++ {
-		if pb.chunks[i] == nil && !inflight[i] {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-// has reports whether chunk i has arrived.
-func (pb *Playback) has(i int) bool {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	return pb.chunks[i] != nil
-}
-
-// complete reports whether every chunk has arrived.
-func (pb *Playback) complete() bool {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	for _, c := range pb.chunks {
-		if c == nil {
-			return false
-		}
-	}
-	return true
-}
-
-// deliver verifies and decrypts chunk i's ciphertext from src. A chunk that
-// fails its CID check bans src for the rest of the play.
-func (pb *Playback) deliver(i int, ciphertext []byte, src ChunkSource) error {
-	plain, err := catalog.DecryptChunk(pb.m, pb.key, i, ciphertext)
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	if err != nil {
-		pb.banLocked(src, true)
-		return fmt.Errorf("chunk %d from %s: %w", i, src.Name(), err)
-	}
 	if pb.chunks[i] != nil {
-		return nil // a hedged duplicate; the first one won
+		return
 	}
 	pb.chunks[i] = plain
-	pb.stats.BytesBySource[src.Kind()] += int64(len(ciphertext))
-	if !pb.started && i == pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1)) && pb.stats.StartLatencyMS == 0 {
-		pb.stats.StartLatencyMS = msSince(pb.clock, pb.start)
+	if pb.stats.StartLatencyMS == 0 && i == pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1)) {
+		pb.stats.StartLatencyMS = max(msSince(pb.clock, pb.start), 1e-3)
 	}
 	pb.cond.Broadcast()
-	return nil
+}
+
+// countBytes counts verified ciphertext bytes from a source kind.
+func (pb *Playback) countBytes(kind SourceKind, n int) {
+	pb.mu.Lock()
+	pb.stats.BytesBySource[kind] += int64(n)
+	pb.mu.Unlock()
+}
+
+// finish records the scheduler's final statistics.
+func (pb *Playback) finish(s sched.Stats) {
+	pb.setSched(s)
+	pb.mu.Lock()
+	pb.finished = true
+	pb.mu.Unlock()
+}
+
+func (pb *Playback) setSched(s sched.Stats) {
+	pb.mu.Lock()
+	pb.sched = s
+	pb.mu.Unlock()
 }
 
 // ban stops asking src during this play; rejected counts a chunk that
@@ -274,10 +303,6 @@ func (pb *Playback) deliver(i int, ciphertext []byte, src ChunkSource) error {
 func (pb *Playback) ban(src ChunkSource, rejected bool) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	pb.banLocked(src, rejected)
-}
-
-func (pb *Playback) banLocked(src ChunkSource, rejected bool) {
 	if rejected {
 		pb.stats.Rejected++
 	}
@@ -285,13 +310,6 @@ func (pb *Playback) banLocked(src ChunkSource, rejected bool) {
 		pb.banned[src.Name()] = true
 		pb.stats.Banned = append(pb.stats.Banned, src.Name())
 	}
-}
-
-// isBanned reports whether src sent a bad chunk during this play.
-func (pb *Playback) isBanned(src ChunkSource) bool {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	return pb.banned[src.Name()]
 }
 
 // noteOrigin counts an origin request and its reason.
@@ -308,11 +326,11 @@ func (pb *Playback) noteError() {
 	pb.mu.Unlock()
 }
 
-// fail ends the play with err unless it already has data for every chunk.
+// fail ends the play with err.
 func (pb *Playback) fail(err error) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	if pb.err == nil && !errors.Is(err, context.Canceled) {
+	if pb.err == nil {
 		pb.err = err
 	}
 	pb.cond.Broadcast()

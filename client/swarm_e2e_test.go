@@ -48,6 +48,9 @@ func swarmListener(t *testing.T, c *cluster.Cluster, name string, o cluster.List
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	o.Name, o.User, o.Password, o.Swarm = name, "alice", alicePassword, true
+	if o.Sched.Speed == 0 {
+		o.Sched.Speed = 8
+	}
 	l, err := c.NewListener(ctx, o)
 	if err != nil {
 		t.Fatalf("NewListener(%s): %v", name, err)
@@ -116,6 +119,7 @@ func TestSwarmPeersServeMostBytes(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s: output differs from the source", l.Name)
 			}
+			t.Logf("%s: %+v", l.Name, stats)
 			peer := stats.BytesBySource[client.KindPeer]
 			if frac := float64(peer) / float64(len(want)); frac < 0.8 {
 				t.Errorf("%s: %.1f%% of bytes from peers (%+v); want at least 80%%", l.Name, 100*frac, stats)
@@ -148,11 +152,10 @@ func TestSwarmCorruptAndStallingPeers(t *testing.T) {
 	if stats.Rejected == 0 {
 		t.Errorf("no chunk was rejected (%+v); want the corrupter caught by the CID check", stats)
 	}
-	banned := strings.Join(stats.Banned, " ")
-	for _, l := range []*cluster.Listener{bad, slow} {
-		if !strings.Contains(banned, l.Node.ID().String()) {
-			t.Errorf("%s (%s) not banned; banned = %v", l.Name, l.Node.ID(), stats.Banned)
-		}
+	// The corrupter is banned for the play; the staller is only backed
+	// off (its requests time out or lose the hedge), and the play goes on.
+	if banned := strings.Join(stats.Banned, " "); !strings.Contains(banned, bad.Node.ID().String()) {
+		t.Errorf("corrupter %s not banned; banned = %v", bad.Node.ID(), stats.Banned)
 	}
 	// Asked at most once per request in flight when it was caught: far
 	// fewer than its share of the track's chunks.

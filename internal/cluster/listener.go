@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/node"
 	"github.com/chorus-music/chorus/node/cache"
 	"github.com/chorus-music/chorus/origin"
@@ -27,8 +28,9 @@ type ListenerOptions struct {
 	User, Password string
 	// OriginProto is "h3" (default), "h2" or "h1".
 	OriginProto string
-	// Window is the client's fetch window; 0 means its default.
-	Window int
+	// Sched configures the client's scheduler (Speed for tests and the
+	// demo); zero is a listener's real-time defaults.
+	Sched sched.Config
 	// Swarm gives the listener a swarm node and a chunk cache, so it
 	// shares what it plays. False means origins only.
 	Swarm bool
@@ -111,7 +113,7 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 		Origins: origins,
 		Clock:   c.opts.Clock,
 		Logger:  c.log.With("listener", o.Name),
-		Window:  o.Window,
+		Sched:   o.Sched,
 	}
 	if o.Swarm {
 		if err := l.startNode(ctx, c, o); err != nil {
@@ -135,6 +137,9 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
+		if l.Client != nil {
+			errs = append(errs, l.Client.Close())
+		}
 		if l.Node != nil {
 			errs = append(errs, l.Node.Close())
 		}
