@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/chorus-music/chorus/catalog"
 )
@@ -81,5 +82,65 @@ func TestUploadRateCap(t *testing.T) {
 	}
 	if want := time.Duration(total / capBps * float64(time.Second)); elapsed > 10*want {
 		t.Errorf("transfer took %v; want under %v (10x the cap's %v)", elapsed, 10*want, want)
+	}
+}
+
+func TestFetchCancelDropsQueuedRequest(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	gs := &gateStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	server := newTestNode(t, tr, func(o *Options) { o.Store = gs })
+	queued := make(chan int64, 16)
+	server.queueHook = func(q int64) { queued <- q }
+	waitQueued := func(want int64) {
+		t.Helper()
+		for {
+			select {
+			case q := <-queued:
+				if q == want {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("server never had %d requests queued", want)
+			}
+		}
+	}
+	x, xdata := gs.put(t, catalog.ChunkSize)
+	y, _ := gs.put(t, catalog.ChunkSize)
+	gs.gated = x
+	client := newTestNode(t, tr)
+
+	done := make(chan error, 1)
+	go func() {
+		got, err := client.FetchFrom(ctx, server.AddrInfo(), x)
+		if err == nil && len(got) != len(xdata) {
+			err = errors.New("wrong data")
+		}
+		done <- err
+	}()
+	<-gs.entered // x is in service; y will queue behind it
+	yctx, cancel := context.WithCancel(ctx)
+	ydone := make(chan error, 1)
+	go func() {
+		_, err := client.Fetch(yctx, server.ID(), y)
+		ydone <- err
+	}()
+	// Cancel once y's request is queued on the server.
+	waitQueued(1)
+	cancel()
+	if err := <-ydone; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Fetch = %v; want context.Canceled", err)
+	}
+	waitQueued(0)
+	close(gs.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Fetch(x) = %v", err)
+	}
+	var m dto.Metric
+	if err := server.m.served.WithLabelValues("ok").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetCounter().GetValue(); got != 1 {
+		t.Errorf("chunks served = %v; want 1 (the cancelled request dropped)", got)
 	}
 }

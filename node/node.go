@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
@@ -65,6 +66,10 @@ type Node struct {
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
 	admitHook func(peer.ID, protocol.Ticket)
+	// queueHook, if set (tests, before any connection), is called with the
+	// number of requests queued on all streams after each change.
+	queueHook func(queued int64)
+	queued    atomic.Int64 // requests queued (not yet in service) on all streams
 
 	rtMu     sync.Mutex    // guards rtSignal
 	rtSignal chan struct{} // closed and replaced whenever the routing table gains a peer

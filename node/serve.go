@@ -103,6 +103,10 @@ func (n *Node) handleChunk(s network.Stream) {
 	<-done
 	cancel()
 	ss.mu.Lock()
+	n.queueChanged(-int64(len(ss.queue)))
+	ss.queue = nil
+	ss.mu.Unlock()
+	ss.mu.Lock()
 	if ss.holding {
 		ss.holding = false
 		<-n.slots
@@ -162,6 +166,7 @@ func (ss *serveStream) enqueue(r *protocol.Request) bool {
 		}
 	}
 	ss.queue = append(ss.queue, r)
+	n.queueChanged(1)
 	select {
 	case ss.wake <- struct{}{}:
 	default:
@@ -174,6 +179,7 @@ func (ss *serveStream) cancelRequest(id uint64) {
 	defer ss.mu.Unlock()
 	if i := slices.IndexFunc(ss.queue, func(r *protocol.Request) bool { return r.ID == id }); i >= 0 {
 		ss.queue = slices.Delete(ss.queue, i, i+1)
+		ss.n.queueChanged(-1)
 		return
 	}
 	if ss.curCancel != nil && ss.curID == id {
@@ -206,6 +212,7 @@ func (ss *serveStream) work() {
 		}
 		r := ss.queue[0]
 		ss.queue = ss.queue[1:]
+		n.queueChanged(-1)
 		ctx, cancel := context.WithCancel(ss.ctx)
 		ss.curID, ss.curCancel = r.ID, cancel
 		ss.mu.Unlock()
@@ -264,6 +271,17 @@ func (ss *serveStream) answer(ctx context.Context, r *protocol.Request) *protoco
 // reading loses its stream (and the upload slot it held) after this. It fits
 // a 1 MiB chunk at 35 KB/s.
 const responseWriteTimeout = 30 * time.Second
+
+// queueChanged adds delta to the count of queued requests.
+func (n *Node) queueChanged(delta int64) {
+	if delta == 0 {
+		return
+	}
+	q := n.queued.Add(delta)
+	if n.queueHook != nil {
+		n.queueHook(q)
+	}
+}
 
 // respond writes one response and flushes it.
 func (ss *serveStream) respond(resp *protocol.Response) error {
