@@ -63,3 +63,42 @@ func TestDHTFindProviders(t *testing.T) {
 		})
 	}
 }
+
+func TestReprovideAfterRestart(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	track := catalog.ManifestID([]byte("held before the restart"))
+
+	// First life: no peers; the track is recorded as held.
+	alone, err := New(ctx, Options{DataDir: dir, TrackerKeys: tr.keys, Tickets: tr.valid()})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := alone.Provide(ctx, track); err == nil {
+		t.Logf("Provide with no peers succeeded; fine, it is held either way")
+	}
+	if err := alone.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	boot := newTestNode(t, tr)
+	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{boot.AddrInfo()}, nil }
+	finder := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
+	// Second life: same DataDir, now with a network.
+	again := newTestNode(t, tr, func(o *Options) { o.DataDir = dir; o.Bootstrap = bootstrap })
+	for _, n := range []*testNode{finder, again} {
+		select {
+		case <-n.Bootstrapped(): // includes re-announcing held tracks
+		case <-ctx.Done():
+			t.Fatal("bootstrap did not finish")
+		}
+	}
+	ais, err := finder.FindProviders(ctx, track, 5)
+	if err != nil {
+		t.Fatalf("FindProviders: %v", err)
+	}
+	if len(ais) != 1 || ais[0].ID != again.ID() {
+		t.Errorf("FindProviders after restart = %v; want %s", ais, again.ID())
+	}
+}
