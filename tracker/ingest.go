@@ -18,7 +18,9 @@ import (
 // transaction, only after every chunk is in the sink. A file ingested
 // before (same source hash) is not ingested again: Ingest returns the
 // existing track with created false, and nothing is duplicated, the key
-// included. progress, when not nil, sees the bytes done and the total.
+// included. progress, when not nil, sees the bytes done and the total. A
+// sink with a Sync(context.Context) error method is synced before the track
+// is stored.
 func (s *Server) Ingest(ctx context.Context, path string, sink catalog.ChunkSink, progress func(done, total int64)) (protocol.TrackSummary, bool, error) {
 	sum, created, err := s.ingest(ctx, path, sink, progress)
 	switch {
@@ -66,6 +68,13 @@ func (s *Server) ingest(ctx context.Context, path string, sink catalog.ChunkSink
 	}
 	if res.SourceHash != hash {
 		return protocol.TrackSummary{}, false, fmt.Errorf("tracker: ingest %q: file changed while being ingested", path)
+	}
+	// A sink that defers durability (origin.Batch) must make every chunk
+	// durable before the track that refers to them becomes visible.
+	if syncer, ok := sink.(interface{ Sync(context.Context) error }); ok {
+		if err := syncer.Sync(ctx); err != nil {
+			return protocol.TrackSummary{}, false, fmt.Errorf("tracker: ingest %q: %w", path, err)
+		}
 	}
 	keyID, sig := s.keys.Sign(catalog.ManifestSigningBytes(res.Canonical))
 	m := res.Manifest

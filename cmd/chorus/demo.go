@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/cluster"
 	"github.com/chorus-music/chorus/origin"
 )
@@ -32,9 +34,13 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "demo", "")
 	dataDir := fs.String("data", "", "data directory (default: a fresh temporary directory, removed on exit)")
 	exit := fs.Bool("exit", false, "exit after the plays instead of serving until Ctrl-C")
+	speed := fs.Float64("speed", 8, "playback clock speed: 1 plays in real time, 8 eight times faster")
 	verbose := fs.Bool("v", false, "log every component's info messages (default: warnings only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *speed <= 0 {
+		return fmt.Errorf("--speed %v: want a positive factor", *speed)
 	}
 	log := env.log
 	if !*verbose && os.Getenv("CHORUS_DEBUG") == "" {
@@ -91,7 +97,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	// Ada (and each other) through the DHT.
 	var ls []*cluster.Listener
 	for _, name := range []string{"ada", "bo", "cy"} {
-		l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: name, User: "demo", Password: password, Swarm: true})
+		l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: name, User: "demo", Password: password, Swarm: true, Sched: sched.Config{Speed: *speed}})
 		if err != nil {
 			return err
 		}
@@ -111,10 +117,21 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 	}
-	for _, l := range ls[1:] {
-		for _, t := range picks {
-			plays = append(plays, playAll(ctx, l, t.ID, t.Title))
-		}
+	// Bo and Cy listen at the same time.
+	later := make([][]demoPlay, len(ls)-1)
+	var wg sync.WaitGroup
+	for k, l := range ls[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, t := range picks {
+				later[k] = append(later[k], playAll(ctx, l, t.ID, t.Title))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, rows := range later {
+		plays = append(plays, rows...)
 	}
 	printPlays(env.stdout, plays)
 	for _, p := range plays {
@@ -122,7 +139,16 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 			return fmt.Errorf("demo play of %s failed: %w", p.title, p.err)
 		}
 	}
-	fmt.Fprintf(env.stdout, "\n%d plays complete.\n", len(plays))
+	var total [3]int64
+	for _, p := range plays {
+		total[0] += p.stats.BytesBySource[client.KindOrigin]
+		total[1] += p.stats.BytesBySource[client.KindPeer]
+		total[2] += p.stats.BytesBySource[client.KindCache]
+	}
+	sum := float64(max(total[0]+total[1]+total[2], 1))
+	fmt.Fprintf(env.stdout, "\nbytes: %.1f%% from the origin, %.1f%% from peers, %.1f%% from caches\n",
+		100*float64(total[0])/sum, 100*float64(total[1])/sum, 100*float64(total[2])/sum)
+	fmt.Fprintf(env.stdout, "%d plays complete.\n", len(plays))
 	if *exit {
 		return nil
 	}

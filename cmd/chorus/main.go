@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"user":    {"manage accounts: user add NAME (password from a prompt or stdin)", runUser},
 		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
 		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
+		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
 	}
 }

@@ -268,7 +268,7 @@ func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	var failed int
 	for _, f := range files {
 		base := done
-		t, created, err := srv.Ingest(ctx, f, store, func(d, _ int64) {
+		t, created, err := srv.Ingest(ctx, f, store.Batch(), func(d, _ int64) {
 			if bar != nil {
 				bar.Set64(base + d)
 			}

@@ -139,7 +139,7 @@ func (c *Cluster) AddUser(ctx context.Context, name, password string) error {
 func (c *Cluster) Ingest(ctx context.Context, paths ...string) ([]protocol.TrackSummary, error) {
 	var out []protocol.TrackSummary
 	for _, p := range paths {
-		t, _, err := c.Tracker.Ingest(ctx, p, c.Chunks, nil)
+		t, _, err := c.Tracker.Ingest(ctx, p, c.Chunks.Batch(), nil)
 		if err != nil {
 			return out, err
 		}
