@@ -79,7 +79,7 @@ func TestAdmissionServerTicketChecked(t *testing.T) {
 
 func TestAdmissionRefusesDHT(t *testing.T) {
 	tr := newFakeTracker(t)
-	boot := newTestNode(t, tr)
+	boot := newTestNode(t, tr, func(o *Options) { o.AdmitTimeout = 2 * time.Second })
 	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{boot.AddrInfo()}, nil }
 	n1 := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
 	n2 := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
@@ -97,33 +97,48 @@ func TestAdmissionRefusesDHT(t *testing.T) {
 	}
 
 	forger := newFakeTracker(t)
-	bad := newTestNode(t, tr, func(o *Options) {
-		o.Bootstrap = bootstrap
-		o.Tickets = TicketFunc(func(_ context.Context, p peer.ID) (protocol.Ticket, error) {
+	kinds := map[string]TicketSource{
+		"forged": TicketFunc(func(_ context.Context, p peer.ID) (protocol.Ticket, error) {
 			return forger.sign(p.String(), time.Now(), time.Hour), nil
-		})
-	})
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if ais, _ := bad.FindProviders(qctx, track, 5); len(ais) != 0 {
-		t.Errorf("bad.FindProviders = %v; want nothing", ais)
+		}),
+		// The connection stays up for AdmitTimeout: the DHT guard is what
+		// refuses it.
+		"no ticket": TicketFunc(func(context.Context, peer.ID) (protocol.Ticket, error) {
+			return protocol.Ticket{}, nil
+		}),
 	}
-	badTrack := catalog.ManifestID([]byte("track announced by the bad node"))
-	pctx, cancel2 := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel2()
-	_ = bad.Provide(pctx, badTrack) // may fail or claim success; what matters is below
-	fctx, cancel3 := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel3()
-	for _, n := range []*testNode{boot, n1, n2} {
-		ais, _ := n.FindProviders(fctx, badTrack, 5)
-		for _, ai := range ais {
-			if ai.ID == bad.ID() {
-				t.Errorf("admitted node found the unadmitted node as a provider")
+	for name, src := range kinds {
+		t.Run(name, func(t *testing.T) {
+			bad := newTestNode(t, tr, func(o *Options) { o.Tickets = src })
+			// Put boot straight into bad's routing table, so bad's
+			// queries reach it and only boot's checks stand in the way.
+			bad.AddAddrs(boot.AddrInfo())
+			if ok, err := bad.dht.RoutingTable().TryAddPeer(boot.ID(), true, false); !ok || err != nil {
+				t.Fatalf("TryAddPeer = %v, %v; want true", ok, err)
 			}
-		}
-		if n.dht.RoutingTable().Find(bad.ID()) != "" {
-			t.Errorf("unadmitted node is in an admitted node's routing table")
-		}
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if ais, _ := bad.FindProviders(qctx, track, 5); len(ais) != 0 {
+				t.Errorf("bad.FindProviders = %v; want nothing", ais)
+			}
+			badTrack := catalog.ManifestID([]byte("track announced by the bad node " + name))
+			pctx, cancel2 := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel2()
+			_ = bad.Provide(pctx, badTrack) // may fail or claim success; what matters is below
+			for _, n := range []*testNode{boot, n1, n2} {
+				fctx, cancel3 := context.WithTimeout(ctx, 5*time.Second)
+				ais, _ := n.FindProviders(fctx, badTrack, 5)
+				cancel3()
+				for _, ai := range ais {
+					if ai.ID == bad.ID() {
+						t.Errorf("admitted node found the unadmitted node as a provider")
+					}
+				}
+				if n.dht.RoutingTable().Find(bad.ID()) != "" {
+					t.Errorf("unadmitted node is in an admitted node's routing table")
+				}
+			}
+		})
 	}
 }
 
