@@ -31,6 +31,21 @@
 // answers from its Store: DontHave if absent, Busy when all upload slots are
 // taken or uploads are disabled, and paces bytes with a token bucket.
 //
+// Measured on loopback with 25 ms one-way delay injected through
+// Options.ListenUDP (go test -v -run TestColdFetchRoundTrips ./node/):
+// a 16 KiB chunk from a peer not yet connected arrives in about 2.4 RTT, from
+// a connected peer in 1.1 RTT; a plain host.NewStream on a fresh connection
+// takes 3.3 RTT.
+//
+// # Limits
+//
+// The resource manager has fixed limits (see resourceLimits; not autoscaled
+// to the machine, since many nodes may share a process): Conns.MaxConns
+// connections (default 512), 8 per peer, 256 streams per peer. The
+// connection manager trims unprotected connections from Conns.HighWater
+// (60) to Conns.LowWater (50); Connect protects warm peers. Upload is
+// limited by Upload.Slots peers served at once (4) and Upload.BytesPerSecond.
+//
 // # What the DHT reveals
 //
 // Any admitted peer can learn from the DHT, about another peer: its peer ID,
