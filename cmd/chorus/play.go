@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/sched"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/origin"
 )
 
@@ -31,7 +33,8 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	originCA := fs.String("origin-ca", envOr("CHORUS_ORIGIN_CA", ""), "PEM file of a CA to trust for origins, e.g. a dev origin's origin-ca.pem (env CHORUS_ORIGIN_CA)")
 	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up on the play after this long")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up on the play after this long")
+	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +47,9 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if *user == "" {
 		return errors.New("play needs --user NAME")
+	}
+	if *speed <= 0 {
+		return fmt.Errorf("--speed %v: want a positive factor", *speed)
 	}
 	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	if err != nil {
@@ -81,16 +87,17 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		origins = append(origins, src)
 	}
-	c, err := client.New(client.Options{Tracker: tr, Origins: origins, Logger: env.log})
+	c, err := client.New(client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}})
 	if err != nil {
 		return err
 	}
+	defer c.Close()
 	pb, err := c.Play(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer pb.Close()
-	if err := writeOutput(*out, env.stdout, pb); err != nil {
+	if err := writeOutput(*out, env.stdout, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(env.stdout)
@@ -149,4 +156,41 @@ func writeOutput(path string, stdout io.Writer, r io.Reader) error {
 		return fmt.Errorf("output: %w", err)
 	}
 	return nil
+}
+
+// pacedReader reads a playback no faster than its playhead moves on the
+// playback clock, as an audio device would consume it.
+type pacedReader struct {
+	ctx   context.Context
+	pb    *client.Playback
+	clock clock.Clock
+	read  int64
+}
+
+// paceTick is how often a paced reader looks at the playhead.
+const paceTick = 20 * time.Millisecond
+
+func (r *pacedReader) Read(p []byte) (int, error) {
+	for {
+		pos, started := r.pb.Position()
+		if end := r.pb.Manifest().ByteLength; started && pos >= end {
+			pos = end
+		}
+		if started && pos > r.read {
+			n, err := r.pb.Read(p[:min(int64(len(p)), pos-r.read)])
+			r.read += int64(n)
+			return n, err
+		}
+		if r.read >= r.pb.Manifest().ByteLength {
+			return 0, io.EOF
+		}
+		wait := make(chan struct{})
+		t := r.clock.AfterFunc(paceTick, func() { close(wait) })
+		select {
+		case <-wait:
+		case <-r.ctx.Done():
+			t.Stop()
+			return 0, r.ctx.Err()
+		}
+	}
 }
