@@ -55,7 +55,7 @@ func (n *Node) handleChunk(s network.Stream) {
 	}
 	hello, ok := msg.(*protocol.Hello)
 	if !ok || hello.Version < protocol.ChunkVersion {
-		n.reject(p, fmt.Errorf("chunk stream opened with %T", msg), "rejected")
+		n.reject(p, fmt.Errorf("chunk stream opened with %T (or hello version 0)", msg), "rejected")
 		s.Reset()
 		return
 	}
@@ -105,8 +105,6 @@ func (n *Node) handleChunk(s network.Stream) {
 	ss.mu.Lock()
 	n.queueChanged(-int64(len(ss.queue)))
 	ss.queue = nil
-	ss.mu.Unlock()
-	ss.mu.Lock()
 	if ss.holding {
 		ss.holding = false
 		<-n.slots
