@@ -1,5 +1,3 @@
-// Package clock injects time. Logic takes a Clock instead of calling
-// time.Now or time.Sleep, so tests and simulations can drive it with Fake.
 package clock
 
 import (
