@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
@@ -20,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/multiformats/go-multiaddr"
@@ -367,4 +369,21 @@ func (n *Node) isClosed() bool {
 	n.amu.Lock()
 	defer n.amu.Unlock()
 	return n.closed
+}
+
+// Ping measures one round trip to p with libp2p's ping protocol over the
+// open connection (dialling if needed): the path's round trip as every
+// request on it sees it, including both hosts' network stacks.
+func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	select {
+	case res := <-ping.Ping(ctx, n.host, p):
+		if res.Error != nil {
+			return 0, fmt.Errorf("node: ping %s: %w", p, res.Error)
+		}
+		return res.RTT, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
