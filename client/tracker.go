@@ -61,7 +61,9 @@ func NewTracker(opts TrackerOptions) (*Tracker, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		// A transport of its own, so Close can release its connections.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	pins := opts.Pins
 	if pins == nil {
@@ -92,6 +94,11 @@ func (t *Tracker) Logout(ctx context.Context) error {
 	t.session = nil
 	t.mu.Unlock()
 	return err
+}
+
+// Close releases the client's idle connections to the tracker.
+func (t *Tracker) Close() {
+	t.http.CloseIdleConnections()
 }
 
 // Account returns the logged-in account name, or "".

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
 		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
 		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
+		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
 	}
 }

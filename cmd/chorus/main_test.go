@@ -221,6 +221,41 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("play stats = %+v; want all %d bytes from the origin and a start latency", stats, len(want))
 	}
 
+	// The listener's daemon: a play that joins the swarm caches the track,
+	// and `chorus node` over the same data directory shares it until
+	// SIGINT.
+	listenerDir := t.TempDir()
+	swarmOut := filepath.Join(t.TempDir(), "swarm.flac")
+	sp := exec.CommandContext(ctx, bin, "play", "--swarm", "--speed", "4", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+		"--data", listenerDir, "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", swarmOut, flacID)
+	sp.Stdin = strings.NewReader("s3cret-passw0rd\n")
+	if out, err := sp.CombinedOutput(); err != nil {
+		t.Fatalf("chorus play --swarm: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(swarmOut); !bytes.Equal(got, want) {
+		t.Fatal("play --swarm output differs from the source")
+	}
+	nd := exec.Command(bin, "node", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob", "--data", listenerDir)
+	nd.Stdin = strings.NewReader("s3cret-passw0rd\n")
+	ndOut, err := nd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Process.Kill()
+	line := waitForLine(t, ndOut, "sharing", time.Minute)
+	if !strings.Contains(line[len(line)-1], "sharing 1 tracks") {
+		t.Errorf("node says %q; want it sharing the one track it played", line[len(line)-1])
+	}
+	if err := nd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.Wait(); err != nil {
+		t.Fatalf("node exited with %v after SIGINT; want 0", err)
+	}
+
 	// A wrong password fails cleanly and leaves no output file.
 	bad := exec.Command(bin, "play", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
 		"--data", t.TempDir(), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", outFile+".2", flacID)

@@ -34,6 +34,8 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up on the play after this long")
+	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache, share while playing")
+	sf := addSwarmFlags(fs)
 	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,15 +65,8 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	pins, err := client.OpenPins(filepath.Join(*dataDir, "tracker-keys.json"))
+	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, password)
 	if err != nil {
-		return err
-	}
-	tr, err := client.NewTracker(client.TrackerOptions{URL: *trackerURL, Pins: pins})
-	if err != nil {
-		return err
-	}
-	if err := tr.Login(ctx, *user, password); err != nil {
 		return err
 	}
 	defer tr.Logout(context.WithoutCancel(ctx))
@@ -87,7 +82,20 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		origins = append(origins, src)
 	}
-	c, err := client.New(client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}})
+	copts := client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}}
+	if *swarm {
+		so, err := sf.options(*dataDir, env, false)
+		if err != nil {
+			return err
+		}
+		m, err := client.JoinSwarm(ctx, tr, so)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		copts.Swarm, copts.Cache = m.Node, m.Cache
+	}
+	c, err := client.New(copts)
 	if err != nil {
 		return err
 	}

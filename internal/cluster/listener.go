@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chorus-music/chorus/client"
@@ -17,7 +16,6 @@ import (
 	"github.com/chorus-music/chorus/node"
 	"github.com/chorus-music/chorus/node/cache"
 	"github.com/chorus-music/chorus/origin"
-	"github.com/chorus-music/chorus/protocol"
 )
 
 // ListenerOptions configure one listener.
@@ -149,6 +147,9 @@ func (l *Listener) Close() error {
 		if l.Tracker != nil && l.Tracker.Account() != "" {
 			errs = append(errs, l.Tracker.Logout(context.Background()))
 		}
+		if l.Tracker != nil {
+			l.Tracker.Close()
+		}
 		if l.originHTTP != nil {
 			errs = append(errs, origin.CloseClient(l.originHTTP))
 		}
@@ -158,66 +159,24 @@ func (l *Listener) Close() error {
 	return l.closeErr
 }
 
-// startNode opens the listener's cache and starts its swarm node, admitted
-// by a ticket from the tracker and bootstrapped from the tracker's list.
+// startNode joins the swarm with a node and cache in the listener's
+// directory.
 func (l *Listener) startNode(ctx context.Context, c *Cluster, o ListenerOptions) error {
-	var err error
-	l.Cache, err = cache.Open(cache.Options{
-		Dir:      filepath.Join(l.Dir, "cache"),
-		MaxBytes: o.CacheMaxBytes,
-		Clock:    c.opts.Clock,
-		Logger:   c.log.With("listener", o.Name, "component", "cache"),
+	m, err := client.JoinSwarm(ctx, l.Tracker, client.SwarmOptions{
+		Dir:           l.Dir,
+		CacheMaxBytes: o.CacheMaxBytes,
+		Upload:        o.Upload,
+		Fault:         o.Fault,
+		Announce:      !o.NoAnnounce,
+		ListenUDP:     o.ListenUDP,
+		Clock:         c.opts.Clock,
+		Logger:        c.log.With("listener", o.Name),
 	})
 	if err != nil {
 		return err
 	}
-	tr := l.Tracker
-	l.Metrics = prometheus.NewRegistry()
-	l.Node, err = node.New(ctx, node.Options{
-		DataDir:     filepath.Join(l.Dir, "node"),
-		TrackerKeys: tr.PinnedKeys,
-		Tickets: node.TicketFunc(func(ctx context.Context, p peer.ID) (protocol.Ticket, error) {
-			return tr.Ticket(ctx, p.String())
-		}),
-		Bootstrap: func(ctx context.Context) ([]peer.AddrInfo, error) {
-			return BootstrapPeers(ctx, tr)
-		},
-		Store:     l.Cache,
-		Upload:    o.Upload,
-		Fault:     o.Fault,
-		Registry:  l.Metrics,
-		Logger:    c.log.With("listener", o.Name, "component", "node"),
-		Clock:     c.opts.Clock,
-		ListenUDP: o.ListenUDP,
-	})
-	if err != nil {
-		return err
-	}
-	if o.NoAnnounce {
-		return nil
-	}
-	var addrs []string
-	for _, a := range l.Node.Addrs() {
-		addrs = append(addrs, a.String())
-	}
-	return tr.Announce(ctx, l.Node.ID().String(), addrs)
-}
-
-// BootstrapPeers returns the tracker's bootstrap peers as AddrInfos.
-func BootstrapPeers(ctx context.Context, tr *client.Tracker) ([]peer.AddrInfo, error) {
-	n, err := tr.Network(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []peer.AddrInfo
-	for _, s := range n.Bootstrap {
-		ai, err := peer.AddrInfoFromString(s)
-		if err != nil {
-			return nil, fmt.Errorf("bootstrap peer %q: %w", s, err)
-		}
-		out = append(out, *ai)
-	}
-	return out, nil
+	l.Node, l.Cache, l.Metrics = m.Node, m.Cache, m.Registry
+	return nil
 }
 
 // CounterSum adds up every series of the counter named name in reg (0 when
