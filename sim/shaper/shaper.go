@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,7 +37,18 @@ type Options struct {
 	// Clock tells the time and runs the delay line's timers. Nil means the
 	// wall clock.
 	Clock clock.Clock
+	// Precise releases each packet within microseconds of its time: the
+	// sender sleeps on a timer until PreciseSpin before the release, then
+	// polls the clock (yielding the processor between polls). Go timers
+	// can fire up to about a millisecond late, which a latency benchmark
+	// would count as network delay; a simulation of many nodes should
+	// leave this off, as the polling costs CPU while packets are due.
+	Precise bool
 }
+
+// PreciseSpin is how long before a packet's release a Precise shaper
+// stops sleeping and polls.
+const PreciseSpin = 1500 * time.Microsecond
 
 func (o Options) validate() (Options, error) {
 	switch {
@@ -208,7 +220,16 @@ func (c *Conn) run() {
 			continue
 		}
 		pk := c.queue[c.head]
-		if wait := pk.release.Sub(c.clk.Now()); wait > 0 {
+		wait := pk.release.Sub(c.clk.Now())
+		if c.opts.Precise && wait > 0 && wait <= PreciseSpin {
+			c.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
+		if c.opts.Precise && wait > 0 {
+			wait -= PreciseSpin
+		}
+		if wait > 0 {
 			c.mu.Unlock()
 			t := c.clk.AfterFunc(wait, func() {
 				select {

@@ -3,6 +3,7 @@ package shaper
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -60,8 +61,14 @@ func TestOptionsValidation(t *testing.T) {
 // TestDelayNeverEarlyOrdered sends pings through a shaped socket with
 // jitter: every one-way delay is at least Delay and the order is kept.
 func TestDelayNeverEarlyOrdered(t *testing.T) {
+	for _, precise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("precise=%v", precise), func(t *testing.T) { testDelayNeverEarlyOrdered(t, precise) })
+	}
+}
+
+func testDelayNeverEarlyOrdered(t *testing.T, precise bool) {
 	const delay, n = 20 * time.Millisecond, 300
-	c, b := udpPair(t, Options{Delay: delay, Jitter: 15 * time.Millisecond, Seed: 7})
+	c, b := udpPair(t, Options{Delay: delay, Jitter: 15 * time.Millisecond, Seed: 7, Precise: precise})
 	sentAt := make([]time.Time, n)
 	done := make(chan error, 1)
 	type rx struct {

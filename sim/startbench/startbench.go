@@ -196,7 +196,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	b := &bench{
 		opts:    opts,
-		shape:   shaper.Options{Delay: opts.RTT / 2, Seed: 1},
+		shape:   shaper.Options{Delay: opts.RTT / 2, Seed: 1, Precise: true},
 		tracker: priv,
 		keys:    map[string]ed25519.PublicKey{"bench": pub},
 		data:    make([]byte, opts.ChunkSize),
