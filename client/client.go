@@ -204,6 +204,7 @@ func (c *Client) Queue(ctx context.Context, trackIDs ...string) error {
 				ts = old
 			} else {
 				ts.chunks = make([][]byte, len(ts.m.Chunks))
+				ts.kinds = make([]SourceKind, len(ts.m.Chunks))
 				pl.tracks[ts.id] = ts
 			}
 			next = append(next, pl.trackInfo(ts))

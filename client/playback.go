@@ -58,6 +58,7 @@ type Playback struct {
 	start  time.Time
 	player *player
 	ts     *trackState
+	ended  chan struct{} // closed when the playhead reaches the end
 
 	mu       sync.Mutex // guards the fields below
 	cond     *sync.Cond
@@ -85,6 +86,7 @@ func newPlayback(m *catalog.Manifest, key catalog.TrackKey, clk clock.Clock, sta
 		chunks: make([][]byte, len(m.Chunks)),
 		stats:  stats,
 		banned: map[string]bool{},
+		ended:  make(chan struct{}),
 	}
 	pb.cond = sync.NewCond(&pb.mu)
 	return pb
@@ -284,11 +286,18 @@ func (pb *Playback) countBytes(kind SourceKind, n int) {
 	pb.mu.Unlock()
 }
 
+// Ended is closed when the playhead reaches the end of the track on the
+// playback clock.
+func (pb *Playback) Ended() <-chan struct{} { return pb.ended }
+
 // finish records the scheduler's final statistics.
 func (pb *Playback) finish(s sched.Stats) {
 	pb.setSched(s)
 	pb.mu.Lock()
-	pb.finished = true
+	if !pb.finished {
+		pb.finished = true
+		close(pb.ended)
+	}
 	pb.mu.Unlock()
 }
 

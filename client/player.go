@@ -50,8 +50,10 @@ type trackState struct {
 	cid      cid.Cid
 	m        *catalog.Manifest
 	key      catalog.TrackKey
-	pb       *Playback // nil while only prefetched
-	chunks   [][]byte  // decrypted chunks that arrived, for a prefetched track
+	pb       *Playback      // nil while only prefetched
+	chunks   [][]byte       // decrypted chunks that arrived, for a prefetched track
+	kinds    []SourceKind   // where each prefetched chunk came from
+	reasons  map[string]int // origin requests made while prefetching, by reason
 	provided bool
 }
 
@@ -258,12 +260,20 @@ func (p *player) play(pb *Playback, ts *trackState, offset int64) {
 	p.tracks[ts.id] = ts
 	p.cur = ts
 	// Hand over what a prefetch already brought.
+	// Hand over what a prefetch already brought, counted by where it came
+	// from.
 	for i, c := range ts.chunks {
 		if c != nil {
-			pb.put(i, c, KindCache)
+			pb.put(i, c, ts.kinds[i])
+			pb.countBytes(ts.kinds[i], ts.m.Chunks[i].Size)
 		}
 	}
-	ts.chunks = nil
+	for reason, n := range ts.reasons {
+		for range n {
+			pb.noteOrigin(reason)
+		}
+	}
+	ts.chunks, ts.kinds, ts.reasons = nil, nil, nil
 	p.step(sched.Play{At: pb.start, Track: p.trackInfo(ts), StartOffset: offset})
 }
 
@@ -285,8 +295,15 @@ func (p *player) request(a sched.Request) {
 		p.step(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailGone})
 		return
 	}
-	if ts.pb != nil && a.Kind == sched.KindOrigin {
-		ts.pb.noteOrigin(a.Reason.String())
+	if a.Kind == sched.KindOrigin {
+		if ts.pb != nil {
+			ts.pb.noteOrigin(a.Reason.String())
+		} else {
+			if ts.reasons == nil {
+				ts.reasons = map[string]int{}
+			}
+			ts.reasons[a.Reason.String()]++
+		}
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, requestTimeout)
 	p.reqs[a.ID] = cancel
@@ -327,6 +344,7 @@ func (p *player) request(a sched.Request) {
 				ts.pb.countBytes(src.Kind(), len(data))
 			} else if ts.chunks != nil {
 				ts.chunks[a.Chunk] = plain
+				ts.kinds[a.Chunk] = src.Kind()
 			}
 			p.step(sched.ChunkArrived{At: now, Req: a.ID, Bytes: len(data)})
 			if src.Kind() != KindCache {

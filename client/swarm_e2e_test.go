@@ -196,3 +196,52 @@ func TestSwarmWithoutOrigin(t *testing.T) {
 		t.Errorf("origin stopped: %d bytes from peers; want all %d (%+v)", p, len(wantHeld), stats)
 	}
 }
+
+// TestQueuePrefetchesNextTrack: while one track plays, the queued next
+// track's first chunks are fetched, so when it plays they are already here.
+func TestQueuePrefetchesNextTrack(t *testing.T) {
+	c := startCluster(t)
+	first, wantFirst := ingestSample(t, c, 4, 31)
+	next, wantNext := ingestSample(t, c, 12, 32)
+	l := swarmListener(t, c, "queuer", cluster.ListenerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pb, err := l.Client.Play(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Client.Queue(ctx, next); err != nil {
+		t.Fatalf("Queue: %v", err)
+	}
+	got, err := io.ReadAll(pb)
+	if err != nil || !bytes.Equal(got, wantFirst) {
+		t.Fatalf("first track: err %v, equal %v", err, bytes.Equal(got, wantFirst))
+	}
+	// Let the first track play to its end on the playback clock, as a
+	// listener would, before the next one starts.
+	select {
+	case <-pb.Ended():
+	case <-ctx.Done():
+		t.Fatalf("first track never ended: %+v", pb.Stats())
+	}
+	pb.Close()
+	pb2, err := l.Client.Play(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb2.Close()
+	got, err = io.ReadAll(pb2)
+	if err != nil || !bytes.Equal(got, wantNext) {
+		t.Fatalf("next track: err %v, equal %v", err, bytes.Equal(got, wantNext))
+	}
+	// Its start needed no request: the first chunk was prefetched (from
+	// the origin, no peer holding the track), so the start is the time to
+	// hand it over.
+	st := pb2.Stats()
+	if st.OriginRequests["first-chunk race"] != 0 || st.OriginRequests["prefetch next track"] == 0 {
+		t.Errorf("next track's origin requests = %v; want prefetches and no first-chunk race", st.OriginRequests)
+	}
+	if st.BytesBySource[client.KindOrigin] != int64(len(wantNext)) {
+		t.Errorf("next track: %d bytes counted from the origin; want all %d, prefetched ones included", st.BytesBySource[client.KindOrigin], len(wantNext))
+	}
+}
