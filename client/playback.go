@@ -187,8 +187,15 @@ func (pb *Playback) Close() error {
 	if pl := pb.player; pl != nil {
 		pl.call(func() {
 			if pl.cur == pb.ts && pb.ts.pb == pb {
-				pl.step(sched.Stop{At: pl.now()})
 				pb.setSched(pl.sched.Stats())
+				// A play that ended needs no Stop: stopping would also
+				// drop the queued next track's prefetch.
+				pb.mu.Lock()
+				ended := pb.finished
+				pb.mu.Unlock()
+				if !ended {
+					pl.step(sched.Stop{At: pl.now()})
+				}
 				pb.ts.pb = nil
 				pl.cur = nil
 			}
@@ -265,18 +272,20 @@ func (pb *Playback) WaitStarted(ctx context.Context) (time.Duration, error) {
 	return time.Duration(pb.stats.StartLatencyMS * float64(time.Millisecond)), nil
 }
 
-// put stores decrypted chunk i.
-func (pb *Playback) put(i int, plain []byte, kind SourceKind) {
+// put stores decrypted chunk i and reports whether it was new (a hedged or
+// raced duplicate is not).
+func (pb *Playback) put(i int, plain []byte, kind SourceKind) bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if pb.chunks[i] != nil {
-		return
+		return false
 	}
 	pb.chunks[i] = plain
 	if pb.stats.StartLatencyMS == 0 && i == pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1)) {
 		pb.stats.StartLatencyMS = max(msSince(pb.clock, pb.start), 1e-3)
 	}
 	pb.cond.Broadcast()
+	return true
 }
 
 // countBytes counts verified ciphertext bytes from a source kind.

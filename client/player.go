@@ -263,8 +263,7 @@ func (p *player) play(pb *Playback, ts *trackState, offset int64) {
 	// Hand over what a prefetch already brought, counted by where it came
 	// from.
 	for i, c := range ts.chunks {
-		if c != nil {
-			pb.put(i, c, ts.kinds[i])
+		if c != nil && pb.put(i, c, ts.kinds[i]) {
 			pb.countBytes(ts.kinds[i], ts.m.Chunks[i].Size)
 		}
 	}
@@ -340,8 +339,9 @@ func (p *player) request(a sched.Request) {
 			}
 			p.observe(a.Source, a.Kind, m, start, now, busy, len(data))
 			if ts.pb != nil {
-				ts.pb.put(a.Chunk, plain, src.Kind())
-				ts.pb.countBytes(src.Kind(), len(data))
+				if ts.pb.put(a.Chunk, plain, src.Kind()) {
+					ts.pb.countBytes(src.Kind(), len(data))
+				}
 			} else if ts.chunks != nil {
 				ts.chunks[a.Chunk] = plain
 				ts.kinds[a.Chunk] = src.Kind()

@@ -112,7 +112,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	var plays []demoPlay
 	picks := tracks[:min(3, len(tracks))]
 	for _, t := range picks {
-		plays = append(plays, playAll(ctx, ls[0], t.ID, t.Title))
+		plays = append(plays, playAll(ctx, ls[0], t.ID, t.Title, ""))
 		if err := provide(ctx, ls[0], t.ID); err != nil {
 			return err
 		}
@@ -124,8 +124,12 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, t := range picks {
-				later[k] = append(later[k], playAll(ctx, l, t.ID, t.Title))
+			for i, t := range picks {
+				next := ""
+				if i+1 < len(picks) {
+					next = picks[i+1].ID
+				}
+				later[k] = append(later[k], playAll(ctx, l, t.ID, t.Title, next))
 			}
 		}()
 	}
@@ -169,9 +173,11 @@ func provide(ctx context.Context, l *cluster.Listener, trackID string) error {
 	return l.Node.Provide(ctx, id)
 }
 
-// playAll plays a whole track as fast as the sources allow and discards the
-// audio.
-func playAll(ctx context.Context, l *cluster.Listener, trackID, title string) demoPlay {
+// playAll plays a whole track, reading as fast as the sources allow while
+// the playhead moves at the demo's speed, and discards the audio; with next
+// set, it queues that track so its start is prefetched. It returns when the
+// playhead reaches the end.
+func playAll(ctx context.Context, l *cluster.Listener, trackID, title, next string) demoPlay {
 	row := demoPlay{listener: l.Name, title: title}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -181,7 +187,19 @@ func playAll(ctx context.Context, l *cluster.Listener, trackID, title string) de
 		return row
 	}
 	defer pb.Close()
-	_, row.err = io.Copy(io.Discard, pb)
+	if next != "" {
+		if err := l.Client.Queue(ctx, next); err != nil {
+			row.err = err
+			return row
+		}
+	}
+	if _, row.err = io.Copy(io.Discard, pb); row.err == nil {
+		select {
+		case <-pb.Ended():
+		case <-ctx.Done():
+			row.err = ctx.Err()
+		}
+	}
 	row.stats = pb.Stats()
 	return row
 }
@@ -195,7 +213,7 @@ func printPlays(w io.Writer, plays []demoPlay) {
 			result = p.err.Error()
 		}
 		b := p.stats.BytesBySource
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f ms\t%s\t%s\t%s\t%d\t%s\n", i+1, p.listener, p.title, p.stats.StartLatencyMS,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f ms\t%s\t%s\t%s\t%d\t%s\n", i+1, p.listener, p.title, p.stats.StartLatencyMS,
 			humanBytes(b[client.KindOrigin]), humanBytes(b[client.KindPeer]), humanBytes(b[client.KindCache]), p.stats.Stalls, result)
 	}
 	tw.Flush()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/chorus-music/chorus/origin"
 )
@@ -22,7 +23,7 @@ func runOrigin(ctx context.Context, env *cmdEnv, args []string) error {
 	if *chunks == "" {
 		*chunks = filepath.Join(*dataDir, "chunks")
 	}
-	store, err := origin.OpenDirStore(*chunks)
+	store, err := openChunks(*chunks, env)
 	if err != nil {
 		return err
 	}
@@ -80,4 +81,19 @@ func (t tlsFlags) config(dataDir string, env *cmdEnv) (*tls.Config, error) {
 		return origin.ServerTLSConfig(cert), nil
 	}
 	return nil, fmt.Errorf("an origin needs --tls-cert and --tls-key, or --dev")
+}
+
+// openChunks opens a chunk store for serving and removes temporary files
+// that a crashed writer left more than an hour ago.
+func openChunks(dir string, env *cmdEnv) (*origin.DirStore, error) {
+	store, err := origin.OpenDirStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := store.RemoveTemp(time.Now().Add(-time.Hour)); err != nil {
+		env.log.Warn("removing stale temporary chunk files", "dir", dir, "err", err)
+	} else if n > 0 {
+		env.log.Info("removed stale temporary chunk files", "dir", dir, "count", n)
+	}
+	return store, nil
 }

@@ -84,7 +84,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 
 	running := 1
 	if *serveOrigin != "" {
-		store, err := origin.OpenDirStore(trackerHome{*dataDir}.chunks())
+		store, err := openChunks(trackerHome{*dataDir}.chunks(), env)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,8 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: srv})
+		// One registry for both, so /metrics on either port shows both.
+		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: srv, Registry: srv.Registry()})
 		if err != nil {
 			return err
 		}
