@@ -85,6 +85,15 @@ func (s *DirStore) path(c cid.Cid) string {
 // ErrCIDMismatch if data does not hash to c, and returns nil at once if the
 // chunk is already stored.
 func (s *DirStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := checkPut(ctx, c, data); err != nil {
+		return err
+	}
+	return s.put(c, data, true)
+}
+
+// checkPut validates a chunk before it is stored: the CID's kind, the size
+// bound, the bytes against the CID, and the context.
+func checkPut(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := CheckChunkCID(c); err != nil {
 		return err
 	}
@@ -97,7 +106,7 @@ func (s *DirStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("origin: put %s: %w", c, err)
 	}
-	return s.put(c, data, true)
+	return nil
 }
 
 // put stores verified data under c; durable fsyncs the file and directory
@@ -136,17 +145,8 @@ var _ catalog.ChunkSink = (*Batch)(nil)
 
 // Put stores data under c without syncing it.
 func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := CheckChunkCID(c); err != nil {
+	if err := checkPut(ctx, c, data); err != nil {
 		return err
-	}
-	if len(data) > catalog.MaxChunkSize {
-		return fmt.Errorf("%w: %s has %d bytes, limit %d", ErrTooLarge, c, len(data), catalog.MaxChunkSize)
-	}
-	if !catalog.VerifyCID(c, data) {
-		return fmt.Errorf("%w: %s", ErrCIDMismatch, c)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("origin: put %s: %w", c, err)
 	}
 	return b.s.put(c, data, false)
 }
