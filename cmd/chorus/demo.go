@@ -206,14 +206,18 @@ func playAll(ctx context.Context, l *cluster.Listener, trackID, title, next stri
 
 func printPlays(w io.Writer, plays []demoPlay) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tlistener\ttrack\tstart\tfrom origin\tfrom peers\tfrom cache\tstalls\tresult")
+	fmt.Fprintln(tw, "#\tlistener\ttrack\tstart\tmanifest+key\tfrom origin\tfrom peers\tfrom cache\tstalls\tresult")
 	for i, p := range plays {
 		result := "ok"
 		if p.err != nil {
 			result = p.err.Error()
 		}
 		b := p.stats.BytesBySource
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f ms\t%s\t%s\t%s\t%d\t%s\n", i+1, p.listener, p.title, p.stats.StartLatencyMS,
+		prepared := "fetched"
+		if p.stats.ManifestCached && p.stats.KeyCached {
+			prepared = "cached"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2f ms\t%s\t%s\t%s\t%s\t%d\t%s\n", i+1, p.listener, p.title, p.stats.StartLatencyMS, prepared,
 			humanBytes(b[client.KindOrigin]), humanBytes(b[client.KindPeer]), humanBytes(b[client.KindCache]), p.stats.Stalls, result)
 	}
 	tw.Flush()
