@@ -156,7 +156,9 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	if *exit {
 		return nil
 	}
-	fmt.Fprintln(env.stdout, "Serving until Ctrl-C.")
+	fmt.Fprintf(env.stdout, "\nServing until Ctrl-C. Try it from another terminal (the demo account's password is on stdin):\n")
+	fmt.Fprintf(env.stdout, "  echo %s | go run ./cmd/chorus play --tracker %s --user demo --data %s --origin-ca %s --out /tmp/chorus-demo.wav %s\n",
+		password, c.TrackerURL, filepath.Join(dir, "listeners", "you"), filepath.Join(dir, "tls", origin.DevCAFile), tracks[len(tracks)-1].ID)
 	<-ctx.Done()
 	fmt.Fprintln(env.stdout, "stopping")
 	return nil
