@@ -36,8 +36,12 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	exit := fs.Bool("exit", false, "exit after the plays instead of serving until Ctrl-C")
 	speed := fs.Float64("speed", 8, "playback clock speed: 1 plays in real time, 8 eight times faster")
 	verbose := fs.Bool("v", false, "log every component's info messages (default: warnings only)")
-	if err := fs.Parse(args); err != nil {
+	posArgs, err := parseFlags(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(posArgs) > 0 {
+		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
 	if *speed <= 0 {
 		return fmt.Errorf("--speed %v: want a positive factor", *speed)

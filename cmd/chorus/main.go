@@ -112,3 +112,24 @@ func newFlags(env *cmdEnv, name, argsUsage string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseFlags parses args with fs, allowing flags after positional
+// arguments (chorus play TRACK --out f.wav); "--" ends flag parsing. It
+// returns the positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -58,8 +58,12 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 	user := fs.String("user", envOr("CHORUS_USER", ""), "account name; the password is read from a prompt or stdin (env CHORUS_USER)")
 	dataDir := fs.String("data", envOr("CHORUS_CLIENT_DATA", defaultClientDir()), "client data directory: pinned keys, node identity, cache (env CHORUS_CLIENT_DATA)")
 	sf := addSwarmFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	posArgs, err := parseFlags(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(posArgs) > 0 {
+		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
 	if *user == "" {
 		return errors.New("node needs --user NAME")

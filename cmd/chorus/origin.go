@@ -17,8 +17,12 @@ func runOrigin(ctx context.Context, env *cmdEnv, args []string) error {
 	chunks := fs.String("chunks", "", "chunk directory (default DATA/chunks)")
 	listen := fs.String("listen", envOr("CHORUS_ORIGIN_LISTEN", "127.0.0.1:4433"), "host:port for HTTP/3 (UDP) and HTTPS/1.1+2 (TCP) (env CHORUS_ORIGIN_LISTEN)")
 	tlsFlags := addTLSFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	posArgs, err := parseFlags(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(posArgs) > 0 {
+		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
 	if *chunks == "" {
 		*chunks = filepath.Join(*dataDir, "chunks")

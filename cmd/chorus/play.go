@@ -37,10 +37,11 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache, share while playing")
 	sf := addSwarmFlags(fs)
 	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
-	if err := fs.Parse(args); err != nil {
+	posArgs, err := parseFlags(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(posArgs) != 1 {
 		fs.Usage()
 		return errors.New("play needs exactly one TRACK_ID")
 	}
@@ -100,7 +101,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer c.Close()
-	pb, err := c.Play(ctx, fs.Arg(0))
+	pb, err := c.Play(ctx, posArgs[0])
 	if err != nil {
 		return err
 	}

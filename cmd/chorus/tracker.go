@@ -64,8 +64,12 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	tlsFlags := addTLSFlags(fs)
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
 	ticketTTL := fs.Duration("ticket-ttl", time.Hour, "peer admission ticket lifetime")
-	if err := fs.Parse(args); err != nil {
+	posArgs, err := parseFlags(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(posArgs) > 0 {
+		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
 	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{Origins: origins, AccessTTL: *accessTTL, TicketTTL: *ticketTTL})
 	if err != nil {
@@ -142,14 +146,15 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fs := newFlags(env, "user add", "NAME")
 	dataDir := dataFlag(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	posArgs, err := parseFlags(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(posArgs) != 1 {
 		fs.Usage()
 		return errors.New("user add needs exactly one NAME")
 	}
-	password, err := readPassword(env, fmt.Sprintf("new password for %s: ", fs.Arg(0)), true)
+	password, err := readPassword(env, fmt.Sprintf("new password for %s: ", posArgs[0]), true)
 	if err != nil {
 		return err
 	}
@@ -158,10 +163,10 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer closeTracker()
-	if err := srv.CreateAccount(ctx, fs.Arg(0), password); err != nil {
+	if err := srv.CreateAccount(ctx, posArgs[0], password); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "account %s created\n", fs.Arg(0))
+	fmt.Fprintf(env.stdout, "account %s created\n", posArgs[0])
 	return nil
 }
 
@@ -171,8 +176,12 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fs := newFlags(env, "keys "+args[0], "")
 	dataDir := dataFlag(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	posArgs, err := parseFlags(fs, args[1:])
+	if err != nil {
 		return err
+	}
+	if len(posArgs) > 0 {
+		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
 	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
 	if err != nil {
@@ -235,14 +244,15 @@ func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "ingest", "FILES|DIRS")
 	dataDir := dataFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
+	posArgs, err := parseFlags(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(posArgs) == 0 {
 		fs.Usage()
 		return errors.New("ingest needs FILES or DIRS")
 	}
-	files, total, err := audioFiles(fs.Args())
+	files, total, err := audioFiles(posArgs)
 	if err != nil {
 		return err
 	}
