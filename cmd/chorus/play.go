@@ -161,6 +161,11 @@ func writeOutput(path string, stdout io.Writer, r io.Reader) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
+	// A temporary file is private; the finished output is an ordinary
+	// file (the umask still applies to new files elsewhere).
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
