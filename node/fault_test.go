@@ -119,6 +119,10 @@ func TestFetchCancelDropsQueuedRequest(t *testing.T) {
 		done <- err
 	}()
 	<-gs.entered // x is in service; y will queue behind it
+	// x was queued (1) and taken into service (0) before it entered the
+	// store: consume those events so the waits below see y's.
+	waitQueued(1)
+	waitQueued(0)
 	yctx, cancel := context.WithCancel(ctx)
 	ydone := make(chan error, 1)
 	go func() {
