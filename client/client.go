@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -34,6 +35,10 @@ type Options struct {
 	// Sched configures the deadline scheduler (playback speed, buffer and
 	// origin policy); its zero value is a listener's real-time defaults.
 	Sched sched.Config
+	// GiveUpAfter ends a play with ErrNoSource when requests keep failing
+	// and no chunk of it has arrived for this long (every source down, or
+	// none holds the track). Zero means 20 s.
+	GiveUpAfter time.Duration
 	// MaxProviders bounds the DHT lookup per play; 0 means 20 (Spotify's
 	// tracker remembered 20 peers per track).
 	MaxProviders int
@@ -49,6 +54,7 @@ type Client struct {
 	swarm    Swarm
 	cache    Cache
 	maxProv  int
+	giveUp   time.Duration
 
 	mu        sync.Mutex // guards the fields below
 	manifests map[string]*catalog.Manifest
@@ -61,6 +67,12 @@ type Client struct {
 func New(opts Options) (*Client, error) {
 	if opts.Tracker == nil {
 		return nil, errors.New("client: Options.Tracker is required")
+	}
+	if opts.GiveUpAfter < 0 {
+		return nil, fmt.Errorf("client: negative GiveUpAfter %v", opts.GiveUpAfter)
+	}
+	if opts.GiveUpAfter == 0 {
+		opts.GiveUpAfter = 20 * time.Second
 	}
 	if opts.MaxProviders < 0 {
 		return nil, fmt.Errorf("client: negative MaxProviders %d", opts.MaxProviders)
@@ -87,6 +99,7 @@ func New(opts Options) (*Client, error) {
 		swarm:     opts.Swarm,
 		cache:     opts.Cache,
 		maxProv:   opts.MaxProviders,
+		giveUp:    opts.GiveUpAfter,
 		manifests: map[string]*catalog.Manifest{},
 		keys:      map[string]catalog.TrackKey{},
 	}, nil

@@ -51,6 +51,7 @@ type trackState struct {
 	m        *catalog.Manifest
 	key      catalog.TrackKey
 	pb       *Playback      // nil while only prefetched
+	progress time.Time      // when a chunk of it last arrived, or its play began
 	chunks   [][]byte       // decrypted chunks that arrived, for a prefetched track
 	kinds    []SourceKind   // where each prefetched chunk came from
 	reasons  map[string]int // origin requests made while prefetching, by reason
@@ -257,6 +258,7 @@ func (p *player) play(pb *Playback, ts *trackState, offset int64) {
 		old.pb = nil
 	}
 	ts.pb = pb
+	ts.progress = pb.start
 	p.tracks[ts.id] = ts
 	p.cur = ts
 	// Hand over what a prefetch already brought.
@@ -338,6 +340,7 @@ func (p *player) request(a sched.Request) {
 				return
 			}
 			p.observe(a.Source, a.Kind, m, start, now, busy, len(data))
+			ts.progress = now
 			if ts.pb != nil {
 				if ts.pb.put(a.Chunk, plain, src.Kind()) {
 					ts.pb.countBytes(src.Kind(), len(data))
@@ -380,6 +383,14 @@ func (p *player) failed(a sched.Request, ts *trackState, src ChunkSource, err er
 	}
 	p.c.log.Debug("chunk request failed", "source", src.Name(), "chunk", a.Chunk, "reason", reason.String(), "err", err)
 	p.step(sched.RequestFailed{At: now, Req: a.ID, Reason: reason})
+	if ts.pb != nil && ts == p.cur && !ts.pb.Done() && now.Sub(ts.progress) > p.c.giveUp {
+		// Nothing has arrived for too long and requests keep failing:
+		// tell the reader instead of waiting forever.
+		ts.pb.fail(fmt.Errorf("client: play %s: %w for %v; last error: %w", ts.id, ErrNoSource, p.c.giveUp, err))
+		p.step(sched.Stop{At: now})
+		ts.pb = nil
+		p.cur = nil
+	}
 }
 
 func (p *player) measureOf(id sched.SourceID) *measure {

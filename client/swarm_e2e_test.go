@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -243,5 +244,32 @@ func TestQueuePrefetchesNextTrack(t *testing.T) {
 	}
 	if st.BytesBySource[client.KindOrigin] != int64(len(wantNext)) {
 		t.Errorf("next track: %d bytes counted from the origin; want all %d, prefetched ones included", st.BytesBySource[client.KindOrigin], len(wantNext))
+	}
+}
+
+// TestPlayFailsWhenNoSourceCan: with the origin stopped and no peer holding
+// the track, the play ends with ErrNoSource instead of hanging.
+func TestPlayFailsWhenNoSourceCan(t *testing.T) {
+	c := startCluster(t)
+	id, _ := ingestSample(t, c, 4, 41)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: "stranded", User: "alice", Password: alicePassword, GiveUpAfter: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Client.Prepare(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopOrigin(); err != nil {
+		t.Fatal(err)
+	}
+	pb, err := l.Client.Play(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	if _, err := io.ReadAll(pb); !errors.Is(err, client.ErrNoSource) {
+		t.Fatalf("ReadAll = %v; want ErrNoSource", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,6 +27,9 @@ type ListenerOptions struct {
 	User, Password string
 	// OriginProto is "h3" (default), "h2" or "h1".
 	OriginProto string
+	// GiveUpAfter is the client's Options.GiveUpAfter; zero means its
+	// default.
+	GiveUpAfter time.Duration
 	// Sched configures the client's scheduler (Speed for tests and the
 	// demo); zero is a listener's real-time defaults.
 	Sched sched.Config
@@ -107,11 +111,12 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 		origins = append(origins, src)
 	}
 	copts := client.Options{
-		Tracker: l.Tracker,
-		Origins: origins,
-		Clock:   c.opts.Clock,
-		Logger:  c.log.With("listener", o.Name),
-		Sched:   o.Sched,
+		Tracker:     l.Tracker,
+		Origins:     origins,
+		Clock:       c.opts.Clock,
+		Logger:      c.log.With("listener", o.Name),
+		Sched:       o.Sched,
+		GiveUpAfter: o.GiveUpAfter,
 	}
 	if o.Swarm {
 		if err := l.startNode(ctx, c, o); err != nil {
