@@ -174,14 +174,18 @@ func watchDisconnect(t testing.TB, n *Node) *disconnectWatcher {
 	return &disconnectWatcher{sub: sub, n: n}
 }
 
-// wait blocks until p is not connected to the watched node.
+// wait blocks until p is not connected to the watched node, or was seen
+// disconnecting since the watch began (the DHT may dial it again at once).
 func (w *disconnectWatcher) wait(ctx context.Context, p peer.ID) error {
 	for {
 		if w.n.host.Network().Connectedness(p) != network.Connected {
 			return nil
 		}
 		select {
-		case <-w.sub.Out():
+		case ev := <-w.sub.Out():
+			if e, ok := ev.(event.EvtPeerConnectednessChanged); ok && e.Peer == p && e.Connectedness != network.Connected {
+				return nil
+			}
 		case <-ctx.Done():
 			return fmt.Errorf("peer %s still connected: %w", p, ctx.Err())
 		}
