@@ -185,9 +185,88 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 		return fmt.Errorf("node: provide %s: %w", track, err)
 	}
 	if err := n.dht.Provide(ctx, track, true); err != nil {
+		// Alone in the swarm, or the lookup failed: announce it again as
+		// soon as the routing table gains a peer, not at the next
+		// re-provide hours later.
+		n.retryAnnouncement(track)
 		return fmt.Errorf("node: provide %s: %w", track, err)
 	}
 	return nil
+}
+
+// retryAnnouncement queues a held track whose announcement failed and makes
+// sure one goroutine retries the queue whenever the routing table gains a
+// peer.
+func (n *Node) retryAnnouncement(track cid.Cid) {
+	n.hmu.Lock()
+	defer n.hmu.Unlock()
+	if _, held := n.held[track]; !held {
+		return
+	}
+	if n.unannounced == nil {
+		n.unannounced = map[cid.Cid]struct{}{}
+	}
+	n.unannounced[track] = struct{}{}
+	if n.announcing {
+		return
+	}
+	n.announcing = true
+	go n.announcer()
+}
+
+// announcer retries failed announcements each time the routing table gains
+// a peer, until none is left or the node closes.
+func (n *Node) announcer() {
+	for {
+		n.rtMu.Lock()
+		ch := n.rtSignal
+		n.rtMu.Unlock()
+		if n.dht.RoutingTable().Size() == 0 {
+			select {
+			case <-ch:
+			case <-n.ctx.Done():
+				return
+			}
+		}
+		n.hmu.Lock()
+		var todo []cid.Cid
+		for c := range n.unannounced {
+			if _, held := n.held[c]; held {
+				todo = append(todo, c)
+			}
+		}
+		clear(n.unannounced)
+		n.hmu.Unlock()
+		var failed []cid.Cid
+		for _, c := range todo {
+			ctx, cancel := context.WithTimeout(n.ctx, provideTimeout)
+			if err := n.dht.Provide(ctx, c, true); err != nil {
+				failed = append(failed, c)
+			} else if n.announcedHook != nil {
+				n.announcedHook(c)
+			}
+			cancel()
+		}
+		n.hmu.Lock()
+		for _, c := range failed {
+			n.unannounced[c] = struct{}{}
+		}
+		if len(n.unannounced) == 0 || n.ctx.Err() != nil {
+			n.announcing = false
+			n.hmu.Unlock()
+			return
+		}
+		n.hmu.Unlock()
+		// Wait for the routing table to change before trying again.
+		select {
+		case <-ch:
+		case <-n.ctx.Done():
+			n.hmu.Lock()
+			n.announcing = false
+			n.hmu.Unlock()
+			return
+		}
+	}
 }
 
 // Unprovide stops announcing track (its records expire on their own).
@@ -243,6 +322,7 @@ func (n *Node) reprovide() {
 		cancel()
 		if err != nil {
 			n.log.Debug("re-provide", "track", c.String(), "err", err)
+			n.retryAnnouncement(c)
 		}
 	}
 }

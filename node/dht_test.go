@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/chorus-music/chorus/catalog"
@@ -100,5 +101,36 @@ func TestReprovideAfterRestart(t *testing.T) {
 	}
 	if len(ais) != 1 || ais[0].ID != again.ID() {
 		t.Errorf("FindProviders after restart = %v; want %s", ais, again.ID())
+	}
+}
+
+// TestProvideAloneAnnouncesLater: the first node of a swarm provides a track
+// while its routing table is empty; the announcement fails, and is made as
+// soon as a peer joins, so the newcomer finds the track.
+func TestProvideAloneAnnouncesLater(t *testing.T) {
+	tr := newFakeTracker(t)
+	first := newTestNode(t, tr)
+	announced := make(chan cid.Cid, 1)
+	first.announcedHook = func(c cid.Cid) { announced <- c }
+	ctx := testCtx(t)
+	<-first.Bootstrapped()
+	track := catalog.ManifestID([]byte("a track held before anyone joined"))
+	if err := first.Provide(ctx, track); err == nil {
+		t.Fatal("Provide with an empty routing table = nil; want the announcement to fail")
+	}
+	joiner := newTestNode(t, tr, func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{first.AddrInfo()}, nil }
+	})
+	select {
+	case c := <-announced:
+		if !c.Equals(track) {
+			t.Fatalf("announced %s; want %s", c, track)
+		}
+	case <-ctx.Done():
+		t.Fatal("the failed announcement was never retried")
+	}
+	ais, err := joiner.FindProviders(ctx, track, 5)
+	if err != nil || len(ais) != 1 || ais[0].ID != first.ID() {
+		t.Fatalf("FindProviders = %v, %v; want %s", ais, err, first.ID())
 	}
 }

@@ -68,6 +68,9 @@ type Node struct {
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
 	admitHook func(peer.ID, protocol.Ticket)
+	// announcedHook, if set (tests, before any Provide), is called after a
+	// failed announcement succeeded on retry.
+	announcedHook func(cid.Cid)
 	// queueHook, if set (tests, before any connection), is called with the
 	// number of requests queued on all streams after each change.
 	queueHook func(queued int64)
@@ -78,6 +81,8 @@ type Node struct {
 
 	hmu            sync.Mutex // guards the fields below (held tracks)
 	held           map[cid.Cid]struct{}
+	unannounced    map[cid.Cid]struct{} // held tracks whose last announcement failed
+	announcing     bool                 // an announcer goroutine is waiting to retry them
 	reprovideTimer clock.Timer
 }
 
