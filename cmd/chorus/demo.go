@@ -125,6 +125,13 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	later := make([][]demoPlay, len(ls)-1)
 	var wg sync.WaitGroup
 	for k, l := range ls[1:] {
+		// The tracks are on screen: look up their holders now, long
+		// before the first Play needs them.
+		for _, t := range picks {
+			if err := l.Client.Lookup(t.ID); err != nil {
+				return err
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
