@@ -170,7 +170,14 @@ func (p *player) close() {
 // now is the time stamped on events.
 func (p *player) now() time.Time { return p.c.clock.Now() }
 
-// step feeds one event to the scheduler and carries out its actions.
+// later feeds an event to the scheduler after the current step's actions:
+// an action never steps the scheduler from inside a step.
+func (p *player) later(ev sched.Event) {
+	p.do(func() { p.step(ev) })
+}
+
+// step feeds one event to the scheduler and carries out its actions. It
+// must not be called from inside an action (use later).
 func (p *player) step(ev sched.Event) {
 	out, err := p.sched.Step(ev, p.out[:0])
 	p.out = out[:0]
@@ -261,7 +268,6 @@ func (p *player) play(pb *Playback, ts *trackState, offset int64) {
 	ts.progress = pb.start
 	p.tracks[ts.id] = ts
 	p.cur = ts
-	// Hand over what a prefetch already brought.
 	// Hand over what a prefetch already brought, counted by where it came
 	// from.
 	for i, c := range ts.chunks {
@@ -282,18 +288,18 @@ func (p *player) play(pb *Playback, ts *trackState, offset int64) {
 func (p *player) request(a sched.Request) {
 	ts := p.tracks[a.Track]
 	if ts == nil || a.Chunk < 0 || a.Chunk >= len(ts.m.Chunks) {
-		p.step(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailGone})
+		p.later(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailGone})
 		return
 	}
 	var src ChunkSource
 	if a.Source == sched.CacheSource {
 		if p.c.cache == nil {
-			p.step(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailDontHave})
+			p.later(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailDontHave})
 			return
 		}
 		src = CacheSource{p.c.cache}
 	} else if src = p.sources[a.Source]; src == nil {
-		p.step(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailGone})
+		p.later(sched.RequestFailed{At: p.now(), Req: a.ID, Reason: sched.FailGone})
 		return
 	}
 	if a.Kind == sched.KindOrigin {
