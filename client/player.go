@@ -325,11 +325,6 @@ func (p *player) request(a sched.Request) {
 		if err == nil {
 			plain, err = catalog.DecryptChunk(ts.m, ts.key, a.Chunk, data)
 		}
-		if err == nil && src.Kind() != KindCache && p.c.cache != nil {
-			if perr := p.c.cache.Put(p.ctx, ch.CID, data); perr != nil && p.ctx.Err() == nil {
-				p.c.log.Warn("cache put failed", "chunk", ch.CID, "err", perr)
-			}
-		}
 		cancelled := ctx.Err() != nil && p.ctx.Err() == nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
 		p.do(func() {
@@ -356,10 +351,20 @@ func (p *player) request(a sched.Request) {
 				ts.kinds[a.Chunk] = src.Kind()
 			}
 			p.step(sched.ChunkArrived{At: now, Req: a.ID, Bytes: len(data)})
-			if src.Kind() != KindCache {
-				p.provide(ts)
-			}
 		})
+		// Cache the ciphertext after the chunk went to the player, off the
+		// start's critical path; once the node holds part of the track it
+		// announces it.
+		if err != nil || src.Kind() == KindCache || p.c.cache == nil {
+			return
+		}
+		if perr := p.c.cache.Put(p.ctx, ch.CID, data); perr != nil {
+			if p.ctx.Err() == nil {
+				p.c.log.Warn("cache put failed", "chunk", ch.CID, "err", perr)
+			}
+			return
+		}
+		p.do(func() { p.provide(ts) })
 	}()
 }
 
@@ -461,6 +466,10 @@ func (p *player) findPeers(track string) {
 		for _, id := range p.c.swarm.ConnectedPeers() {
 			connected[id] = true
 		}
+		latency := map[peer.ID]time.Duration{}
+		for _, ai := range provs {
+			latency[ai.ID] = p.c.swarm.Latency(ai.ID)
+		}
 		p.do(func() {
 			var infos []sched.SourceInfo
 			for _, ai := range provs {
@@ -469,8 +478,8 @@ func (p *player) findPeers(track string) {
 					p.sources[id] = NewPeerSource(p.c.swarm, ai.ID)
 				}
 				p.addrs[id] = ai
-				info := sched.SourceInfo{ID: id, Kind: sched.KindPeer, Connected: connected[ai.ID]}
-				if m := p.measured[id]; m != nil {
+				info := sched.SourceInfo{ID: id, Kind: sched.KindPeer, Connected: connected[ai.ID], RTT: latency[ai.ID]}
+				if m := p.measured[id]; m != nil && m.rtt > 0 {
 					info.RTT, info.BytesPerSecond = m.rtt, int64(m.bps)
 				}
 				infos = append(infos, info)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -23,6 +24,9 @@ type Swarm interface {
 	Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error)
 	// Provide announces that this node holds the track.
 	Provide(ctx context.Context, track cid.Cid) error
+	// Latency is the measured round trip to a peer, 0 if unknown; it
+	// seeds the scheduler's estimate before the player has its own.
+	Latency(p peer.ID) time.Duration
 }
 
 // Cache is the local store of verified ciphertext chunks (node/cache.Cache

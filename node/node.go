@@ -392,3 +392,9 @@ func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 		return 0, ctx.Err()
 	}
 }
+
+// Latency returns the moving average of the round trips libp2p has
+// measured to p (identify and ping feed it), or 0 if none is known.
+func (n *Node) Latency(p peer.ID) time.Duration {
+	return n.host.Peerstore().LatencyEWMA(p)
+}

@@ -34,7 +34,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "demo", "")
 	dataDir := fs.String("data", "", "data directory (default: a fresh temporary directory, removed on exit)")
 	exit := fs.Bool("exit", false, "exit after the plays instead of serving until Ctrl-C")
-	speed := fs.Float64("speed", 8, "playback clock speed: 1 plays in real time, 8 eight times faster")
+	speed := fs.Float64("speed", 4, "playback clock speed: 1 plays in real time, 4 four times faster")
 	verbose := fs.Bool("v", false, "log every component's info messages (default: warnings only)")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
