@@ -100,10 +100,14 @@ func (s *Scheduler) lacks(h *source, p *play, i int) bool {
 
 // bestOrigin is bestPeer over the origins (usable ones only).
 func (s *Scheduler) bestOrigin(size int, free bool) (*source, time.Duration) {
+	return s.bestOriginExcept(size, free, nil)
+}
+
+func (s *Scheduler) bestOriginExcept(size int, free bool, except *source) (*source, time.Duration) {
 	var best *source
 	var bestD time.Duration
 	for _, o := range s.origins {
-		if !s.usable(o) || (free && !s.hasSlot(o)) {
+		if o == except || !s.usable(o) || (free && !s.hasSlot(o)) {
 			continue
 		}
 		if d := s.etaDur(o, size); best == nil || d < bestD {
@@ -167,6 +171,11 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	peerLimit := p.ph.Position(now) + s.audioBytes(p, s.cfg.BufferAhead)
 	originHorizon := now.Add(s.wall(s.cfg.MaxOriginAhead))
 	idleDone, notedLate := false, false
+	// While the first chunk is on its way over a source that has never
+	// delivered (a fresh connection, no RTT measured yet), other chunks keep
+	// off that source: they would share the new connection's small
+	// congestion window and delay the start by round trips.
+	var avoid firstRoute
 	for i := p.contig; i < n; i++ {
 		if i > p.contig && p.offsets[i] > peerLimit {
 			break
@@ -186,8 +195,11 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 			case first:
 				out = s.sendFirst(p, i, peers, out)
 			case !idleDone:
+				if waiting && avoid == (firstRoute{}) {
+					avoid = s.firstRoute(p)
+				}
 				var done bool
-				out, done = s.sendIdle(p, i, peers, dl, originHorizon, lowBuf, out)
+				out, done = s.sendIdle(p, i, peers, dl, originHorizon, lowBuf, avoid, out)
 				idleDone = done
 			}
 		}
@@ -273,10 +285,35 @@ func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []A
 // sendIdle chooses a source for an idle chunk i with deadline dl. It
 // reports done when no later chunk can be sent in this step either (no peer
 // slot free, and no origin allowed or free).
-func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, out []Action) ([]Action, bool) {
+// firstRoute names the unmeasured sources carrying the first chunk while
+// a play waits for it.
+type firstRoute struct{ peer, origin *source }
+
+func (s *Scheduler) firstRoute(p *play) firstRoute {
+	var fr firstRoute
+	c := &p.chunks[p.start]
+	for _, id := range [3]ReqID{c.primary, c.alt, c.origin} {
+		if r := s.reqs[id]; id != 0 && r != nil && r.src.info.RTT == 0 {
+			switch r.src.info.Kind {
+			case KindOrigin:
+				fr.origin = r.src
+			case KindPeer:
+				fr.peer = r.src
+			}
+		}
+	}
+	return fr
+}
+
+func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, avoid firstRoute, out []Action) ([]Action, bool) {
 	now, margin := s.now, s.cfg.HedgeMargin
 	size := p.track.ChunkSizes[i]
-	bf, bfD := s.bestPeer(peers, p, i, true, false)
+	bf, bfD := s.bestPeerExcept(peers, p, i, true, false, avoid.peer)
+	if bf == nil && avoid.peer != nil {
+		// The only peer carries the first chunk over a fresh connection:
+		// wait for it rather than spend the origin.
+		return out, true
+	}
 	if bf != nil && !now.Add(bfD+margin).After(dl) {
 		return s.send(p, i, bf, ReasonPeer, out), false
 	}
@@ -284,7 +321,7 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 		// A busy peer that still makes the deadline once its queue
 		// drains: wait for it, but not past the moment it stops being
 		// feasible.
-		if ba, baD := s.bestPeer(peers, p, i, false, false); ba != nil && !now.Add(baD+margin).After(dl) {
+		if ba, baD := s.bestPeerExcept(peers, p, i, false, false, avoid.peer); ba != nil && !now.Add(baD+margin).After(dl) {
 			s.note(dl.Add(-margin - baD))
 			return out, false
 		}
@@ -295,7 +332,7 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 	}
 	var o *source
 	if inHorizon {
-		o, _ = s.bestOrigin(size, true)
+		o, _ = s.bestOriginExcept(size, true, avoid.origin)
 	}
 	if o != nil {
 		var reason Reason

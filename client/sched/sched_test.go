@@ -138,6 +138,13 @@ func TestChooseSource(t *testing.T) {
 			want:    []want{{"o", 0, sched.ReasonRace}, {"o", 1, sched.ReasonNoPeer}, {"o", 2, sched.ReasonNoPeer}, {"o", 3, sched.ReasonNoPeer}},
 		},
 		{
+			// A fresh origin (no RTT measured yet) carries the first chunk
+			// alone: the rest would share its new connection's window.
+			name:    "fresh origin carries the first chunk alone",
+			sources: []*schedtest.Source{originSrc("o", 0, false)},
+			want:    []want{{"o", 0, sched.ReasonRace}},
+		},
+		{
 			name: "race connected peer and origin",
 			sources: []*schedtest.Source{
 				originSrc("o", 40*time.Millisecond, false),

@@ -34,6 +34,9 @@ type Options struct {
 	// TicketTTL is the admission ticket lifetime; zero means the tracker's
 	// default.
 	TicketTTL time.Duration
+	// WrapOriginUDP, when set, wraps the origin's UDP socket (HTTP/3), for
+	// a link shaper. Nil means the plain socket.
+	WrapOriginUDP func(net.PacketConn) (net.PacketConn, error)
 }
 
 // Cluster is a running tracker and origin on loopback.
@@ -92,6 +95,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.OriginURL = ols.URL()
+	if opts.WrapOriginUDP != nil {
+		w, err := opts.WrapOriginUDP(ols.UDP)
+		if err != nil {
+			ols.Close()
+			return nil, fmt.Errorf("cluster: wrap origin socket: %w", err)
+		}
+		ols.UDP = w
+	}
 	c.Origin, err = origin.New(origin.Options{Store: c.Chunks, TLS: origin.ServerTLSConfig(cert), Logger: log.With("component", "origin")})
 	if err != nil {
 		ols.Close()

@@ -1,0 +1,10 @@
+// Package playbench measures whole plays in a warm swarm of real nodes on
+// loopback, every node's and the origin's packets shaped to a chosen round
+// trip: start latency percentiles (Play() to the first decrypted byte, with
+// manifest and key already fetched), plays with a stall, and the share of
+// bytes from the origin — the figures of the project's bar. It is what
+// `chorus bench plays` runs.
+//
+// It drives the real client, node, origin and tracker through
+// internal/cluster; nothing imports it but cmd.
+package playbench

@@ -1,0 +1,283 @@
+package playbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/chorus-music/chorus/catalog/samples"
+	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/sched"
+	"github.com/chorus-music/chorus/internal/cluster"
+	"github.com/chorus-music/chorus/sim/shaper"
+	"github.com/chorus-music/chorus/tracker"
+)
+
+// Options configure a run. Zero values take the defaults in brackets.
+type Options struct {
+	RTT       time.Duration // shaped round trip between any two parties [40 ms]
+	Listeners int           // listeners playing [6]
+	Tracks    int           // catalog size [4]
+	Plays     int           // plays per listener [4]
+	Seconds   float64       // track length [8]
+	Speed     float64       // listeners' playback clock speed [1: real time]
+	Seed      uint64        // picks the play order [1]
+	Dir       string        // data; "" means a temporary directory
+	Logger    *slog.Logger
+}
+
+func (o *Options) defaults() error {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if o.RTT == 0 {
+		o.RTT = 40 * time.Millisecond
+	}
+	def(&o.Listeners, 6)
+	def(&o.Tracks, 4)
+	def(&o.Plays, 4)
+	if o.Seconds == 0 {
+		o.Seconds = 8
+	}
+	if o.Speed == 0 {
+		o.Speed = 1
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.RTT < 0 || o.Listeners < 0 || o.Tracks < 0 || o.Plays < 0 || o.Seconds < 0 || o.Speed < 0 || o.Seconds > samples.MaxSeconds {
+		return fmt.Errorf("playbench: bad options %+v", *o)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Play is one measured play.
+type Play struct {
+	Listener string
+	Track    string
+	Stats    client.PlayStats
+}
+
+// Report holds every play.
+type Report struct {
+	Options Options
+	Plays   []Play
+}
+
+// StartQuantile returns the q-quantile (nearest rank) of start latency.
+func (r *Report) StartQuantile(q float64) time.Duration {
+	var s []float64
+	for _, p := range r.Plays {
+		s = append(s, p.Stats.StartLatencyMS)
+	}
+	if len(s) == 0 {
+		return 0
+	}
+	sort.Float64s(s)
+	i := max(0, min(len(s)-1, int(q*float64(len(s))+0.5)-1))
+	return time.Duration(s[i] * float64(time.Millisecond))
+}
+
+// StallRate is the fraction of plays with at least one stall.
+func (r *Report) StallRate() float64 {
+	n := 0
+	for _, p := range r.Plays {
+		if p.Stats.Stalls > 0 {
+			n++
+		}
+	}
+	return float64(n) / float64(max(len(r.Plays), 1))
+}
+
+// Bytes adds up the plays' bytes by source kind.
+func (r *Report) Bytes() map[client.SourceKind]int64 {
+	out := map[client.SourceKind]int64{}
+	for _, p := range r.Plays {
+		for k, v := range p.Stats.BytesBySource {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+// Print writes the summary.
+func (r *Report) Print(w io.Writer) {
+	o := r.Options
+	b := r.Bytes()
+	total := float64(max(b[client.KindOrigin]+b[client.KindPeer]+b[client.KindCache], 1))
+	fmt.Fprintf(w, "%d plays by %d listeners of %d tracks (%.0f s each) in a warm swarm, shaped RTT %v, playback speed %gx\n",
+		len(r.Plays), o.Listeners, o.Tracks, o.Seconds, o.RTT, o.Speed)
+	fmt.Fprintf(w, "start latency (manifest and key cached): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		ms(r.StartQuantile(0.5)), ms(r.StartQuantile(0.9)), ms(r.StartQuantile(0.99)), ms(r.StartQuantile(1)))
+	fmt.Fprintf(w, "plays with a stall: %.2f%%\n", 100*r.StallRate())
+	fmt.Fprintf(w, "bytes: %.1f%% from the origin, %.1f%% from peers, %.1f%% from caches\n",
+		100*float64(b[client.KindOrigin])/total, 100*float64(b[client.KindPeer])/total, 100*float64(b[client.KindCache])/total)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Run measures opts.Listeners × opts.Plays plays after a seeder has played
+// every track (a warm swarm).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		d, err := os.MkdirTemp("", "chorus-playbench-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		opts.Dir = d
+	}
+	c, err := cluster.Start(ctx, cluster.Options{
+		Dir:    opts.Dir,
+		Logger: opts.Logger,
+		Argon2: tracker.Argon2Params{Time: 1, MemoryK: 1024, Threads: 1},
+		// The origin's answers carry the whole round trip; the client's
+		// requests go out unshaped.
+		WrapOriginUDP: func(pc net.PacketConn) (net.PacketConn, error) {
+			return shaper.Wrap(pc, shaper.Options{Delay: opts.RTT, Precise: true})
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	const user, password = "bench", "bench-password-1"
+	if err := c.AddUser(ctx, user, password); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for i := range opts.Tracks {
+		p := filepath.Join(opts.Dir, fmt.Sprintf("Bench - Track %d.wav", i+1))
+		// 22.05 kHz mono 16-bit PCM: 353 kbit/s, about a premium stream's
+		// rate, so chunk deadlines are as tight as a listener's.
+		if err := writeSample(p, samples.Spec{Seconds: opts.Seconds, SampleRate: 22050, Channels: 1, Seed: int64(100 + i)}); err != nil {
+			return nil, err
+		}
+		ts, err := c.Ingest(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, ts[0].ID)
+	}
+	newListener := func(name string, speed float64) (*cluster.Listener, error) {
+		l, err := c.NewListener(ctx, cluster.ListenerOptions{
+			Name: name, User: user, Password: password, Swarm: true,
+			Sched:     sched.Config{Speed: speed},
+			ListenUDP: shaper.ListenUDP(shaper.Options{Delay: opts.RTT / 2, Precise: true}),
+		})
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-l.Node.Bootstrapped():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return l, nil
+	}
+	var ls []*cluster.Listener
+	for i := range opts.Listeners {
+		l, err := newListener(fmt.Sprintf("listener%d", i+1), opts.Speed)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	// The seeder's plays warm the swarm and are not measured: they may run
+	// fast.
+	seeder, err := newListener("seeder", 8)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := playOnce(ctx, seeder, id); err != nil {
+			return nil, fmt.Errorf("playbench: seeding: %w", err)
+		}
+	}
+	rep := &Report{Options: opts}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errc := make(chan error, len(ls))
+	for k, l := range ls {
+		rng := rand.New(rand.NewPCG(opts.Seed, uint64(k)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, id := range ids {
+				// The list is on screen: manifests and keys are fetched
+				// and holders looked up before any play.
+				if err := l.Client.Prepare(ctx, id); err != nil {
+					errc <- err
+					return
+				}
+				if err := l.Client.Lookup(id); err != nil {
+					errc <- err
+					return
+				}
+			}
+			for range opts.Plays {
+				id := ids[rng.IntN(len(ids))]
+				st, err := playOnce(ctx, l, id)
+				if err != nil {
+					errc <- fmt.Errorf("playbench: %s: %w", l.Name, err)
+					return
+				}
+				mu.Lock()
+				rep.Plays = append(rep.Plays, Play{Listener: l.Name, Track: id, Stats: st})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// playOnce plays a track to the end of its playhead and returns its stats.
+func playOnce(ctx context.Context, l *cluster.Listener, id string) (client.PlayStats, error) {
+	pb, err := l.Client.Play(ctx, id)
+	if err != nil {
+		return client.PlayStats{}, err
+	}
+	defer pb.Close()
+	if _, err := io.Copy(io.Discard, pb); err != nil {
+		return client.PlayStats{}, err
+	}
+	select {
+	case <-pb.Ended():
+	case <-ctx.Done():
+		return client.PlayStats{}, ctx.Err()
+	}
+	return pb.Stats(), nil
+}
+
+func writeSample(path string, spec samples.Spec) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := samples.WriteWAV(f, spec); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

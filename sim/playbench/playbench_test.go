@@ -1,0 +1,48 @@
+package playbench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chorus-music/chorus/client"
+)
+
+// TestRunPlaysInAWarmSwarm runs a tiny swarm and checks the report's shape:
+// every play recorded, ended, with bytes that add up to the track. It
+// asserts no latency: that is the benchmark's job.
+func TestRunPlaysInAWarmSwarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a swarm")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{RTT: 2 * time.Millisecond, Listeners: 2, Tracks: 2, Plays: 2, Seconds: 2, Speed: 8, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.Plays) != 4 {
+		t.Fatalf("%d plays; want 4", len(rep.Plays))
+	}
+	for _, p := range rep.Plays {
+		var sum int64
+		for _, n := range p.Stats.BytesBySource {
+			sum += n
+		}
+		if !p.Stats.Ended || sum == 0 || p.Stats.StartLatencyMS <= 0 {
+			t.Errorf("play %+v: want ended, with bytes and a start latency", p)
+		}
+	}
+	if b := rep.Bytes(); b[client.KindOrigin]+b[client.KindPeer]+b[client.KindCache] == 0 {
+		t.Error("no bytes counted")
+	}
+	var buf bytes.Buffer
+	rep.Print(&buf)
+	for _, want := range []string{"p99", "plays with a stall", "from the origin"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
