@@ -118,7 +118,7 @@ func (r *Report) Print(w io.Writer) {
 	o := r.Options
 	b := r.Bytes()
 	total := float64(max(b[client.KindOrigin]+b[client.KindPeer]+b[client.KindCache], 1))
-	fmt.Fprintf(w, "%d plays by %d listeners of %d tracks (%.0f s each) in a warm swarm, shaped RTT %v, playback speed %gx\n",
+	fmt.Fprintf(w, "%d plays by %d listeners of %d tracks (%.0f s each, 353 kbit/s) in a warm swarm, shaped RTT %v, playback speed %gx\n",
 		len(r.Plays), o.Listeners, o.Tracks, o.Seconds, o.RTT, o.Speed)
 	fmt.Fprintf(w, "start latency (manifest and key cached): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 		ms(r.StartQuantile(0.5)), ms(r.StartQuantile(0.9)), ms(r.StartQuantile(0.99)), ms(r.StartQuantile(1)))
