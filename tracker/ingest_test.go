@@ -248,3 +248,31 @@ func TestConcurrentIngestOfOneFile(t *testing.T) {
 		t.Fatalf("sink holds %d chunks; want %d (one encryption only)", sink.Len(), got.Chunks)
 	}
 }
+
+// TestKeysFollowRotationByAnotherProcess: a key rotated through another
+// Server on the same store (as `chorus keys rotate` does while a tracker
+// runs) is published by the running one, so manifests signed with it
+// verify.
+func TestKeysFollowRotationByAnotherProcess(t *testing.T) {
+	h := trackertest.New(t)
+	other, err := tracker.New(tracker.Options{Store: h.Store, Argon2: tracker.Argon2Params{Time: 1, MemoryK: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	newID, err := other.RotateKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks protocol.SigningKeys
+	if code := h.Do(t, http.MethodGet, protocol.PathKeys, "", nil, &ks); code != http.StatusOK {
+		t.Fatalf("GET keys = %d", code)
+	}
+	found := false
+	for _, k := range ks.Keys {
+		found = found || k.KeyID == newID
+	}
+	if !found {
+		t.Fatalf("running tracker publishes %v; want the key %s rotated by another process", ks.Keys, newID)
+	}
+}

@@ -296,6 +296,11 @@ func (s *Server) sweepExpired() {
 	if err := s.store.DeleteExpired(ctx, now); err != nil && !errors.Is(err, store.ErrClosed) {
 		s.log.Warn("sweep expired tickets", slog.Any("err", err))
 	}
+	// Pick up keys rotated by another process, so tickets are signed by
+	// the current key.
+	if err := s.keys.reload(ctx); err != nil && !errors.Is(err, store.ErrClosed) {
+		s.log.Warn("reload signing keys", slog.Any("err", err))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
@@ -385,5 +390,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
+	// Another process on the same data directory (`chorus keys rotate`,
+	// or an ingest signing with a newer key) may have added a key: read
+	// the set afresh. Clients ask rarely (first login, unknown key ID).
+	if err := s.keys.reload(r.Context()); err != nil {
+		s.log.WarnContext(r.Context(), "reload signing keys", slog.Any("err", err))
+	}
 	writeJSON(w, http.StatusOK, s.keys.Published())
 }
