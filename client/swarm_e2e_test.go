@@ -145,6 +145,8 @@ func TestSwarmCorruptAndStallingPeers(t *testing.T) {
 		seedTrack(t, l, id, want)
 	}
 	x := swarmListener(t, c, "listener", cluster.ListenerOptions{})
+	// The corrupter also served the other seeders; count only this play.
+	servedBefore := cluster.CounterSum(bad.Metrics, "chorus_node_requests_served_total")
 	got, stats, err := playWhole(t, x, id)
 	if err != nil {
 		t.Fatalf("play: %v", err)
@@ -160,9 +162,10 @@ func TestSwarmCorruptAndStallingPeers(t *testing.T) {
 	if banned := strings.Join(stats.Banned, " "); !strings.Contains(banned, bad.Node.ID().String()) {
 		t.Errorf("corrupter %s not banned; banned = %v", bad.Node.ID(), stats.Banned)
 	}
-	// Asked at most once per request in flight when it was caught: far
-	// fewer than its share of the track's chunks.
-	served := cluster.CounterSum(bad.Metrics, "chorus_node_requests_served_total")
+	// Asked at most once per request in flight when it was caught (the
+	// scheduler keeps at most 4 at one peer): far fewer than its share of
+	// the track's chunks.
+	served := cluster.CounterSum(bad.Metrics, "chorus_node_requests_served_total") - servedBefore
 	if chunks := len(want) / (16 << 10); served > 8 || served >= float64(chunks)/3 {
 		t.Errorf("corrupter served %v requests during the play; want it not asked again after the first bad chunk", served)
 	}

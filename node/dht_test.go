@@ -129,6 +129,11 @@ func TestProvideAloneAnnouncesLater(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the failed announcement was never retried")
 	}
+	// The joiner asks the peers in its routing table: wait until first is
+	// in it (kad-dht adds it after checking that it answers).
+	if err := joiner.waitRoutingTable(ctx); err != nil {
+		t.Fatalf("joiner's routing table stayed empty: %v", err)
+	}
 	ais, err := joiner.FindProviders(ctx, track, 5)
 	if err != nil || len(ais) != 1 || ais[0].ID != first.ID() {
 		t.Fatalf("FindProviders = %v, %v; want %s", ais, err, first.ID())
