@@ -35,6 +35,8 @@ type Tracker struct {
 	clock clock.Clock
 	pins  *PinStore
 
+	renewMu sync.Mutex // serialises renewals: a refresh token is good for one
+
 	mu      sync.Mutex // guards the fields below
 	session *protocol.Session
 }
@@ -116,6 +118,18 @@ func (t *Tracker) Account() string {
 func (t *Tracker) accessToken(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	s := t.session
+	t.mu.Unlock()
+	if s == nil {
+		return "", ErrNotLoggedIn
+	}
+	if t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt) {
+		return s.AccessToken, nil
+	}
+	// One renewal at a time; whoever waited finds the renewed session.
+	t.renewMu.Lock()
+	defer t.renewMu.Unlock()
+	t.mu.Lock()
+	s = t.session
 	t.mu.Unlock()
 	if s == nil {
 		return "", ErrNotLoggedIn
