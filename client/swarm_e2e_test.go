@@ -28,14 +28,9 @@ const alicePassword = "correct horse battery"
 func ingestSample(t *testing.T, c *cluster.Cluster, seconds float64, seed int64) (string, []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("Swarm Test - Track %d.wav", seed))
-	f, err := os.Create(path)
-	if err != nil {
+	if err := samples.WriteFile(path, samples.Spec{Seconds: seconds, Seed: seed}); err != nil {
 		t.Fatal(err)
 	}
-	if err := samples.WriteWAV(f, samples.Spec{Seconds: seconds, Seed: seed}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	tracks, err := c.Ingest(context.Background(), path)
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)

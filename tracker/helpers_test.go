@@ -3,7 +3,6 @@ package tracker_test
 import (
 	"crypto/ed25519"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,14 +32,7 @@ func fakeHarness(t *testing.T, opts ...trackertest.Option) (*trackertest.Harness
 func writeWAV(t testing.TB, dir, artist, title string, seed int64, seconds float64) string {
 	t.Helper()
 	path := filepath.Join(dir, artist+" - "+title+".wav")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := samples.WriteWAV(f, samples.Spec{Seconds: seconds, SampleRate: 8000, Channels: 1, Seed: seed}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := samples.WriteFile(path, samples.Spec{Seconds: seconds, SampleRate: 8000, Channels: 1, Seed: seed}); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 )
 
 // Spec describes one synthetic track.
@@ -224,4 +225,23 @@ func WriteWAV(w io.Writer, s Spec) error {
 // pcm16 converts a sample in [-1, 1] to 16-bit PCM with soft clipping.
 func pcm16(v float64) int16 {
 	return int16(math.Round(math.Tanh(v) * 32000))
+}
+
+// WriteFile writes the WAV for s to path (creating or truncating it); a
+// failed write removes the partial file.
+func WriteFile(path string, s Spec) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("samples: %w", err)
+	}
+	if err := WriteWAV(f, s); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("samples: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("samples: write %s: %w", path, err)
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/chorus-music/chorus/catalog"
@@ -127,5 +129,23 @@ func TestDemo(t *testing.T) {
 	}
 	if d := math.Abs(float64(md.DurationMS) - shortest.Spec.Seconds*1000); d > 1 {
 		t.Errorf("ReadMetadata(%q).DurationMS = %d; want within 1 ms of %v s", shortest.FileName, md.DurationMS, shortest.Spec.Seconds)
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "Artist - Title.wav")
+	if err := WriteFile(good, Spec{Seconds: 0.25, SampleRate: 8000, Channels: 1}); err != nil {
+		t.Fatalf("WriteFile(good) = %v", err)
+	}
+	if info, err := os.Stat(good); err != nil || info.Size() <= 44 {
+		t.Fatalf("WriteFile(good) left %v, %v; want a WAV with audio", info, err)
+	}
+	bad := filepath.Join(dir, "bad.wav")
+	if err := WriteFile(bad, Spec{Seconds: -1}); !errors.Is(err, ErrBadSpec) {
+		t.Fatalf("WriteFile(bad spec) = %v; want ErrBadSpec", err)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Fatalf("WriteFile(bad spec) left a file (stat err %v)", err)
 	}
 }

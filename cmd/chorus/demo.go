@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	var paths []string
 	for _, s := range samples.Demo() {
 		p := filepath.Join(music, s.FileName)
-		if err := writeSample(p, s.Spec); err != nil {
+		if err := samples.WriteFile(p, s.Spec); err != nil {
 			return err
 		}
 		paths = append(paths, p)
@@ -244,18 +244,6 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-func writeSample(path string, spec samples.Spec) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := samples.WriteWAV(f, spec); err != nil {
-		f.Close()
-		return fmt.Errorf("sample %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 func randomPassword() (string, error) {

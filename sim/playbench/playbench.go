@@ -166,7 +166,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		p := filepath.Join(opts.Dir, fmt.Sprintf("Bench - Track %d.wav", i+1))
 		// 22.05 kHz mono 16-bit PCM: 353 kbit/s, about a premium stream's
 		// rate, so chunk deadlines are as tight as a listener's.
-		if err := writeSample(p, samples.Spec{Seconds: opts.Seconds, SampleRate: 22050, Channels: 1, Seed: int64(100 + i)}); err != nil {
+		if err := samples.WriteFile(p, samples.Spec{Seconds: opts.Seconds, SampleRate: 22050, Channels: 1, Seed: int64(100 + i)}); err != nil {
 			return nil, err
 		}
 		ts, err := c.Ingest(ctx, p)
@@ -268,16 +268,4 @@ func playOnce(ctx context.Context, l *cluster.Listener, id string) (client.PlayS
 		return client.PlayStats{}, ctx.Err()
 	}
 	return pb.Stats(), nil
-}
-
-func writeSample(path string, spec samples.Spec) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := samples.WriteWAV(f, spec); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -2,7 +2,6 @@ package trackertest_test
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,14 +20,9 @@ func TestHarness(t *testing.T) {
 		t.Fatalf("User = %+v; want alice's session expiring in 15m of fake time", sess)
 	}
 	path := filepath.Join(t.TempDir(), "Harness Band - Test Tone.wav")
-	f, err := os.Create(path)
-	if err != nil {
+	if err := samples.WriteFile(path, samples.Spec{Seconds: 0.5, SampleRate: 8000, Channels: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := samples.WriteWAV(f, samples.Spec{Seconds: 0.5, SampleRate: 8000, Channels: 1}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	sink := &trackertest.MemSink{}
 	tr := h.Ingest(t, path, sink)
 	if sink.Len() != tr.Chunks {
