@@ -118,6 +118,15 @@ func trackID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// trackLookupError turns a store miss on a track into a 404; other errors
+// pass through (and answer 500).
+func trackLookupError(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("no such track")
+	}
+	return err
+}
+
 func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 	id, err := trackID(r)
 	if err != nil {
@@ -125,11 +134,8 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := s.store.Track(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, r, notFound("no such track"))
-		return
-	} else if err != nil {
-		s.writeError(w, r, err)
+	if err != nil {
+		s.writeError(w, r, trackLookupError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature})
@@ -144,11 +150,8 @@ func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, err := s.store.TrackKey(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, r, notFound("no such track"))
-		return
-	} else if err != nil {
-		s.writeError(w, r, err)
+	if err != nil {
+		s.writeError(w, r, trackLookupError(err))
 		return
 	}
 	sess := sessionFrom(r.Context())
