@@ -105,9 +105,6 @@ func New(opts Options) (*Client, error) {
 	}, nil
 }
 
-// Tracker returns the client's tracker connection.
-func (c *Client) Tracker() *Tracker { return c.tracker }
-
 // Prepare fetches and caches a track's manifest and key without playing it,
 // so a later Play starts without tracker round trips.
 func (c *Client) Prepare(ctx context.Context, trackID string) error {

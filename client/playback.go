@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -243,33 +242,6 @@ func (pb *Playback) Done() bool {
 		}
 	}
 	return true
-}
-
-// WaitStarted blocks until the first byte is available or the context ends;
-// it returns the start latency.
-func (pb *Playback) WaitStarted(ctx context.Context) (time.Duration, error) {
-	stop := context.AfterFunc(ctx, func() {
-		pb.mu.Lock()
-		pb.cond.Broadcast()
-		pb.mu.Unlock()
-	})
-	defer stop()
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	i := pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1))
-	for pb.chunks[i] == nil && !pb.closed && pb.err == nil && ctx.Err() == nil {
-		pb.cond.Wait()
-	}
-	if pb.chunks[i] == nil {
-		if pb.err != nil {
-			return 0, pb.err
-		}
-		if pb.closed {
-			return 0, ErrClosed
-		}
-		return 0, ctx.Err()
-	}
-	return time.Duration(pb.stats.StartLatencyMS * float64(time.Millisecond)), nil
 }
 
 // put stores decrypted chunk i and reports whether it was new (a hedged or

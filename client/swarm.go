@@ -54,9 +54,6 @@ func (p *PeerSource) Name() string { return "peer " + p.id.String() }
 // Kind implements ChunkSource.
 func (p *PeerSource) Kind() SourceKind { return KindPeer }
 
-// Peer returns the peer's ID.
-func (p *PeerSource) Peer() peer.ID { return p.id }
-
 // Fetch implements ChunkSource.
 func (p *PeerSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	data, err := p.swarm.Fetch(ctx, p.id, c)
