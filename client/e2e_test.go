@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chorus-music/chorus/client"
-	"github.com/chorus-music/chorus/internal/cluster"
+	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/tracker"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
-	"github.com/chorus-music/chorus/internal/cluster"
+	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/node"
 )
 

@@ -16,13 +16,13 @@ const module = "github.com/chorus-music/chorus/"
 // forbidden lists, per low-level package, the module packages it must not
 // import (a prefix matches subpackages too).
 var forbidden = map[string][]string{
-	"protocol":       {"node", "client", "tracker", "origin", "internal/cluster", "sim", "cmd"},
-	"catalog":        {"node", "client", "tracker", "origin", "internal/cluster", "sim", "cmd", "protocol"},
-	"client/sched":   {"node", "client", "tracker", "origin", "internal/cluster", "sim", "cmd", "catalog", "protocol"},
-	"internal/clock": {"node", "client", "tracker", "origin", "internal/cluster", "sim", "cmd", "catalog", "protocol"},
-	"node":           {"client", "tracker", "origin", "internal/cluster", "cmd"},
-	"origin":         {"client", "tracker", "node", "internal/cluster", "cmd"},
-	"tracker":        {"client", "node", "origin", "internal/cluster", "cmd"},
+	"protocol":       {"node", "client", "tracker", "origin", "sim", "cmd"},
+	"catalog":        {"node", "client", "tracker", "origin", "sim", "cmd", "protocol"},
+	"client/sched":   {"node", "client", "tracker", "origin", "sim", "cmd", "catalog", "protocol"},
+	"internal/clock": {"node", "client", "tracker", "origin", "sim", "cmd", "catalog", "protocol"},
+	"node":           {"client", "tracker", "origin", "sim/cluster", "cmd"},
+	"origin":         {"client", "tracker", "node", "sim/cluster", "cmd"},
+	"tracker":        {"client", "node", "origin", "sim/cluster", "cmd"},
 }
 
 // packages walks the module and returns each Go package directory

@@ -6,5 +6,5 @@
 // `chorus bench plays` runs.
 //
 // It drives the real client, node, origin and tracker through
-// internal/cluster; nothing imports it but cmd.
+// sim/cluster; nothing imports it but cmd.
 package playbench
