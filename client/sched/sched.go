@@ -33,9 +33,10 @@ type Scheduler struct {
 	armedAt   time.Time // its time
 	wake      time.Time // earliest wake-up found by this step
 
-	playSeq uint64
-	scratch []*source
-	now     time.Time
+	playSeq  uint64
+	pruneSeq uint64
+	scratch  []*source
+	now      time.Time
 }
 
 // source is the scheduler's view of one source.
@@ -44,6 +45,7 @@ type source struct {
 	outstanding  int   // requests in flight
 	queued       int64 // bytes in flight
 	bannedPlay   uint64
+	pruneSeen    uint64 // the prune pass that last found it referenced
 	backoffUntil time.Time
 	warmed       bool
 	// lag is a moving average of how much later than expected the source
@@ -240,6 +242,11 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 	if now.Before(s.now) {
 		now = s.now
 	}
+	if tf, ok := ev.(TimerFired); ok && tf.Timer != s.armedID {
+		// Superseded: the armed timer is never later than the next
+		// decision, so this one has nothing to do.
+		return out, nil
+	}
 	s.now = now
 	out = s.advance(out)
 	var err error
@@ -341,6 +348,7 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		p.ph.start(e.At)
 		p.stats.Started = true
 	}
+	out = s.prune(out)
 	if len(s.usableHolders(p)) == 0 || !s.lookedUp[p.track.ID] {
 		s.lookedUp[p.track.ID] = true
 		out = append(out, FindPeers{Track: p.track.ID})
@@ -421,7 +429,7 @@ func (s *Scheduler) onStop(out []Action) []Action {
 		out = s.cancelPlay(s.next, out)
 		s.next = nil
 	}
-	return out
+	return s.prune(out)
 }
 
 func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
@@ -452,7 +460,7 @@ func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
 		out = s.cancelPlay(s.next, out)
 	}
 	s.next = p // nil for an empty queue or a repeat of the playing track
-	s.prune()
+	out = s.prune(out)
 	if p != nil && s.idle() {
 		out = s.warm(p, out) // nothing plays: get ready for the next track now
 	}
@@ -464,11 +472,17 @@ func (s *Scheduler) idle() bool {
 	return s.cur == nil || s.cur.stopped || s.cur.ended
 }
 
-// prune forgets holders and lookups of tracks neither playing nor
-// queued, so the maps stay small.
-func (s *Scheduler) prune() {
-	if len(s.holders) < 64 && len(s.lookedUp) < 64 {
-		return
+// pruneAt is the number of tracks with holders or lookups, or of peers,
+// above which prune runs: it keeps a scheduler's memory bounded over any
+// number of plays at an amortised cost of O(1) per play.
+const pruneAt = 64
+
+// prune forgets holders and lookups of tracks neither playing nor queued,
+// and peers that hold none of the tracks it keeps and have nothing in
+// flight (with a Forget for each, so the driver forgets them too).
+func (s *Scheduler) prune(out []Action) []Action {
+	if len(s.holders) < pruneAt && len(s.lookedUp) < pruneAt && len(s.sources) < 4*pruneAt {
+		return out
 	}
 	keep := func(id string) bool {
 		if (s.cur != nil && s.cur.track.ID == id) || (s.next != nil && s.next.track.ID == id) {
@@ -481,9 +495,14 @@ func (s *Scheduler) prune() {
 		}
 		return false
 	}
-	for id := range s.holders {
+	s.pruneSeq++
+	for id, list := range s.holders {
 		if !keep(id) {
 			delete(s.holders, id)
+			continue
+		}
+		for _, h := range list {
+			h.pruneSeen = s.pruneSeq
 		}
 	}
 	for id := range s.lookedUp {
@@ -491,6 +510,13 @@ func (s *Scheduler) prune() {
 			delete(s.lookedUp, id)
 		}
 	}
+	for id, src := range s.sources {
+		if src.info.Kind == KindPeer && id != CacheSource && src.outstanding == 0 && src.pruneSeen != s.pruneSeq {
+			delete(s.sources, id)
+			out = append(out, Forget{Source: id})
+		}
+	}
+	return out
 }
 
 // upsert records what the driver says about a source.

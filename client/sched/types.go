@@ -43,6 +43,26 @@ func (k SourceKind) String() string {
 	return fmt.Sprintf("SourceKind(%d)", uint8(k))
 }
 
+// MarshalText encodes k as its String, so JSON maps keyed by SourceKind
+// read {"origin": ...}.
+func (k SourceKind) MarshalText() ([]byte, error) {
+	if k >= numKinds {
+		return nil, fmt.Errorf("sched: unknown SourceKind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText decodes "cache", "peer" or "origin".
+func (k *SourceKind) UnmarshalText(b []byte) error {
+	for c := range numKinds {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("sched: unknown source kind %q", b)
+}
+
 // ReqID names one chunk request; the scheduler allocates them, starting at 1.
 type ReqID uint64
 
@@ -287,7 +307,8 @@ func (Queue) isEvent()          {}
 func (Stop) isEvent()           {}
 
 // Action is an output of Scheduler.Step for the driver to carry out. The
-// set is closed: Request, Cancel, ArmTimer, FindPeers, Warm and Finished.
+// set is closed: Request, Cancel, ArmTimer, FindPeers, Warm, Forget and
+// Finished.
 type Action interface {
 	isAction()
 }
@@ -310,8 +331,9 @@ type Cancel struct {
 	Req ReqID
 }
 
-// ArmTimer asks the driver to send TimerFired{Timer} at At. Timers are
-// never cancelled: the scheduler ignores those it no longer needs.
+// ArmTimer asks the driver to send TimerFired{Timer} at At. Each ArmTimer
+// supersedes the one before: the driver may cancel the earlier timer, and
+// if it still fires the Step costs nothing (it is ignored at once).
 type ArmTimer struct {
 	Timer TimerID
 	At    time.Time
@@ -337,6 +359,15 @@ type Finished struct {
 	Stats Stats
 }
 
+// Forget tells the driver that the scheduler no longer refers to Source (a
+// peer that holds no playing, queued or shown track and has nothing in
+// flight), so the driver may drop what it keeps about it. A later
+// PeersFound or SourceUpdate brings it back.
+type Forget struct {
+	Source SourceID
+}
+
+func (Forget) isAction()    {}
 func (Request) isAction()   {}
 func (Cancel) isAction()    {}
 func (ArmTimer) isAction()  {}
