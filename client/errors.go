@@ -1,6 +1,10 @@
 package client
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chorus-music/chorus/client/sched"
+)
 
 var (
 	// ErrNotLoggedIn reports a call that needs a session before Login.
@@ -19,4 +23,23 @@ var (
 	ErrNoSource = errors.New("client: no source could deliver the chunk")
 	// ErrClosed reports use of a closed playback.
 	ErrClosed = errors.New("client: playback closed")
+	// ErrCorruptChunk reports a chunk that does not match its CID (or
+	// exceeds the chunk size limit): the source that sent it is banned for
+	// the play.
+	ErrCorruptChunk = errors.New("client: chunk does not match its CID")
 )
+
+// FetchError is a chunk fetch that failed, classified by the source that
+// made it: Reason is what the scheduler makes of it (back off, drop the
+// holder, ban the source).
+type FetchError struct {
+	// Source is the source's Name.
+	Source string
+	Reason sched.FailReason
+	Err    error
+}
+
+func (e *FetchError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FetchError) Unwrap() error { return e.Err }
