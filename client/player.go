@@ -89,6 +89,11 @@ type playControl interface {
 	schedStats(pb *Playback) (sched.Stats, bool)
 	// stop ends pb's play; stats are pb's final statistics.
 	stop(pb *Playback)
+	// pause and resume stop and restart the play's playback clock; heard
+	// re-anchors its playhead at the player's reported position.
+	pause(pb *Playback)
+	resume(pb *Playback)
+	heard(pb *Playback, offset int64)
 }
 
 var _ playControl = (*player)(nil)
@@ -206,6 +211,28 @@ func (p *player) stop(pb *Playback) {
 			p.step(sched.Stop{At: p.now()})
 		}
 		p.release(nil)
+	})
+}
+
+func (p *player) pause(pb *Playback) {
+	p.event(pb, func(at time.Time) sched.Event { return sched.Pause{At: at} })
+}
+
+func (p *player) resume(pb *Playback) {
+	p.event(pb, func(at time.Time) sched.Event { return sched.Resume{At: at} })
+}
+
+func (p *player) heard(pb *Playback, offset int64) {
+	p.event(pb, func(at time.Time) sched.Event { return sched.PlayerPosition{At: at, Offset: offset} })
+}
+
+// event steps the scheduler with ev(now) if pb plays, and waits for it, so
+// a Position read afterwards sees it.
+func (p *player) event(pb *Playback, ev func(at time.Time) sched.Event) {
+	p.run.call(func() {
+		if p.owns(pb) {
+			p.step(ev(p.now()))
+		}
 	})
 }
 

@@ -419,3 +419,58 @@ func TestPlayerBansCorruptPeer(t *testing.T) {
 	}
 	checkAgree(t, pb, st, map[SourceKind]int64{KindOrigin: o.served, KindPeer: sw.served})
 }
+
+// TestPlayerPauseResumeHeard: through its Playback a play pauses (Position
+// stands still and the play does not end), hears a position report, and
+// resumes from there.
+func TestPlayerPauseResumeHeard(t *testing.T) {
+	a := makeTrack(t, 4, 20) // 20 s, 5 s at Speed 4
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}})
+	pb := r.start(a, 0)
+	r.until(time.Second, "first chunk", func() bool { return pb.has(0) })
+	r.until(time.Second, "playhead moving", func() bool { pos, ok := pb.Position(); return ok && pos > 0 })
+	pb.Pause()
+	stood, _ := pb.Position()
+	for range 2000 { // 10 s in 5 ms steps
+		r.clk.Advance(5 * time.Millisecond)
+		r.run.drain(t)
+	}
+	if !pb.has(10) {
+		t.Error("fetching stopped while paused; want the buffer filled (15 s of audio ahead from an origin)")
+	}
+	if pos, ok := pb.Position(); !ok || pos != stood {
+		t.Errorf("Position() after 10 s paused = %d, %v; want %d, true", pos, ok, stood)
+	}
+	select {
+	case <-pb.Ended():
+		t.Fatal("a paused play ended")
+	default:
+	}
+	if err := pb.Heard(40960); err != nil {
+		t.Fatal(err)
+	}
+	if pos, _ := pb.Position(); pos != 40960 {
+		t.Errorf("Position() after Heard(40960) = %d", pos)
+	}
+	if err := pb.Heard(-1); err == nil {
+		t.Error("Heard(-1) accepted")
+	}
+	pb.Resume()
+	r.clk.Advance(time.Second) // 4 s of audio at Speed 4: 16384 bytes
+	r.run.drain(t)
+	if pos, _ := pb.Position(); pos != 40960+16384 {
+		t.Errorf("Position() 1 s after Resume = %d; want %d", pos, 40960+16384)
+	}
+	r.until(10*time.Second, "the end", func() bool {
+		select {
+		case <-pb.Ended():
+			return true
+		default:
+			return false
+		}
+	})
+	if st := pb.Stats(); st.Stalls != 0 || !st.Ended {
+		t.Errorf("Stats() = %+v; want ended without stalls", st)
+	}
+}

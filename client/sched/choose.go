@@ -150,7 +150,7 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	p.skipArrived()
 	n := p.n()
 	if p.contig >= n {
-		if p.ph.started && !p.ph.stalled {
+		if p.ph.started && !p.ph.stalled && !p.ph.paused {
 			s.note(p.ph.TimeAt(p.length(), now, st)) // Finished
 		}
 		return out

@@ -257,6 +257,12 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 		out, err = s.onSeek(e, out)
 	case PlayerPosition:
 		s.onPosition(e)
+	case Pause:
+		s.onPause()
+	case Resume:
+		if p := s.cur; p != nil && !p.stopped {
+			p.ph.unpause(s.now)
+		}
 	case ChunkArrived:
 		out = s.onArrived(e, out)
 	case RequestFailed:
@@ -288,7 +294,7 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 // end of the track.
 func (s *Scheduler) advance(out []Action) []Action {
 	p := s.cur
-	if p == nil || p.ended || p.stopped || !p.ph.started || p.ph.stalled {
+	if p == nil || p.ended || p.stopped || !p.ph.started || p.ph.stalled || p.ph.paused {
 		return out
 	}
 	p.skipArrived()
@@ -412,6 +418,20 @@ func (s *Scheduler) onPosition(e PlayerPosition) {
 		p.contig = p.n()
 	}
 	p.skipArrived()
+}
+
+// onPause pauses the current playhead; a stall in progress ends (a paused
+// player waits for nobody) and starts again on Resume if the chunk is
+// still missing.
+func (s *Scheduler) onPause() {
+	p := s.cur
+	if p == nil || p.stopped {
+		return
+	}
+	if p.ph.stalled {
+		p.stats.StallTime += p.ph.resume(s.now)
+	}
+	p.ph.pause(s.now)
 }
 
 func (s *Scheduler) onStop(out []Action) []Action {

@@ -186,8 +186,8 @@ type SourceInfo struct {
 }
 
 // Event is an input to Scheduler.Step. The set is closed: Play, Seek,
-// PlayerPosition, ChunkArrived, RequestFailed, TimerFired, SourceUpdate,
-// PeersFound, Queue and Stop.
+// PlayerPosition, Pause, Resume, ChunkArrived, RequestFailed, TimerFired,
+// SourceUpdate, PeersFound, Queue and Stop.
 type Event interface {
 	// Time returns when the event happened on the driver's clock.
 	Time() time.Time
@@ -215,6 +215,18 @@ type Seek struct {
 type PlayerPosition struct {
 	At     time.Time
 	Offset int64
+}
+
+// Pause stops the current play's playback clock (the listener paused):
+// the playhead stands still, and neither stalls nor reaches the end, until
+// Resume. Fetching goes on as if playing would resume at once.
+type Pause struct {
+	At time.Time
+}
+
+// Resume restarts a paused playback clock from where it stood.
+type Resume struct {
+	At time.Time
 }
 
 // ChunkArrived reports that request Req delivered Bytes bytes of verified
@@ -275,6 +287,12 @@ func (e Seek) Time() time.Time { return e.At }
 func (e PlayerPosition) Time() time.Time { return e.At }
 
 // Time returns e.At.
+func (e Pause) Time() time.Time { return e.At }
+
+// Time returns e.At.
+func (e Resume) Time() time.Time { return e.At }
+
+// Time returns e.At.
 func (e ChunkArrived) Time() time.Time { return e.At }
 
 // Time returns e.At.
@@ -298,6 +316,8 @@ func (e Stop) Time() time.Time { return e.At }
 func (Play) isEvent()           {}
 func (Seek) isEvent()           {}
 func (PlayerPosition) isEvent() {}
+func (Pause) isEvent()          {}
+func (Resume) isEvent()         {}
 func (ChunkArrived) isEvent()   {}
 func (RequestFailed) isEvent()  {}
 func (TimerFired) isEvent()     {}

@@ -385,6 +385,10 @@ func eventName(ev sched.Event) string {
 		return "seek"
 	case sched.PlayerPosition:
 		return "position"
+	case sched.Pause:
+		return "pause"
+	case sched.Resume:
+		return "resume"
 	case sched.ChunkArrived:
 		return "arrived"
 	case sched.RequestFailed:
