@@ -284,6 +284,13 @@ func (pb *Playback) hasEnded() bool {
 	return pb.finished
 }
 
+// bannedSources returns the sources banned during the play.
+func (pb *Playback) bannedSources() []string {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return append([]string(nil), pb.own.Banned...)
+}
+
 // ban records that source (by name) is not asked again during this play;
 // rejected counts a chunk that failed its CID check.
 func (pb *Playback) ban(source string, rejected bool) {

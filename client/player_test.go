@@ -22,8 +22,14 @@ import (
 // spawned work queue up in one FIFO, and drain runs them. Work spawned at
 // one virtual time and drained after the clock advanced took that long.
 type syncRunner struct {
-	tasks  []func()
-	closed bool
+	tasks   []func()
+	watches []watched
+	closed  bool
+}
+
+type watched struct {
+	ch <-chan struct{}
+	f  func()
 }
 
 func (r *syncRunner) post(f func()) bool {
@@ -44,6 +50,28 @@ func (r *syncRunner) call(f func()) bool {
 
 func (r *syncRunner) spawn(f func()) { r.tasks = append(r.tasks, f) }
 
+func (r *syncRunner) watch(ch <-chan struct{}, f func()) {
+	r.watches = append(r.watches, watched{ch, f})
+}
+
+// fire posts the functions of closed watched channels.
+func (r *syncRunner) fire() {
+	keep := r.watches[:0]
+	var due []func()
+	for _, w := range r.watches {
+		select {
+		case <-w.ch:
+			due = append(due, w.f)
+		default:
+			keep = append(keep, w)
+		}
+	}
+	r.watches = keep
+	for _, f := range due {
+		r.post(f)
+	}
+}
+
 func (r *syncRunner) close(final func()) {
 	if !r.closed {
 		final()
@@ -53,7 +81,11 @@ func (r *syncRunner) close(final func()) {
 
 func (r *syncRunner) drain(t *testing.T) {
 	t.Helper()
-	for n := 0; len(r.tasks) > 0; n++ {
+	for n := 0; ; n++ {
+		r.fire()
+		if len(r.tasks) == 0 {
+			return
+		}
 		if n > 100_000 {
 			t.Fatal("player keeps posting work")
 		}
