@@ -621,10 +621,11 @@ func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
 		if len(s.usableHoldersOf(e.Track)) == 0 {
 			// Found nothing usable (or the lookup failed): look again
 			// later, sooner when the routing table grows.
+			lk.empty = true
 			lk.fails++
 			lk.retryAt = s.now.Add(min(s.cfg.LookupRetry<<min(lk.fails-1, 16), s.cfg.LookupRetryMax))
 		} else {
-			lk.fails = 0
+			lk.empty, lk.fails = false, 0
 		}
 	}
 	if s.cur != nil && s.cur.track.ID == e.Track {
@@ -873,8 +874,9 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 type lookup struct {
 	inflight bool      // a FindPeers is out
 	sentAt   time.Time // when it went out
+	empty    bool      // the last answer held no usable holder: look again
 	fails    int       // lookups in a row that found no usable holder
-	retryAt  time.Time // when to look again, if fails > 0
+	retryAt  time.Time // when to look again, if empty
 }
 
 // lookupLost is how long a FindPeers may go unanswered before the
@@ -903,7 +905,7 @@ func (s *Scheduler) findPeers(track string, out []Action) []Action {
 func (s *Scheduler) retryLookups(out []Action) []Action {
 	try := func(id string) {
 		lk := s.lookups[id]
-		if lk == nil || lk.fails == 0 || lk.pending(s.now) {
+		if lk == nil || !lk.empty || lk.pending(s.now) {
 			return
 		}
 		if s.now.Before(lk.retryAt) {
@@ -911,7 +913,7 @@ func (s *Scheduler) retryLookups(out []Action) []Action {
 			return
 		}
 		if len(s.usableHoldersOf(id)) > 0 {
-			lk.fails = 0
+			lk.empty, lk.fails = false, 0
 			return
 		}
 		out = s.findPeers(id, out)
@@ -944,19 +946,20 @@ func (s *Scheduler) onShow(e Show, out []Action) []Action {
 		s.shown = append(s.shown[:0], s.shown[1:]...)
 	}
 	s.shown = append(s.shown, e.Track)
-	if lk := s.lookups[e.Track]; lk == nil || (lk.fails > 0 && !lk.pending(s.now)) {
+	if lk := s.lookups[e.Track]; lk == nil || (lk.empty && !lk.pending(s.now)) {
 		out = s.findPeers(e.Track, out)
 	}
 	return out
 }
 
-// onRoutingGrew retries at once every lookup that found nothing, and lets
+// onRoutingGrew retries at once every lookup that found nothing, with its
+// backoff started afresh (the new peer may bring others), and lets
 // disconnected peers be asked again: the one that joined may be one of
 // them.
 func (s *Scheduler) onRoutingGrew() {
 	for _, lk := range s.lookups {
-		if lk.fails > 0 {
-			lk.retryAt = s.now
+		if lk.empty {
+			lk.fails, lk.retryAt = 0, s.now
 		}
 	}
 	for _, src := range s.sources {

@@ -278,8 +278,8 @@ type Show struct {
 }
 
 // RoutingGrew reports that the DHT routing table gained a peer: lookups
-// that found nothing are retried at once, and disconnected peers in
-// backoff may be asked again.
+// that found nothing are retried at once (their backoff starts afresh),
+// and disconnected peers in backoff may be asked again.
 type RoutingGrew struct {
 	At time.Time
 }
