@@ -224,6 +224,9 @@ func (s *Scheduler) newPlay(t TrackInfo) (*play, error) {
 	default:
 		return nil, fmt.Errorf("%w: track %q has neither Duration nor BitrateBps", ErrBadTrack, t.ID)
 	}
+	if t.Cached != nil {
+		t.Cached = append([]bool(nil), t.Cached...) // Dropped may set flags
+	}
 	p := &play{track: t, offsets: offs, chunks: make([]chunkState, n)}
 	p.ph.Rate = rate * s.cfg.Speed
 	p.stats.Track = t.ID
@@ -288,6 +291,8 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 		out = s.onShow(e, out)
 	case RoutingGrew:
 		s.onRoutingGrew()
+	case Dropped:
+		err = s.onDropped(e)
 	case Queue:
 		out, err = s.onQueue(e, out)
 	case Stop:
@@ -348,7 +353,7 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		// The driver's view of the cache may have changed; prefetched
 		// chunks stay arrived either way.
 		if len(e.Track.Cached) == p.n() {
-			p.track.Cached = e.Track.Cached
+			p.track.Cached = append([]bool(nil), e.Track.Cached...)
 		}
 	}
 	if s.cur != nil {
@@ -1003,4 +1008,31 @@ func (s *Scheduler) giveUp(out []Action) []Action {
 	s.cur = nil
 	s.log.Debug("giving up", "track", p.track.ID, "stuck", s.now.Sub(since))
 	return append(out, GaveUp{Track: p.track.ID, Stuck: s.now.Sub(since), Stats: p.stats})
+}
+
+// onDropped marks a chunk of the current play missing again.
+func (s *Scheduler) onDropped(e Dropped) error {
+	p := s.cur
+	if p == nil || p.stopped {
+		return nil // the play it belonged to is over
+	}
+	if e.Chunk < 0 || e.Chunk >= p.n() {
+		return fmt.Errorf("%w: dropped chunk %d of a %d-chunk track", ErrBadEvent, e.Chunk, p.n())
+	}
+	c := &p.chunks[e.Chunk]
+	if !c.arrived {
+		return nil
+	}
+	c.arrived = false
+	if e.Cached {
+		if p.track.Cached == nil {
+			p.track.Cached = make([]bool, p.n())
+		}
+		p.track.Cached[e.Chunk] = true
+	}
+	// The playhead needs it again only if it lies ahead.
+	if at := p.chunkAt(p.ph.Position(s.now)); e.Chunk >= at && e.Chunk < p.contig {
+		p.contig = e.Chunk
+	}
+	return nil
 }
