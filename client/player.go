@@ -96,6 +96,8 @@ type playControl interface {
 	pause(pb *Playback)
 	resume(pb *Playback)
 	heard(pb *Playback, offset int64)
+	// dropped tells the scheduler that pb no longer holds these chunks.
+	dropped(pb *Playback, chunks []int)
 }
 
 var _ playControl = (*player)(nil)
@@ -284,6 +286,21 @@ func (p *player) resume(pb *Playback) {
 
 func (p *player) heard(pb *Playback, offset int64) {
 	p.event(pb, func(at time.Time) sched.Event { return sched.PlayerPosition{At: at, Offset: offset} })
+}
+
+func (p *player) dropped(pb *Playback, chunks []int) {
+	p.run.post(func() {
+		if !p.owns(pb) {
+			return
+		}
+		for _, i := range chunks {
+			cached := p.src.cache != nil && p.src.cache.Has(p.cur.m.Chunks[i].CID)
+			p.step(sched.Dropped{At: p.now(), Chunk: i, Cached: cached})
+			if !p.owns(pb) {
+				return
+			}
+		}
+	})
 }
 
 // event steps the scheduler with ev(now) if pb plays, and waits for it, so
@@ -483,7 +500,9 @@ func (p *player) startOnLoop(pb *Playback, t track, offset int64) {
 	}
 	ts.chunks = nil
 	p.pruneTracks(p.queued)
-	p.step(sched.Play{At: pb.start, Track: p.trackInfo(ts), StartOffset: offset})
+	info := p.trackInfo(ts)
+	pb.setWindow(windowFor(ts.m, info.BitrateBps, p.sched.Config().BufferAhead))
+	p.step(sched.Play{At: pb.start, Track: info, StartOffset: offset})
 }
 
 func (p *player) queueOnLoop(tracks []track) {

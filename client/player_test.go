@@ -311,7 +311,8 @@ func (pb *Playback) has(i int) bool {
 }
 
 // checkAgree checks that pb's statistics are the scheduler's, that the
-// bytes they count are those of the chunks pb holds (each counted once),
+// bytes they count are those of the chunks that arrived at pb (each once:
+// the test does not seek back to a dropped chunk),
 // and that no source kind is credited with more than it served.
 func checkAgree(t *testing.T, pb *Playback, st sched.Stats, served map[SourceKind]int64) {
 	t.Helper()
@@ -329,12 +330,14 @@ func checkAgree(t *testing.T, pb *Playback, st sched.Stats, served map[SourceKin
 	}
 	var held int64
 	pb.mu.Lock()
-	for _, c := range pb.chunks {
-		held += int64(len(c))
+	for i, g := range pb.got {
+		if g {
+			held += int64(pb.m.Chunks[i].Size)
+		}
 	}
 	pb.mu.Unlock()
 	if counted != held {
-		t.Errorf("statistics count %d bytes; the playback holds %d", counted, held)
+		t.Errorf("statistics count %d bytes; %d arrived at the playback", counted, held)
 	}
 	for r := range sched.ReasonResend + 1 {
 		if ps.OriginRequests[r.String()] != st.OriginRequests[r] {
@@ -718,4 +721,79 @@ func countHeld(pb *Playback) int {
 		}
 	}
 	return n
+}
+
+// mapCache is an in-memory Cache.
+type mapCache map[cid.Cid][]byte
+
+func (c mapCache) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+	if d, ok := c[id]; ok {
+		return d, nil
+	}
+	return nil, ErrNotFound
+}
+func (c mapCache) Put(ctx context.Context, id cid.Cid, data []byte) error {
+	c[id] = bytes.Clone(data)
+	return nil
+}
+func (c mapCache) Has(id cid.Cid) bool { _, ok := c[id]; return ok }
+
+// TestPlaybackKeepsBoundedWindow: a 5-minute play read as an audio output
+// reads (up to Position) never holds more decrypted audio than the window:
+// 10 s behind the read position and the 60 s buffer ahead. A seek back to a
+// dropped chunk fetches it again, from the cache, with the right bytes.
+func TestPlaybackKeepsBoundedWindow(t *testing.T) {
+	a := makeTrack(t, 9, 300) // 300 s of audio, 1 s a chunk
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	p := peer.ID("peer")
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{p: a.cipher}}
+	cache := mapCache{}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw, cache: cache})
+	pb := r.start(a, 0)
+	w := pb.win
+	if w.behind != 11 || w.ahead != 61 {
+		t.Fatalf("window = %+v; want 11 chunks behind (10 s), 61 ahead (60 s)", w)
+	}
+	maxHeld := 0
+	var read int64
+	buf := make([]byte, 4096)
+	for read < 200*4096 {
+		r.clk.Advance(5 * time.Millisecond)
+		r.run.drain(t)
+		pos, _ := pb.Position()
+		for read < pos && pb.has(int(read/4096)) {
+			n, err := pb.Read(buf[:min(int64(len(buf)), pos-read)])
+			if err != nil || !bytes.Equal(buf[:n], a.plain[read:read+int64(n)]) {
+				t.Fatalf("Read at %d = %d, %v; want the track's bytes", read, n, err)
+			}
+			read += int64(n)
+		}
+		r.run.drain(t)
+		if h := countHeld(pb); h > maxHeld {
+			maxHeld = h
+		}
+		if r.clk.Now().Sub(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)) > 2*time.Minute {
+			t.Fatalf("read only %d bytes in 2 minutes", read)
+		}
+	}
+	if limit := w.behind + w.ahead + 1; maxHeld > limit {
+		t.Errorf("held up to %d decrypted chunks; want at most %d (the window)", maxHeld, limit)
+	}
+	if maxHeld < 50 {
+		t.Errorf("held at most %d chunks; want the buffer ahead filled (the test measures nothing otherwise)", maxHeld)
+	}
+	if pb.has(5) {
+		t.Fatal("chunk 5 still held 195 chunks later")
+	}
+	cacheBefore := r.pl.sched.Stats().Bytes[KindCache]
+	if _, err := pb.Seek(5*4096, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	r.until(time.Second, "chunk 5 again", func() bool { return pb.has(5) })
+	if _, err := io.ReadFull(pb, buf); err != nil || !bytes.Equal(buf, a.plain[5*4096:6*4096]) {
+		t.Fatalf("Read after the seek back = %v; want chunk 5's bytes", err)
+	}
+	if st := r.pl.sched.Stats(); st.Bytes[KindCache] <= cacheBefore {
+		t.Errorf("cache bytes %d -> %d; want chunk 5 read again from the cache", cacheBefore, st.Bytes[KindCache])
+	}
 }

@@ -182,7 +182,10 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	// congestion window and delay the start by round trips.
 	var avoid firstRoute
 	for i := p.contig; i < n; i++ {
-		if i > p.contig && p.offsets[i] > peerLimit {
+		if p.offsets[i] > peerLimit && (i > p.contig || !waiting) {
+			// Beyond the buffer (BufferAhead), even the first missing
+			// chunk: wake when the playhead brings it in.
+			s.note(p.ph.TimeAt(p.offsets[i]-s.audioBytes(p, s.cfg.BufferAhead), now, st))
 			break
 		}
 		c := &p.chunks[i]
