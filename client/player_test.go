@@ -87,7 +87,7 @@ func (r *syncRunner) close(final func()) {
 	}
 }
 
-func (r *syncRunner) drain(t *testing.T) {
+func (r *syncRunner) drain(t testing.TB) {
 	t.Helper()
 	for n := 0; ; n++ {
 		r.fire()
