@@ -167,3 +167,38 @@ func TestOriginBackResumesAtOnce(t *testing.T) {
 		t.Errorf("first chunk after the origin came back at +%v; want within 2.1 s of +21 s", firstAfter.Sub(t0))
 	}
 }
+
+// TestPeerBackAfterRoutingGrew: the only peer, without an origin, fails
+// (gone) while it is away and is backed off for longer each time; when the
+// routing table grows (it rejoined) it is asked again at once, not at the
+// end of its backoff.
+func TestPeerBackAfterRoutingGrew(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	p := peerSrc("p", 10*time.Millisecond, 1_000_000, true)
+	away := true
+	p.Fail = func(sched.Request, int) sched.FailReason {
+		if away {
+			return sched.FailGone
+		}
+		return 0
+	}
+	h.AddSource(p, true)
+	found(h, "t", p)
+	h.Post(sched.Play{At: t0, Track: track("t", 100)})
+	run(t, h, 40*time.Second) // failures at about 0, 1, 3, 7, 15, 31 s: the next in 32 s
+	away = false
+	back := h.Now
+	h.Post(sched.RoutingGrew{At: back})
+	run(t, h, time.Second)
+	var first time.Time
+	for _, l := range h.Requests(func(at time.Time, r sched.Request) bool { return !at.Before(back) }) {
+		first = l.At
+		break
+	}
+	if first.IsZero() || first.Sub(back) > 50*time.Millisecond {
+		t.Fatalf("first request after the routing table grew at +%v; want at once", first.Sub(t0))
+	}
+	if st := h.S.Stats(); !st.Started {
+		t.Errorf("stats %+v; want the play started once the peer was back", st)
+	}
+}
