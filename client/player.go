@@ -109,7 +109,6 @@ type trackState struct {
 	m        *catalog.Manifest
 	key      catalog.TrackKey
 	pb       *Playback // nil while only prefetched
-	progress time.Time // when a chunk of it last arrived, or its play began
 	chunks   [][]byte  // decrypted chunks that arrived, for a prefetched track
 	provided bool
 	failures failures // since a chunk of it last arrived
@@ -490,7 +489,6 @@ func (p *player) startOnLoop(pb *Playback, t track, offset int64) {
 		p.release(ErrClosed)
 	}
 	ts.pb = pb
-	ts.progress = pb.start
 	p.cur = ts
 	// Hand over what a prefetch already brought.
 	for i, c := range ts.chunks {
@@ -588,7 +586,6 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 		return
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
-	ts.progress = now
 	ts.failures = failures{}
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)
