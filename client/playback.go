@@ -243,6 +243,16 @@ func (pb *Playback) Position() (int64, bool) {
 	return pb.ctl.position(pb)
 }
 
+// Err returns the error that ended the play (a *StuckError when no source
+// could deliver, ErrClosed when it was replaced or the client closed), or
+// nil while it plays. A reader that paces itself by Position, which reports
+// false once the play ended, stops on it.
+func (pb *Playback) Err() error {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.err
+}
+
 // Pause stops the playback clock, as when the listener pauses: Position
 // stands still, the play neither stalls nor ends, and fetching goes on to
 // fill the buffer. It does nothing if the play is paused already, closed or

@@ -415,7 +415,7 @@ func (p *player) act(a sched.Action) {
 			return
 		}
 		err := &StuckError{Track: ts.id, After: a.Stuck, Cause: ts.failures.cause(), Banned: ts.pb.bannedSources()}
-		p.cfg.log.Warn("play gave up", "track", ts.id, "err", err)
+		p.cfg.log.Debug("play gave up", "track", ts.id, "err", err) // the reader reports err
 		ts.pb.setSched(a.Stats)
 		ts.pb.fail(err)
 		ts.pb = nil

@@ -661,6 +661,9 @@ func TestPlayerGivesUpNamingTheCause(t *testing.T) {
 			if d := r.clk.Now().Sub(start); d < 5*time.Second || d > 5*time.Second+10*time.Millisecond {
 				t.Errorf("gave up after %v; want the give-up time, 5 s", d)
 			}
+			if pb.Err() == nil {
+				t.Error("Err() = nil after giving up")
+			}
 			_, err := io.ReadAll(pb)
 			var se *StuckError
 			if !errors.As(err, &se) || !errors.Is(err, ErrNoSource) {
