@@ -31,8 +31,8 @@ import (
 // directory that does not exist, or a regular file we may not write, is
 // refused with an error that says so.
 type output struct {
-	stdout io.Writer     // for "-"
-	direct *os.File      // an existing non-regular file
+	stdout io.Writer // for "-"
+	direct *os.File  // an existing non-regular file
 	atomic *atomicfile.File
 }
 
