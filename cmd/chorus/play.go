@@ -59,6 +59,13 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer outFile.Abort()
+	if *swarm {
+		release, err := lockClientDir(*dataDir, "chorus play --swarm")
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ var forbidden = map[string][]string{
 	"internal/clock": {"node", "client", "tracker", "origin", "sim", "cmd", "catalog", "protocol"},
 	// The chunk store sits under origin and node/cache, which share it.
 	"internal/chunkstore": {"node", "client", "tracker", "origin", "sim", "cmd", "catalog", "protocol"},
+	"internal/flock":      {"node", "client", "tracker", "origin", "sim", "cmd", "catalog", "protocol", "internal"},
 	"internal/atomicfile": {"node", "client", "tracker", "origin", "sim", "cmd", "catalog", "protocol", "internal/chunkstore"},
 	"node":                {"client", "tracker", "origin", "sim/cluster", "cmd"},
 	"origin":              {"client", "tracker", "node", "sim/cluster", "cmd"},
