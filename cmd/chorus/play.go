@@ -54,6 +54,18 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	if *speed <= 0 {
 		return fmt.Errorf("--speed %v: want a positive factor", *speed)
 	}
+	outFile, err := openOutput(ctx, *out, env.stdout) // before any download
+	if err != nil {
+		return err
+	}
+	defer outFile.Abort()
+	if *swarm {
+		release, err := lockClientDir(*dataDir, "chorus play --swarm")
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	if err != nil {
 		return err
@@ -106,7 +118,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer pb.Close()
-	if err := writeOutput(*out, env.stdout, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); err != nil {
+	if err := copyOutput(outFile, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(env.stdout)
@@ -139,37 +151,6 @@ func originClient(caFile, proto string) (*http.Client, error) {
 		return origin.NewHTTP1Client(roots), nil
 	}
 	return nil, fmt.Errorf("--origin-proto %q: want h3, h2 or h1", proto)
-}
-
-// writeOutput copies the playback to path atomically (a temporary file
-// renamed on success, so a failed play leaves no partial file), or to
-// stdout for "-".
-func writeOutput(path string, stdout io.Writer, r io.Reader) error {
-	if path == "-" {
-		_, err := io.Copy(stdout, r)
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".chorus-play-*")
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return fmt.Errorf("play: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	// A temporary file is private; the finished output is an ordinary
-	// file (the umask still applies to new files elsewhere).
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	return nil
 }
 
 // pacedReader reads a playback no faster than its playhead moves on the
