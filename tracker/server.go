@@ -151,16 +151,16 @@ func (r Route) MuxPattern() string { return r.Method + " " + r.Pattern }
 
 // Server is the tracker: an http.Handler serving the API in protocol.
 type Server struct {
-	store   store.Store
-	clock   clock.Clock
-	log     *slog.Logger
-	opts    Options
-	keys    *Keyring
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
+	opts  Options
+	keys  *Keyring
 	// attempts limits login attempts per network in this process.
 	attempts *attemptLimiter
-	metrics *metrics
-	routes  []Route
-	handler http.Handler
+	metrics  *metrics
+	routes   []Route
+	handler  http.Handler
 	// dummyHash is verified against for unknown accounts, so a login takes
 	// as long whether or not the account exists.
 	dummyHash string
