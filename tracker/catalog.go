@@ -155,9 +155,9 @@ func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := sessionFrom(r.Context())
-	if err := s.store.LogKeyRequest(r.Context(), store.KeyRequest{
+	if err := s.store.LogKeyRequests(r.Context(), []store.KeyRequest{{
 		Account: sess.account, TrackID: id, At: s.clock.Now(), RemoteAddr: r.RemoteAddr,
-	}); err != nil {
+	}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -161,7 +161,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"refresh shorter than access", tracker.Options{Store: h.Store, AccessTTL: time.Hour, RefreshTTL: time.Minute}},
 		{"bad origin", tracker.Options{Store: h.Store, Origins: []string{"127.0.0.1:80"}}},
 		{"huge argon2", tracker.Options{Store: h.Store, Argon2: tracker.Argon2Params{MemoryK: 1 << 30}}},
-		{"bad limit", tracker.Options{Store: h.Store, LoginLimit: tracker.RateLimit{Burst: -1}}},
+		{"bad limit", tracker.Options{Store: h.Store, LoginPolicy: tracker.LoginPolicy{PairBurst: -1}}},
 		{"negative chunk size", tracker.Options{Store: h.Store, ChunkSize: -16}},
 	}
 	for _, tc := range tests {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -56,9 +56,14 @@ type Options struct {
 	// Origins are the origin servers' base URLs (http or https), listed by
 	// GET /v1/network. More can be added with AddOrigin.
 	Origins []string
-	// LoginLimit limits failed logins, separately per account name and per
-	// remote IP; zero fields take RateLimit's defaults.
-	LoginLimit RateLimit
+	// LoginPolicy throttles failed logins (per account and network, per
+	// network, per account); zero fields take its defaults.
+	LoginPolicy LoginPolicy
+	// TrustedProxies are the networks of the reverse proxies and load
+	// balancers in front of the tracker: only from a peer in one of them is
+	// X-Forwarded-For believed (see clientAddr). Empty: the header is
+	// always ignored.
+	TrustedProxies []netip.Prefix
 	// ChunkSize is the chunk size for ingest; zero means catalog.ChunkSize.
 	ChunkSize int
 }
@@ -85,7 +90,7 @@ func (o *Options) setDefaults() {
 	def(&o.TicketTTL, time.Hour)
 	def(&o.AnnounceTTL, 10*time.Minute)
 	def(&o.SweepInterval, 10*time.Minute)
-	o.LoginLimit = o.LoginLimit.withDefaults()
+	o.LoginPolicy = o.LoginPolicy.withDefaults()
 }
 
 func (o *Options) validate() error {
@@ -106,8 +111,13 @@ func (o *Options) validate() error {
 	if err := o.Argon2.validate(); err != nil {
 		return err
 	}
-	if err := o.LoginLimit.validate(); err != nil {
+	if err := o.LoginPolicy.validate(); err != nil {
 		return err
+	}
+	for _, p := range o.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: trusted proxy network %v", ErrOptions, p)
+		}
 	}
 	for _, u := range o.Origins {
 		if err := checkOrigin(u); err != nil {
@@ -141,15 +151,16 @@ func (r Route) MuxPattern() string { return r.Method + " " + r.Pattern }
 
 // Server is the tracker: an http.Handler serving the API in protocol.
 type Server struct {
-	store   store.Store
-	clock   clock.Clock
-	log     *slog.Logger
-	opts    Options
-	keys    *Keyring
-	limiter *limiter
-	metrics *metrics
-	routes  []Route
-	handler http.Handler
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
+	opts  Options
+	keys  *Keyring
+	// attempts limits login attempts per network in this process.
+	attempts *attemptLimiter
+	metrics  *metrics
+	routes   []Route
+	handler  http.Handler
 	// dummyHash is verified against for unknown accounts, so a login takes
 	// as long whether or not the account exists.
 	dummyHash string
@@ -183,7 +194,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		store: opts.Store, clock: opts.Clock, log: opts.Logger, opts: opts,
-		keys: keys, limiter: newLimiter(opts.LoginLimit), metrics: m, dummyHash: dummy,
+		keys: keys, attempts: newAttemptLimiter(opts.LoginPolicy), metrics: m, dummyHash: dummy,
 		origins: slices.Clone(opts.Origins),
 	}
 	s.routes = []Route{
@@ -372,16 +383,6 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
-}
-
-// remoteIP is the client's IP from the connection's address. Headers such
-// as X-Forwarded-For are ignored: they are the client's to forge.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
