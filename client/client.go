@@ -35,9 +35,11 @@ type Options struct {
 	// Sched configures the deadline scheduler (playback speed, buffer and
 	// origin policy); its zero value is a listener's real-time defaults.
 	Sched sched.Config
-	// GiveUpAfter ends a play with ErrNoSource when requests keep failing
-	// and no chunk of it has arrived for this long (every source down, or
-	// none holds the track). Zero means 20 s.
+	// GiveUpAfter ends a play with a *StuckError (wrapping ErrNoSource and
+	// the cause) when its playhead has waited or stalled this long with no
+	// chunk arriving (every source down or failing, or none holds the
+	// track), checked on a timer whether or not requests are in flight.
+	// Zero means 15 s.
 	GiveUpAfter time.Duration
 	// MaxProviders bounds the DHT lookup per play; 0 means 20 (Spotify's
 	// tracker remembered 20 peers per track).
@@ -72,7 +74,7 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("client: negative GiveUpAfter %v", opts.GiveUpAfter)
 	}
 	if opts.GiveUpAfter == 0 {
-		opts.GiveUpAfter = 20 * time.Second
+		opts.GiveUpAfter = 15 * time.Second
 	}
 	if opts.MaxProviders < 0 {
 		return nil, fmt.Errorf("client: negative MaxProviders %d", opts.MaxProviders)

@@ -52,6 +52,16 @@ func (l *loop) call(f func()) bool {
 
 func (l *loop) spawn(f func()) { go f() }
 
+func (l *loop) watch(ch <-chan struct{}, f func()) {
+	go func() {
+		select {
+		case <-ch:
+			l.post(f)
+		case <-l.done:
+		}
+	}()
+}
+
 func (l *loop) close(final func()) {
 	l.mu.Lock()
 	if l.closed {

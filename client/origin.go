@@ -80,6 +80,9 @@ func (o *OriginSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	resp, err := o.http.Do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			err = classifyTransport(err, ErrOriginUnreachable)
+		}
 		return nil, fail(transportReason(err), err)
 	}
 	defer resp.Body.Close()

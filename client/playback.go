@@ -159,6 +159,27 @@ func (pb *Playback) Position() (int64, bool) {
 	return pb.ctl.position(pb)
 }
 
+// Pause stops the playback clock, as when the listener pauses: Position
+// stands still, the play neither stalls nor ends, and fetching goes on to
+// fill the buffer. It does nothing if the play is paused already, closed or
+// replaced.
+func (pb *Playback) Pause() { pb.ctl.pause(pb) }
+
+// Resume restarts the playback clock where Pause stopped it.
+func (pb *Playback) Resume() { pb.ctl.resume(pb) }
+
+// Heard reports the position (a byte offset) that the audio output has
+// reached; the scheduler re-anchors its playhead there, so deadlines follow
+// the listener's player rather than the playback clock's estimate. An
+// offset outside the track is refused.
+func (pb *Playback) Heard(offset int64) error {
+	if offset < 0 || offset > pb.m.ByteLength {
+		return fmt.Errorf("client: heard offset %d outside track of %d bytes", offset, pb.m.ByteLength)
+	}
+	pb.ctl.heard(pb, offset)
+	return nil
+}
+
 // Close stops fetching and releases the playback.
 func (pb *Playback) Close() error {
 	pb.mu.Lock()
@@ -261,6 +282,13 @@ func (pb *Playback) hasEnded() bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	return pb.finished
+}
+
+// bannedSources returns the sources banned during the play.
+func (pb *Playback) bannedSources() []string {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return append([]string(nil), pb.own.Banned...)
 }
 
 // ban records that source (by name) is not asked again during this play;

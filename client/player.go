@@ -67,12 +67,14 @@ type playerSources struct {
 // runner carries out a player's work. post runs f on the loop, after the
 // functions posted before it and never inside another one; it reports false
 // once the runner is closed. call is post that waits for f to have run.
-// spawn runs blocking work off the loop. close runs final on the loop, then
+// spawn runs blocking work off the loop. watch posts f once ch is closed
+// (never, if the runner closes first). close runs final on the loop, then
 // refuses further posts, and returns when final has run.
 type runner interface {
 	post(f func()) bool
 	call(f func()) bool
 	spawn(f func())
+	watch(ch <-chan struct{}, f func())
 	close(final func())
 }
 
@@ -89,6 +91,11 @@ type playControl interface {
 	schedStats(pb *Playback) (sched.Stats, bool)
 	// stop ends pb's play; stats are pb's final statistics.
 	stop(pb *Playback)
+	// pause and resume stop and restart the play's playback clock; heard
+	// re-anchors its playhead at the player's reported position.
+	pause(pb *Playback)
+	resume(pb *Playback)
+	heard(pb *Playback, offset int64)
 }
 
 var _ playControl = (*player)(nil)
@@ -103,6 +110,46 @@ type trackState struct {
 	progress time.Time // when a chunk of it last arrived, or its play began
 	chunks   [][]byte  // decrypted chunks that arrived, for a prefetched track
 	provided bool
+	failures failures // since a chunk of it last arrived
+}
+
+// failures are what went wrong with a track's requests since a chunk of it
+// last arrived, kept to tell a listener why a play gave up.
+type failures struct {
+	untrusted   error // an origin's certificate did not verify
+	unreachable error // an origin could not be reached
+	corrupt     error // the last corrupt chunk
+	last        error // the last failure of any kind
+	n, nCorrupt int
+}
+
+func (f *failures) note(err error, reason sched.FailReason) {
+	f.n++
+	f.last = err
+	switch {
+	case errors.Is(err, ErrUntrustedOrigin):
+		f.untrusted = err
+	case errors.Is(err, ErrOriginUnreachable):
+		f.unreachable = err
+	case reason == sched.FailCorrupt:
+		f.nCorrupt++
+		f.corrupt = err
+	}
+}
+
+// cause is the most telling failure: one the user can act on first.
+func (f *failures) cause() error {
+	switch {
+	case f.untrusted != nil:
+		return f.untrusted
+	case f.unreachable != nil:
+		return f.unreachable
+	case f.nCorrupt > 0 && f.nCorrupt == f.n:
+		return fmt.Errorf("%w: %w", ErrAllCorrupt, f.corrupt)
+	case f.last != nil:
+		return fmt.Errorf("every source failed; last error: %w", f.last)
+	}
+	return nil
 }
 
 // measure is what the player has seen of a source: its round trip (the
@@ -120,6 +167,9 @@ type measure struct {
 const requestTimeout = 10 * time.Second
 
 func newPlayer(cfg playerConfig, src playerSources, run runner) (*player, error) {
+	if cfg.giveUp > 0 {
+		cfg.sched.GiveUpAfter = cfg.giveUp
+	}
 	s, err := sched.New(cfg.sched)
 	if err != nil {
 		return nil, fmt.Errorf("client: scheduler: %w", err)
@@ -129,7 +179,7 @@ func newPlayer(cfg playerConfig, src playerSources, run runner) (*player, error)
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &player{
+	p := &player{
 		cfg:      cfg,
 		src:      src,
 		run:      run,
@@ -141,7 +191,22 @@ func newPlayer(cfg playerConfig, src playerSources, run runner) (*player, error)
 		measured: map[sched.SourceID]*measure{},
 		reqs:     map[sched.ReqID]context.CancelFunc{},
 		tracks:   map[string]*trackState{},
-	}, nil
+	}
+	p.watchRouting()
+	return p, nil
+}
+
+// watchRouting tells the scheduler each time the swarm's routing table
+// grows, if the swarm reports it (RoutingNotifier).
+func (p *player) watchRouting() {
+	rn, ok := p.src.swarm.(RoutingNotifier)
+	if !ok {
+		return
+	}
+	p.run.watch(rn.RoutingTableChanged(), func() {
+		p.step(sched.RoutingGrew{At: p.now()})
+		p.watchRouting()
+	})
 }
 
 // track is a track to play or queue, with its manifest and key.
@@ -165,7 +230,7 @@ func (p *player) Queue(ts []track) bool {
 
 // Lookup looks up a track's holders without playing it.
 func (p *player) Lookup(trackID string) bool {
-	return p.run.post(func() { p.findPeersOnLoop(trackID) })
+	return p.run.post(func() { p.step(sched.Show{At: p.now(), Track: trackID}) })
 }
 
 func (p *player) seek(pb *Playback, offset int64) {
@@ -206,6 +271,28 @@ func (p *player) stop(pb *Playback) {
 			p.step(sched.Stop{At: p.now()})
 		}
 		p.release(nil)
+	})
+}
+
+func (p *player) pause(pb *Playback) {
+	p.event(pb, func(at time.Time) sched.Event { return sched.Pause{At: at} })
+}
+
+func (p *player) resume(pb *Playback) {
+	p.event(pb, func(at time.Time) sched.Event { return sched.Resume{At: at} })
+}
+
+func (p *player) heard(pb *Playback, offset int64) {
+	p.event(pb, func(at time.Time) sched.Event { return sched.PlayerPosition{At: at, Offset: offset} })
+}
+
+// event steps the scheduler with ev(now) if pb plays, and waits for it, so
+// a Position read afterwards sees it.
+func (p *player) event(pb *Playback, ev func(at time.Time) sched.Event) {
+	p.run.call(func() {
+		if p.owns(pb) {
+			p.step(ev(p.now()))
+		}
 	})
 }
 
@@ -306,6 +393,17 @@ func (p *player) act(a sched.Action) {
 		if ts := p.tracks[a.Track]; ts != nil && ts.pb != nil {
 			ts.pb.finish(a.Stats)
 		}
+	case sched.GaveUp:
+		ts := p.cur
+		if ts == nil || ts.id != a.Track || ts.pb == nil {
+			return
+		}
+		err := &StuckError{Track: ts.id, After: a.Stuck, Cause: ts.failures.cause(), Banned: ts.pb.bannedSources()}
+		p.cfg.log.Warn("play gave up", "track", ts.id, "err", err)
+		ts.pb.setSched(a.Stats)
+		ts.pb.fail(err)
+		ts.pb = nil
+		p.cur = nil
 	}
 }
 
@@ -472,6 +570,7 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
 	ts.progress = now
+	ts.failures = failures{}
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)
 	} else if ts.chunks != nil {
@@ -502,17 +601,23 @@ func failReason(err error) sched.FailReason {
 // bans a source that sent corrupt data or cannot be admitted.
 func (p *player) failed(a sched.Request, ts *trackState, src ChunkSource, err error, now time.Time) {
 	reason := failReason(err)
+	ts.failures.note(err, reason)
+	rejected := errors.Is(err, catalog.ErrChunkMismatch) || errors.Is(err, ErrCorruptChunk)
 	if reason == sched.FailCorrupt && ts.pb != nil {
-		ts.pb.ban(src.Name(), errors.Is(err, catalog.ErrChunkMismatch) || errors.Is(err, ErrCorruptChunk))
+		ts.pb.ban(src.Name(), rejected)
 	}
-	p.cfg.log.Debug("chunk request failed", "source", src.Name(), "chunk", a.Chunk, "reason", reason.String(), "err", err)
+	if rejected {
+		attrs := []any{"source", src.Name(), "track", ts.id, "chunk", a.Chunk, "err", err}
+		if ps, ok := src.(*PeerSource); ok {
+			attrs = append(attrs, "peer", ps.id)
+		}
+		p.cfg.log.Warn("corrupt chunk: source banned for the play, fetching it elsewhere", attrs...)
+	} else {
+		p.cfg.log.Debug("chunk request failed", "source", src.Name(), "chunk", a.Chunk, "reason", reason.String(), "err", err)
+	}
+	// The scheduler gives up on a play that cannot progress on its own
+	// timer (GiveUpAfter, GaveUp).
 	p.step(sched.RequestFailed{At: now, Req: a.ID, Reason: reason})
-	if ts.pb != nil && ts == p.cur && !ts.pb.Done() && now.Sub(ts.progress) > p.cfg.giveUp {
-		// Nothing has arrived for too long and requests keep failing:
-		// tell the reader instead of waiting forever.
-		p.step(sched.Stop{At: now})
-		p.release(fmt.Errorf("client: play %s: %w for %v; last error: %w", ts.id, ErrNoSource, p.cfg.giveUp, err))
-	}
 }
 
 func (p *player) measureOf(id sched.SourceID) *measure {
@@ -569,10 +674,12 @@ func (p *player) findPeersOnLoop(track string) {
 	p.run.spawn(func() {
 		provs, err := sw.FindProviders(p.ctx, c, p.cfg.maxProv)
 		if err != nil {
-			if p.ctx.Err() == nil {
-				p.cfg.log.Debug("provider lookup failed", "track", track, "err", err)
+			if p.ctx.Err() != nil {
+				return
 			}
-			return
+			// An empty answer: the scheduler looks again later.
+			p.cfg.log.Debug("provider lookup failed", "track", track, "err", err)
+			provs = nil
 		}
 		connected := map[peer.ID]bool{}
 		for _, id := range sw.ConnectedPeers() {

@@ -33,6 +33,14 @@ type Swarm interface {
 	Latency(p peer.ID) time.Duration
 }
 
+// RoutingNotifier is implemented by a Swarm that reports the growth of its
+// DHT routing table (node.Node does). The channel is closed at the next
+// growth; each call after that returns a new one. The player then retries
+// at once the lookups that found no one.
+type RoutingNotifier interface {
+	RoutingTableChanged() <-chan struct{}
+}
+
 // Cache is the local store of verified ciphertext chunks (node/cache.Cache
 // implements it).
 type Cache interface {
