@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -71,7 +72,6 @@ type Options struct {
 	Store Store
 
 	Upload UploadOptions
-	Fault  FaultOptions
 	DHT    DHTOptions
 	Conns  ConnOptions
 
@@ -97,6 +97,11 @@ type Options struct {
 	// quicreuse.OverrideListenUDP), so a link shaper can wrap them. Nil
 	// means ordinary UDP sockets.
 	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
+
+	// ServeStream, if set, wraps each inbound chunk stream before the node
+	// reads its first frame, as ListenUDP wraps sockets: a simulation gives
+	// a peer its behaviour there. Nil serves streams as they are.
+	ServeStream func(network.Stream) network.Stream
 }
 
 // UploadOptions cap what the node serves to peers.
@@ -113,15 +118,6 @@ type UploadOptions struct {
 	// MaxQueuePerPeer bounds requests queued on one stream; beyond it
 	// requests are answered Busy. Zero means 64.
 	MaxQueuePerPeer int
-}
-
-// FaultOptions make a node misbehave on purpose, so hostile peers in tests
-// are real nodes.
-type FaultOptions struct {
-	// CorruptResponses flips a byte of every chunk served.
-	CorruptResponses bool
-	// Stall accepts requests and never answers them.
-	Stall bool
 }
 
 // DHTOptions tune discovery.
