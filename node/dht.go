@@ -9,8 +9,10 @@ import (
 
 	"github.com/ipfs/go-cid"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p-kad-dht/records"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 )
 
 const (
@@ -288,15 +290,29 @@ func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]pee
 	self := n.host.ID()
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fromServers := make(chan []peer.AddrInfo, 1)
+	go func() { fromServers <- n.askServers(lctx, track) }()
 	var out []peer.AddrInfo
+	seen := map[peer.ID]bool{}
 	for ai := range n.dht.FindProvidersAsync(lctx, track, max+1) {
-		if ai.ID == self {
+		if ai.ID == self || seen[ai.ID] {
 			continue
 		}
+		seen[ai.ID] = true
 		out = append(out, ai)
 		if len(out) == max {
 			break
 		}
+	}
+	for _, ai := range <-fromServers {
+		if len(out) == max {
+			break
+		}
+		if ai.ID == self || seen[ai.ID] {
+			continue
+		}
+		seen[ai.ID] = true
+		out = append(out, ai)
 	}
 	cancel()
 	n.log.Debug("find providers", "track", track.String(), "found", len(out), "routing_table", n.dht.RoutingTable().Size())
@@ -305,6 +321,50 @@ func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]pee
 	}
 	n.resolveAddrs(ctx, out)
 	return out, nil
+}
+
+// askServers asks each record server (bootstrap peer) directly for track's
+// providers, in parallel and briefly: records that the servers keep
+// outlive the listeners that also stored them, and a server is not always
+// among the peers a lookup visits. The addresses found go into the
+// peerstore.
+func (n *Node) askServers(ctx context.Context, track cid.Cid) []peer.AddrInfo {
+	servers := n.recordServers()
+	if len(servers) == 0 {
+		return nil
+	}
+	pm, err := dhtpb.NewProtocolMessenger(n.dht.MessageSender())
+	if err != nil {
+		return nil
+	}
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		out []peer.AddrInfo
+	)
+	for _, sv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, putTimeout)
+			defer cancel()
+			provs, _, err := pm.GetProviders(ctx, sv.ID, track.Hash())
+			if err != nil {
+				n.log.Debug("ask record server", "remote", sv.ID.String(), "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range provs {
+				if len(p.Addrs) > 0 {
+					n.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.AddressTTL)
+				}
+				out = append(out, *p)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // resolveAddrs fills in, with a DHT peer lookup each (in parallel, briefly),
