@@ -291,6 +291,8 @@ func newHost(priv crypto.PrivKey, o Options) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
+		// Every dial, the DHT's included, gives up on a dead peer soon.
+		libp2p.WithDialTimeout(dialTimeout),
 	}
 	if o.ListenUDP != nil {
 		fn := o.ListenUDP
