@@ -34,7 +34,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "end the play after this long in all")
-	giveUp := fs.Duration("give-up", 0, "end the play when it cannot progress for this long: no source answers (0: the client's default, 20s)")
+	giveUp := fs.Duration("give-up", 0, "end the play when it cannot progress for this long: no source answers (0: the client default, 15s)")
 	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache, share while playing")
 	sf := addSwarmFlags(fs)
 	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
