@@ -25,6 +25,7 @@ type cmdEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	level  *slog.LevelVar // log's level, set by every command's --log-level
 }
 
 func commands() map[string]command {
@@ -68,15 +69,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stderr, cmds)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	level := slog.LevelInfo
-	if os.Getenv("CHORUS_DEBUG") != "" {
-		level = slog.LevelDebug
-	}
+	level := new(slog.LevelVar) // info
 	env := &cmdEnv{
 		stdin:  stdin,
 		stdout: stdout,
 		stderr: stderr,
 		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		level:  level,
 	}
 	return cmd.run(ctx, env, args[1:])
 }
@@ -106,6 +105,14 @@ func envOr(key, def string) string {
 func newFlags(env *cmdEnv, name, argsUsage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
+	fs.Func("log-level", "log messages at this level and above: debug, info, warn or error (default info)", func(v string) error {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("want debug, info, warn or error")
+		}
+		env.level.Set(l)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: chorus %s [flags] %s\n\nflags:\n", name, argsUsage)
 		fs.PrintDefaults()
