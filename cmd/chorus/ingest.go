@@ -139,6 +139,10 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// interruptGrace is how long an interrupted ingest waits for its worker to
+// stop by itself before leaving without it.
+const interruptGrace = 250 * time.Millisecond
+
 // errInterrupted reports an ingest stopped by a signal.
 var errInterrupted = errors.New("ingest interrupted: no half-ingested track is visible, and chunks it wrote are removed by the next ingest or `chorus gc`; run it again to finish")
 
@@ -159,7 +163,7 @@ func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 		fmt.Fprintf(env.stderr, "chorus ingest: %v\n", p)
 	}
 	if len(files) == 0 {
-		return fmt.Errorf("nothing to ingest in %s", strings.Join(posArgs, " "))
+		return fmt.Errorf("%d of %d failed to ingest (the reasons are above)", len(problems), len(problems))
 	}
 	home := trackerHome{*dataDir}
 	secret, err := loadIngestSecret(home)
@@ -196,7 +200,7 @@ func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	case <-ctx.Done():
 		// The worker stops between reads and chunks; a read that blocks
 		// (a hung network file system) must not hold the process: give it
-		// a moment, then leave without it. Nothing is lost by leaving:
+		// interruptGrace, then leave without it. Nothing is lost by leaving:
 		// chunks are renamed into place whole, the track commits in one
 		// transaction, and our pending marker tells the next ingest to
 		// collect the chunks this one wrote.
@@ -204,7 +208,7 @@ func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 		case <-done:
 			session.end(false)
 			closeTracker()
-		case <-time.After(time.Second):
+		case <-time.After(interruptGrace):
 		}
 		prog.finish()
 		return errInterrupted
