@@ -245,11 +245,11 @@ func TestIngestCrash(t *testing.T) {
 	const chunkSize = 16 << 10 // catalog.ChunkSize
 	total := int((fi.Size() + chunkSize - 1) / chunkSize)
 	for _, kp := range []struct {
-		name    string
-		chunks  int  // kill when this many chunk files are in the store
-		commit  bool // kill once the track is committed instead
-		thenGC  bool // run chorus gc before the re-ingest
-		other   bool // ingest another file first: its start collects the orphans
+		name   string
+		chunks int  // kill when this many chunk files are in the store
+		commit bool // kill once the track is committed instead
+		thenGC bool // run chorus gc before the re-ingest
+		other  bool // ingest another file first: its start collects the orphans
 	}{
 		{name: "first chunk", chunks: 1, other: true},
 		{name: "middle", chunks: total / 2, thenGC: true},
