@@ -144,6 +144,10 @@ func (s *flacScanner) Write(p []byte) (int, error) {
 // the last frame header when STREAMINFO gives no maximum frame size.
 const flacTailDefault = 1 << 20
 
+// maxFLACCandidates bounds the frame headers tried from the end (each
+// costs a CRC over the rest of the file), against a file made of headers.
+const maxFLACCandidates = 64
+
 func (s *flacScanner) finish(r io.ReaderAt, md *Metadata) error {
 	tail := s.a.maxFrame + 32
 	if s.a.maxFrame == 0 {
@@ -160,7 +164,8 @@ func (s *flacScanner) finish(r io.ReaderAt, md *Metadata) error {
 	// is the last whole frame; a later header means the frame after it
 	// was cut.
 	var lastStart int64 = -1
-	for i := len(buf) - 2; i >= 0; i-- {
+	tried := 0
+	for i := len(buf) - 2; i >= 0 && tried < maxFLACCandidates; i-- {
 		if buf[i] != 0xff || buf[i+1]&0xfe != 0xf8 {
 			continue
 		}
@@ -168,6 +173,7 @@ func (s *flacScanner) finish(r io.ReaderAt, md *Metadata) error {
 		if !ok {
 			continue
 		}
+		tried++
 		if lastStart < 0 {
 			lastStart = h.endSample(s.a) - h.blockSize
 		}
