@@ -14,8 +14,8 @@ long=${2:-1200}
 work=$(mktemp -d)
 trap 'kill $tracker_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/chorus" ./cmd/chorus
-go run scripts/mkwav.go "$short" "$work/Rss - Short.wav"
-go run scripts/mkwav.go "$long" "$work/Rss - Long.wav"
+go run ./scripts/mkwav "$short" "$work/Rss - Short.wav"
+go run ./scripts/mkwav "$long" "$work/Rss - Long.wav"
 export CHORUS_DATA="$work/data"
 echo 'rss-passw0rd' | "$work/chorus" user add rss >/dev/null
 "$work/chorus" ingest --quiet "$work/Rss - Short.wav" "$work/Rss - Long.wav" >"$work/ids"

@@ -1,9 +1,3 @@
-//go:build ignore
-
-// mkwav writes a 16-bit stereo 44.1 kHz WAV of a slowly sweeping tone, of
-// any length (catalog/samples stops at 10 minutes), for play-rss.sh:
-//
-//	go run scripts/mkwav.go SECONDS FILE
 package main
 
 import (
@@ -17,7 +11,7 @@ import (
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go run scripts/mkwav.go SECONDS FILE")
+		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/mkwav SECONDS FILE")
 		os.Exit(2)
 	}
 	secs, err := strconv.Atoi(os.Args[1])
