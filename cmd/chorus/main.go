@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"origin":  {"serve encrypted chunks over HTTP/3, HTTP/2 and HTTP/1.1", runOrigin},
 		"user":    {"manage accounts: user add NAME (password from a prompt or stdin)", runUser},
 		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
+		"gc":      {"remove chunks no track refers to (left by interrupted ingests)", runGC},
 		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
 		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
 		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},

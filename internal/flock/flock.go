@@ -1,6 +1,7 @@
 package flock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -87,13 +88,59 @@ func TryLock(path string, mode Mode, command string, now time.Time) (*Lock, erro
 		f.Close()
 		return nil, &HeldError{Path: path, Holder: h}
 	}
+	l := &Lock{f: f}
 	if mode == Exclusive {
-		rec := fmt.Sprintf("pid %d\ncommand %s\nsince %s\n", os.Getpid(), oneLine(command), now.UTC().Format(time.RFC3339))
-		if err := f.Truncate(0); err == nil {
-			f.WriteAt([]byte(rec), 0) // best effort: only messages read it
-		}
+		l.record(command, now)
 	}
-	return &Lock{f: f}, nil
+	return l, nil
+}
+
+// Acquire is TryLock that waits for a conflicting holder to let go, until
+// ctx is done.
+func Acquire(ctx context.Context, path string, mode Mode, command string, now time.Time) (*Lock, error) {
+	type result struct {
+		l   *Lock
+		err error
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		if err := lockWait(f, mode); err != nil {
+			f.Close()
+			done <- result{nil, fmt.Errorf("lock %s: %w", path, err)}
+			return
+		}
+		l := &Lock{f: f}
+		if mode == Exclusive {
+			l.record(command, now)
+		}
+		done <- result{l, nil}
+	}()
+	select {
+	case r := <-done:
+		return r.l, r.err
+	case <-ctx.Done():
+		go func() { // the wait may still succeed: let go at once
+			if r := <-done; r.l != nil {
+				r.l.Release()
+			}
+		}()
+		return nil, fmt.Errorf("wait for the lock on %s: %w", path, ctx.Err())
+	}
+}
+
+// record writes the holder record of an exclusive lock.
+func (l *Lock) record(command string, now time.Time) {
+	rec := fmt.Sprintf("pid %d\ncommand %s\nsince %s\n", os.Getpid(), oneLine(command), now.UTC().Format(time.RFC3339))
+	if err := l.f.Truncate(0); err == nil {
+		l.f.WriteAt([]byte(rec), 0) // best effort: only messages read it
+	}
 }
 
 // Release drops the lock. It is idempotent.

@@ -1,6 +1,7 @@
 package flock
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -71,4 +72,30 @@ func TestSharedLocks(t *testing.T) {
 		t.Fatalf("exclusive TryLock once all are released = %v", err)
 	}
 	c.Release()
+}
+
+// Acquire waits for the holder to let go, and gives up when ctx is done.
+func TestAcquireWaits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	held, err := TryLock(path, Exclusive, "gc", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Acquire(ctx, path, Shared, "ingest", now); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire(cancelled) under an exclusive lock = %v; want context.Canceled", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := Acquire(context.Background(), path, Shared, "ingest", now)
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	held.Release()
+	if err := <-got; err != nil {
+		t.Fatalf("Acquire after the holder let go = %v", err)
+	}
 }

@@ -29,3 +29,17 @@ func tryLock(f *os.File, mode Mode) (busy bool, err error) {
 }
 
 func unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+
+// lockWait takes f's lock, waiting for conflicting holders.
+func lockWait(f *os.File, mode Mode) error {
+	how := unix.LOCK_EX
+	if mode == Shared {
+		how = unix.LOCK_SH
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}

@@ -27,3 +27,12 @@ func tryLock(f *os.File, mode Mode) (busy bool, err error) {
 func unlock(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
+
+// lockWait takes a lock on f's first byte, waiting for conflicting holders.
+func lockWait(f *os.File, mode Mode) error {
+	var flags uint32
+	if mode == Exclusive {
+		flags |= windows.LOCKFILE_EXCLUSIVE_LOCK
+	}
+	return windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, new(windows.Overlapped))
+}
