@@ -15,6 +15,7 @@ type metrics struct {
 	tickets       prometheus.Counter
 	ingests       *prometheus.CounterVec // by result: created, existing, failed
 	panics        prometheus.Counter
+	auditBatch    prometheus.Histogram // entries per audit write
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -48,7 +49,12 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help: "Handler panics recovered (each answered 500).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics} {
+	m.auditBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "chorus", Subsystem: "tracker", Name: "audit_batch_entries",
+		Help:    "Key-request audit entries written per store write (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics, m.auditBatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrOptions, err)
 		}

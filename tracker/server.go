@@ -158,6 +158,7 @@ type Server struct {
 	keys  *Keyring
 	// attempts limits login attempts per network in this process.
 	attempts *attemptLimiter
+	audit    *auditLog
 	metrics  *metrics
 	routes   []Route
 	handler  http.Handler
@@ -238,6 +239,7 @@ func New(opts Options) (*Server, error) {
 		s.writeError(w, r, notFound("no such endpoint"))
 	})))
 	s.handler = s.recoverer(mux)
+	s.audit = newAuditLog(opts.Store, func(n int) { m.auditBatch.Observe(float64(n)) })
 	s.mu.Lock()
 	s.sweep = s.clock.AfterFunc(opts.SweepInterval, s.sweepExpired)
 	s.mu.Unlock()
@@ -283,16 +285,17 @@ func (s *Server) AddOrigin(raw string) error {
 	return nil
 }
 
-// Close stops the server's background sweeping. It does not close the
-// Store, which the caller owns, nor any HTTP server the handler is mounted
-// on.
+// Close stops the server's background sweeping and writes the audit
+// entries still queued; call it after the HTTP server mounting the handler
+// has shut down. It does not close the Store, which the caller owns.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	if s.sweep != nil {
 		s.sweep.Stop()
 	}
+	s.mu.Unlock()
+	s.audit.close()
 	return nil
 }
 
