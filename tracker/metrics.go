@@ -8,8 +8,8 @@ import (
 
 // metrics are the tracker's Prometheus collectors, on its own registry.
 type metrics struct {
-	requests      *prometheus.CounterVec   // by route pattern and status code
-	latency       *prometheus.HistogramVec // by route pattern
+	requests      *prometheus.CounterVec   // by route pattern, method and status code
+	latency       *prometheus.HistogramVec // by route pattern and method
 	loginFailures *prometheus.CounterVec   // by reason
 	keysServed    prometheus.Counter
 	tickets       prometheus.Counter
@@ -22,12 +22,13 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "chorus", Subsystem: "tracker", Name: "requests_total",
-			Help: "HTTP requests by route pattern and status code.",
-		}, []string{"route", "code"}),
+			Help: "HTTP requests by route (path pattern, or other), method and status code.",
+		}, []string{"route", "method", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "chorus", Subsystem: "tracker", Name: "request_duration_seconds",
-			Help: "HTTP request handling time by route pattern.", Buckets: prometheus.DefBuckets,
-		}, []string{"route"}),
+			Help:    "HTTP request handling time by route (path pattern, or other) and method.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
 		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "chorus", Subsystem: "tracker", Name: "login_failures_total",
 			Help: "Failed logins by reason (bad_credentials, rate_limited).",

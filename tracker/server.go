@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chorus-music/chorus/internal/clock"
@@ -35,8 +36,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the tracker's metrics (chorus_tracker_*), served
 	// at /metrics; nil means a new private registry (never the global
-	// one). New fails if the registry already holds them, e.g. from
-	// another Server.
+	// one) holding the Go and process collectors too. New fails if the
+	// registry already holds the tracker's metrics, e.g. from another
+	// Server.
 	Registry *prometheus.Registry
 	// Argon2 are the cost parameters of new password hashes; zero fields
 	// mean argon2id t=2, m=64 MiB, p=2. Tests use cheap ones.
@@ -78,6 +80,7 @@ func (o *Options) setDefaults() {
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	o.Argon2 = o.Argon2.withDefaults()
 	def := func(d *time.Duration, v time.Duration) {
@@ -220,7 +223,7 @@ func New(opts Options) (*Server, error) {
 		if !rt.Public {
 			h = s.requireSession(h)
 		}
-		mux.Handle(rt.MuxPattern(), s.instrument(rt.MuxPattern(), h))
+		mux.Handle(rt.MuxPattern(), s.instrument(rt.Pattern, h))
 	}
 	// A known path with the wrong method: 405 with Allow, as JSON.
 	allowed := map[string][]string{}
@@ -347,7 +350,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// instrument counts requests by route and status code.
+// instrument counts and times requests by route (the path pattern, or
+// "other"), method and status code.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -361,8 +365,8 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 				code = http.StatusInternalServerError
 				defer panic(p) // let recoverer answer and log it
 			}
-			s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-			s.metrics.latency.WithLabelValues(route).Observe(s.clock.Now().Sub(start).Seconds())
+			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+			s.metrics.latency.WithLabelValues(route, r.Method).Observe(s.clock.Now().Sub(start).Seconds())
 		}()
 		h.ServeHTTP(sw, r)
 	})
