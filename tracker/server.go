@@ -52,6 +52,11 @@ type Options struct {
 	// AnnounceTTL caps how long a bootstrap announcement is listed (it is
 	// also never listed past its ticket's expiry); zero means 10 minutes.
 	AnnounceTTL time.Duration
+	// KeyRefresh is how stale the signing keys a ticket is signed with
+	// may be: a ticket request re-reads the key set when it was read
+	// longer ago, so a key rotated by another tracker on the same store is
+	// used within KeyRefresh; zero means 1 s.
+	KeyRefresh time.Duration
 	// SweepInterval is how often expired sessions, tickets and
 	// announcements are deleted; zero means 10 minutes.
 	SweepInterval time.Duration
@@ -93,6 +98,7 @@ func (o *Options) setDefaults() {
 	def(&o.TicketTTL, time.Hour)
 	def(&o.AnnounceTTL, 10*time.Minute)
 	def(&o.SweepInterval, 10*time.Minute)
+	def(&o.KeyRefresh, time.Second)
 	o.LoginPolicy = o.LoginPolicy.withDefaults()
 }
 
@@ -107,6 +113,9 @@ func (o *Options) validate() error {
 		if d < time.Second || d > maxTTL {
 			return fmt.Errorf("%w: %s %v outside [1s, 1y]", ErrOptions, name, d)
 		}
+	}
+	if o.KeyRefresh < 0 || o.KeyRefresh > time.Hour {
+		return fmt.Errorf("%w: KeyRefresh %v outside (0, 1h]", ErrOptions, o.KeyRefresh)
 	}
 	if o.RefreshTTL < o.AccessTTL {
 		return fmt.Errorf("%w: RefreshTTL %v shorter than AccessTTL %v", ErrOptions, o.RefreshTTL, o.AccessTTL)
