@@ -236,7 +236,6 @@ func newTestPeerID(t *testing.T) string {
 	return id.String()
 }
 
-
 // TestMigrateThenServe: an operator's SQLite tracker is copied into
 // PostgreSQL with `chorus migrate`, and a tracker on the copy serves the
 // same account, catalog and keys.
