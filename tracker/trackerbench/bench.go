@@ -200,6 +200,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 	rep := Report{Store: o.StoreName, CPUs: runtime.GOMAXPROCS(0)}
+	// Warm up, unmeasured: open the connections, fill the caches.
+	for _, route := range o.Routes {
+		wo := o
+		wo.Duration = 200 * time.Millisecond
+		runPhase(ctx, client, fx, route, 1000, wo)
+	}
 	for _, r := range o.Rates {
 		for _, route := range o.Routes {
 			if err := ctx.Err(); err != nil {
