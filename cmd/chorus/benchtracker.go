@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	duration := fs.Duration("duration", 3*time.Second, "length of each route-and-rate phase (its requests are rate x duration)")
 	conns := fs.Int("conns", 256, "requests in flight at most (connections)")
 	logins := fs.Int("logins", 20, "logins to time at the argon2id cost below (0: none)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (tracker and generator) to this file")
 	var argon tracker.Argon2Params
 	argonTime := fs.Uint("argon2-time", 2, "argon2id passes (the tracker's default)")
 	argonMem := fs.Uint("argon2-memory", 64<<10, "argon2id memory in KiB (the tracker's default)")
@@ -76,6 +78,17 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	defer st.Close()
 	fmt.Fprintf(env.stderr, "loading a tracker on %s: %s req/s per route, %v each...\n", o.StoreName, *rates, *duration)
 	o.Store = st
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := trackerbench.Run(ctx, o)
 	if err != nil {
 		return err

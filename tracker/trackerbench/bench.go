@@ -386,7 +386,11 @@ func runPhase(ctx context.Context, client *http.Client, fx *fixture, route strin
 		}()
 	}
 	start := time.Now()
-	deadline := start.Add(o.Duration + 5*time.Second) // bound on a tracker too slow to keep up
+	// A tracker too slow to keep up: stop sending 5 s after the last due
+	// time (what was not sent is not counted as sent).
+	deadline := start.Add(o.Duration + 5*time.Second)
+	stop := time.NewTimer(time.Until(deadline))
+	defer stop.Stop()
 	sent := 0
 	for sent < n && ctx.Err() == nil {
 		now := time.Now()
@@ -394,8 +398,16 @@ func runPhase(ctx context.Context, client *http.Client, fx *fixture, route strin
 			break
 		}
 		due := min(n, int(now.Sub(start)/interval)+1)
+	send:
 		for ; sent < due; sent++ {
-			jobs <- job{i: sent, due: start.Add(time.Duration(sent) * interval)}
+			select {
+			case jobs <- job{i: sent, due: start.Add(time.Duration(sent) * interval)}:
+			case <-stop.C:
+				break send
+			}
+		}
+		if time.Now().After(deadline) {
+			break
 		}
 		if sent < n {
 			time.Sleep(time.Until(start.Add(time.Duration(sent) * interval)))
