@@ -162,3 +162,35 @@ func TestCheckAccountName(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClientAddr: any remote address and X-Forwarded-For value gives a
+// client address without panicking; behind no trusted proxy it is always
+// the peer's; and it is never a trusted proxy unless the whole chain is.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.1.2.3:5000", "198.51.100.7")
+	f.Add("10.1.2.3:5000", "6.6.6.6, 198.51.100.7, 10.9.9.9")
+	f.Add("[fd00::1]:443", "2001:db8::5,garbage")
+	f.Add("192.0.2.1:1", "10.0.0.1")
+	f.Add("nonsense", ",,, ,")
+	f.Add("[::ffff:10.1.2.3]:443", "::ffff:198.51.100.7%eth0")
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	trusting := &Server{opts: Options{TrustedProxies: proxies}}
+	plain := &Server{}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		peer, peerOK := addrOf(remote)
+		if got, via := plain.clientAddr(r); got != peer || via != "" {
+			t.Fatalf("untrusting clientAddr(%q, %q) = %v via %q; want the peer %v", remote, xff, got, via, peer)
+		}
+		got, via := trusting.clientAddr(r)
+		if via == "" && got != peer {
+			t.Fatalf("clientAddr(%q, %q) = %v without via; want the peer %v", remote, xff, got, peer)
+		}
+		if via != "" && (!peerOK || !trusting.trusted(peer)) {
+			t.Fatalf("clientAddr(%q, %q) read the header from an untrusted peer", remote, xff)
+		}
+		_ = networkOf(got, got.IsValid())
+	})
+}

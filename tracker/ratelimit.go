@@ -38,7 +38,7 @@ type LoginPolicy struct {
 	AccountEvery time.Duration
 	// AttemptRate and AttemptBurst limit all login attempts, right or
 	// wrong, per network in this process (default 10 a second, bursts of
-	// 20), with golang.org/x/time/rate: a guard on the argon2 work one
+	// 50), with golang.org/x/time/rate: a guard on the argon2 work one
 	// network can ask of a tracker, not a security limit (each tracker
 	// counts alone).
 	AttemptRate  rate.Limit
@@ -65,7 +65,7 @@ func (p LoginPolicy) withDefaults() LoginPolicy {
 	if p.AttemptRate == 0 {
 		p.AttemptRate = 10
 	}
-	defInt(&p.AttemptBurst, 20)
+	defInt(&p.AttemptBurst, 50)
 	return p
 }
 

@@ -12,15 +12,17 @@ import (
 
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: chorus bench start|plays [flags]")
+		return errors.New("usage: chorus bench start|plays|tracker [flags]")
 	}
 	switch args[0] {
 	case "start":
 		return benchStart(ctx, env, args[1:])
 	case "plays":
 		return benchPlays(ctx, env, args[1:])
+	case "tracker":
+		return benchTracker(ctx, env, args[1:])
 	}
-	return fmt.Errorf("unknown benchmark %q: want start or plays", args[0])
+	return fmt.Errorf("unknown benchmark %q: want start, plays or tracker", args[0])
 }
 
 // benchStart measures the first chunk from a peer, cold and warm, against

@@ -40,6 +40,8 @@ func commands() map[string]command {
 		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
 		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
+		"migrate": {"copy the tracker's SQLite store into an empty PostgreSQL database and verify it: migrate --to postgres://...", runMigrate},
+		"version": {"print the version, VCS revision and Go version this binary was built from", runVersion},
 	}
 }
 

@@ -25,6 +25,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// DefaultMaxConns is the pool size unless the URL sets pool_max_conns.
+const DefaultMaxConns = 16
+
 // IsURL reports whether s names a PostgreSQL database (postgres:// or
 // postgresql://) rather than a file.
 func IsURL(s string) bool {
@@ -39,6 +42,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		// pgx's message may quote the URL, password included.
 		return nil, fmt.Errorf("%w: %s", ErrURL, redactErr(err))
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (the CPU count, at least 4) leaves a busy tracker
+		// waiting for connections while each holds a commit's WAL flush;
+		// more connections in flight share flushes.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -79,6 +79,10 @@ func dsn(path, query string) string {
 	return u.String()
 }
 
+// DB returns the query-only reader pool, for tools that read the tables
+// directly (chorus migrate). Writes through it fail.
+func (s *Store) DB() *sql.DB { return s.r }
+
 // Close closes both handles.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {

@@ -57,13 +57,20 @@ type cluster struct {
 // started. Call it from TestMain: func TestMain(m *testing.M) { pgtest.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the shared cluster, if one was started, and removes its
+// directory. For a TestMain that does more than Main.
+func Stop() {
 	shared.mu.Lock()
 	c := shared.c
+	shared.c, shared.started = nil, false
 	shared.mu.Unlock()
 	if c != nil {
 		c.stop()
 	}
-	os.Exit(code)
 }
 
 // Server returns the URL of the server's maintenance database (postgres),
