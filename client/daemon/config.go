@@ -53,10 +53,10 @@ func (p Paths) sessionFile() string {
 	return filepath.Join(p.Config, SessionFile)
 }
 func (p Paths) addressFile() string { return filepath.Join(p.Config, AddressFile) }
-func (p Paths) pinsFile() string  { return filepath.Join(p.Config, PinsFile) }
-func (p Paths) stateFile() string { return filepath.Join(p.Config, StateFile) }
-func (p Paths) nodeDir() string   { return filepath.Join(p.Config, NodeDir) }
-func (p Paths) cacheDir() string  { return filepath.Join(p.Cache, "cache") }
+func (p Paths) pinsFile() string    { return filepath.Join(p.Config, PinsFile) }
+func (p Paths) stateFile() string   { return filepath.Join(p.Config, StateFile) }
+func (p Paths) nodeDir() string     { return filepath.Join(p.Config, NodeDir) }
+func (p Paths) cacheDir() string    { return filepath.Join(p.Cache, "cache") }
 
 // Config is the daemon's settings, stored as config.json in the config
 // directory. Every field is also a flag and an environment variable (see
