@@ -255,7 +255,7 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	// The origin goes too: what plays next must come from the cache.
 	org.Process.Kill()
 	org.Wait()
-	_, d2Out, d2Err := start(uenv, daemonArgs...)
+	d2, d2Out, d2Err := start(uenv, daemonArgs...)
 	waitForLine(t, d2Out, "try: chorus ctl", time.Minute)
 	st := statusEvents(t, base, key, "connected with the saved play", time.Minute, func(s daemon.Status) bool { return s.Connected && s.Track != nil })
 	if st.Track.ID != long || st.State != "paused" || st.PositionMS < pos-1000 || st.PositionMS > pos+1000 {
@@ -268,6 +268,38 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(filepath.Join(cfgDir, "node", "identity.key")); !bytes.Equal(again, identity) {
 		t.Error("the node identity changed across the restart")
+	}
+
+	// The tracker goes away: the cached play goes on, and the status says
+	// so.
+	tr.Process.Kill()
+	tr.Wait()
+	srch := exec.Command(bin, "ctl", "search", "Song")
+	srch.Env = uenv
+	if msg, err := srch.CombinedOutput(); err == nil || !strings.Contains(string(msg), "tracker unreachable") {
+		t.Errorf("ctl search with the tracker away: %v %s; want a tracker unreachable error", err, msg)
+	}
+	at := getStatus(t, base, key).PositionMS
+	st = statusEvents(t, base, key, "playing on without the tracker", time.Minute, func(s daemon.Status) bool {
+		return !s.TrackerReachable && s.State == "playing" && s.PositionMS >= at+2000
+	})
+	if out := ctl("status"); !strings.Contains(out, "UNREACHABLE") {
+		t.Errorf("ctl status with the tracker away does not say so:\n%s", out)
+	}
+
+	// SIGTERM stops the daemon cleanly.
+	if err := d2.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- d2.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("daemon exited with %v after SIGTERM; want 0\n%s", err, d2Err)
+		}
+	case <-time.After(time.Minute):
+		t.Errorf("daemon did not exit within a minute of SIGTERM\n%s", d2Err)
 	}
 	if t.Failed() {
 		t.Logf("first daemon's log:\n%s\nsecond daemon's log:\n%s", d1Err, d2Err)
