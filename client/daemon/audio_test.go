@@ -52,7 +52,9 @@ func playPaused(a api, id string) daemon.Status {
 }
 
 func TestAudioRanges(t *testing.T) {
-	s, a := startSwarm(t, daemontest.Options{Peers: -1})
+	// Peers hold the track, so a paused play still buffers all of it (an
+	// origin is asked only 15 s of audio ahead of the playhead).
+	s, a := startSwarm(t, daemontest.Options{})
 	src := sourceFile(t, 0)
 	st := playPaused(a, s.Tracks[0].ID)
 	url := a.url + st.AudioURL
