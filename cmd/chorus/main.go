@@ -42,6 +42,9 @@ func commands() map[string]command {
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
 		"migrate": {"copy the tracker's SQLite store into an empty PostgreSQL database and verify it: migrate --to postgres://...", runMigrate},
 		"version": {"print the version, VCS revision and Go version this binary was built from", runVersion},
+		"daemon":  {"run the listener's daemon: session, swarm node, cache, local API and audio stream", runDaemon},
+		"login":   {"log in once for the daemon: login --user NAME (password from a prompt or stdin)", runLogin},
+		"ctl":     {"control the running daemon: ctl status | search WORDS | play ID | pause | next | queue ... | url", runCtl},
 	}
 }
 
