@@ -60,7 +60,10 @@ func startFakeDaemon(t *testing.T) (base string) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /", web.Handler())
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusSeeOther) })
-	js := func(w http.ResponseWriter, v any) { w.Header().Set("Content-Type", "application/json"); json.NewEncoder(w).Encode(v) }
+	js := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
 	bad := func(w http.ResponseWriter, code int, msg string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -151,7 +154,12 @@ func startFakeDaemon(t *testing.T) (base string) {
 		d.mu.Unlock()
 		w.WriteHeader(204)
 	})
-	queue := func(w http.ResponseWriter) { d.mu.Lock(); q := append([]*fakeTrack{}, d.queue...); d.mu.Unlock(); js(w, map[string]any{"items": q}) }
+	queue := func(w http.ResponseWriter) {
+		d.mu.Lock()
+		q := append([]*fakeTrack{}, d.queue...)
+		d.mu.Unlock()
+		js(w, map[string]any{"items": q})
+	}
 	mux.HandleFunc("GET /api/queue", func(w http.ResponseWriter, r *http.Request) { queue(w) })
 	mux.HandleFunc("POST /api/queue", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
