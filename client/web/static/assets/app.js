@@ -37,6 +37,7 @@
     resultsFor: '',
     warmed: new Set(),
     pending: 0, // control requests in flight
+    queueOps: 0, // queue requests in flight
     quietUntil: 0,
     scrubbing: false,
     samples: [], // {t, ahead} for the chart
@@ -343,7 +344,8 @@
     const now = performance.now();
     if (!force && now - st.lastReport < REPORT_EVERY_MS) return;
     st.lastReport = now;
-    const body = { position_ms: Math.round(el.audio.currentTime * 1000), paused: el.audio.paused || el.audio.ended };
+    if (el.audio.ended) return; // said once, by the ended handler
+    const body = { position_ms: Math.round(el.audio.currentTime * 1000), paused: el.audio.paused };
     api('POST', '/api/player', body).catch((e) => fail('Could not tell the daemon where playback is', e));
   }
 
@@ -351,10 +353,15 @@
     report(false);
     if (!st.scrubbing) renderProgress(el.audio.currentTime * 1000);
   });
-  for (const ev of ['play', 'pause', 'seeked', 'ended']) el.audio.addEventListener(ev, () => { report(true); renderButtons(); });
+  for (const ev of ['play', 'pause', 'seeked']) el.audio.addEventListener(ev, () => { report(true); renderButtons(); });
   el.audio.addEventListener('playing', () => { clearAlert('autoplay'); renderButtons(); });
+  // At the end the daemon hears that the track was played out (not paused)
+  // and goes on to the queue's next track itself.
   el.audio.addEventListener('ended', () => {
-    if (st.queue.length > 0) control('Could not go on to the next track', 'POST', '/api/next');
+    if (!st.audioURL) return;
+    const body = { position_ms: Math.max(durationMs(), Math.round(el.audio.currentTime * 1000)), paused: false };
+    api('POST', '/api/player', body).catch((e) => fail('Could not tell the daemon the track ended', e));
+    renderButtons();
   });
   el.audio.addEventListener('error', () => {
     if (!st.audioURL || !el.audio.error) return;
@@ -409,6 +416,8 @@
       st.samples = [];
       renderResults();
       loadQueue();
+    } else if (typeof s.queued === 'number' && s.queued !== st.queue.length && st.queueOps === 0) {
+      loadQueue(); // changed elsewhere (chorus ctl queue ...)
     }
     if (s.error && s.error !== st.lastPlayError) showAlert(`Playback problem: ${s.error}`, 'play');
     if (!s.error && alertKind === 'play') clearAlert('play');
@@ -420,7 +429,11 @@
     const ok = s.tracker_reachable;
     el.tracker.dataset.ok = ok ? 'yes' : 'no';
     el.trackerText.textContent = ok ? 'Tracker reachable' : 'Tracker unreachable';
-    el.tracker.title = ok ? 'The tracker answers' : 'The tracker does not answer: buffered and cached tracks still play';
+    el.tracker.title = (ok ? 'The tracker answers' : 'The tracker does not answer: buffered and cached tracks still play') +
+      (s.account ? ` · logged in as ${s.account}` : '');
+    // Beyond the contract the daemon says whether it has joined yet.
+    if (s.connected === false && s.connecting) showAlert(`Not connected yet: ${s.connecting}`, 'joining');
+    else if (alertKind === 'joining') clearAlert('joining');
     const n = Number(s.peers) || 0;
     el.peersN.textContent = String(n);
     el.peersWord.textContent = n === 1 ? 'peer' : 'peers';
@@ -578,11 +591,13 @@
   // ---- the queue ----
 
   async function loadQueue() {
+    st.queueOps++;
     try {
-      const q = await api('GET', '/api/queue');
-      setQueue(q);
+      setQueue(await api('GET', '/api/queue'));
     } catch (e) {
       fail('Could not load the queue', e);
+    } finally {
+      st.queueOps--;
     }
   }
   function setQueue(q) {
@@ -590,10 +605,13 @@
     renderQueue();
   }
   async function queueOp(what, method, path, body) {
+    st.queueOps++;
     try {
       setQueue(await api(method, path, body));
     } catch (e) {
       fail(what, e);
+    } finally {
+      st.queueOps--;
     }
   }
   const queueAdd = (id) => queueOp('Could not add to the queue', 'POST', '/api/queue', { id });
