@@ -305,6 +305,11 @@ func shoot(t *testing.T, ctx context.Context, dir, name string, width, height in
 		chromedp.EmulateViewport(width, height, opts...),
 		setScheme(ctx, dark),
 	)
+	// No hover highlight in the pictures: the pointer rests on the page's margin.
+	within(t, ctx, 5*time.Second, "move the mouse away", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: chromedp.MouseMoved, X: 1, Y: float64(height) - 1})
+		return err
+	}))
 	// The layout settles in a frame; the chart redraws on resize.
 	eval[chromedp.Void](t, ctx, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`)
 	if w := eval[int](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
@@ -327,6 +332,16 @@ func shoot(t *testing.T, ctx context.Context, dir, name string, width, height in
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s (%d bytes)", p, len(png))
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// daemonQueue is the daemon's queue as the page's own session reads it.
+func daemonQueue(t *testing.T, ctx context.Context) string {
+	return eval[string](t, ctx, `fetch('/api/queue').then(r => r.json()).then(q => q.items.map(i => i.title).join('|'))`)
 }
 
 // onlyLocal fails for any request the page made to another host.
@@ -382,32 +397,69 @@ func TestPlayerInBrowser(t *testing.T) {
 		t.Errorf("showing results sent no POST /api/warm; requests: %v", reqs.all())
 	}
 
-	// Queue the second result, then play the first.
-	within(t, ctx, 10*time.Second, "add the second result to the queue",
+	// The queue: add the second and third results, reorder them by button
+	// and by drag, remove one.
+	queueTitles := `[...document.querySelectorAll('#queue li .t-title')].map(e => e.textContent).join('|')`
+	titles := eval[[]string](t, ctx, `[...document.querySelectorAll('#results li .t-title')].map(e => e.textContent)`)
+	if len(titles) < 3 {
+		t.Fatalf("search %q found %d tracks; the test needs 3", p.Search, len(titles))
+	}
+	a, b, c := titles[0], titles[1], titles[2]
+	within(t, ctx, 10*time.Second, "add two results to the queue",
 		chromedp.Click(chromedp.CSS(`#results li:nth-child(2) button[aria-label$="to the queue"]`)))
-	waitFor(t, ctx, 10*time.Second, "the queue shows it", `document.querySelectorAll('#queue li').length === 1`)
+	waitFor(t, ctx, 10*time.Second, "the queue shows one", `document.querySelectorAll('#queue li').length === 1`)
+	within(t, ctx, 10*time.Second, "add two results to the queue",
+		chromedp.Click(chromedp.CSS(`#results li:nth-child(3) button[aria-label$="to the queue"]`)))
+	waitFor(t, ctx, 10*time.Second, "the queue shows "+b+", "+c, queueTitles+` === `+jsString(b+"|"+c))
+	within(t, ctx, 10*time.Second, "move the second queued track up",
+		chromedp.Click(chromedp.CSS(`#queue li:nth-child(2) button[aria-label$=" up"]`)))
+	waitFor(t, ctx, 10*time.Second, "the up button reorders the queue", queueTitles+` === `+jsString(c+"|"+b))
+	box := eval[[]float64](t, ctx, `[...document.querySelectorAll('#queue li')].flatMap(li => (r => [r.left, r.top, r.width, r.height])(li.getBoundingClientRect()))`)
+	within(t, ctx, 10*time.Second, "drag the first queued track below the second",
+		chromedp.DragAndDropXY(box[0]+12, box[1]+box[3]/2, box[4]+box[6]/2, box[5]+box[7]*0.85))
+	waitFor(t, ctx, 10*time.Second, "dragging reorders the queue", queueTitles+` === `+jsString(b+"|"+c))
+	within(t, ctx, 10*time.Second, "remove the second queued track",
+		chromedp.Click(chromedp.CSS(`#queue li:nth-child(2) button[aria-label$="from the queue"]`)))
+	waitFor(t, ctx, 10*time.Second, "the remove button empties the slot", queueTitles+` === `+jsString(b))
+	if q := daemonQueue(t, ctx); q != b {
+		t.Errorf("the daemon's queue is %q; want %q", q, b)
+	}
+
+	// Play the first result (the one the swarm's peers hold).
 	within(t, ctx, 10*time.Second, "press play on the first result",
 		chromedp.Click(chromedp.CSS(`#results li:first-child button[aria-label^="Play"]`)))
 	waitFor(t, ctx, 20*time.Second, "the audio element plays", `document.getElementById('audio').currentTime > 0.5`)
 	t0 := eval[float64](t, ctx, `document.getElementById('audio').currentTime`)
 	waitFor(t, ctx, 10*time.Second, "currentTime advances", fmt.Sprintf(`document.getElementById('audio').currentTime > %f`, t0+0.5))
+	if now := eval[string](t, ctx, `document.getElementById('now-title').textContent`); now != a {
+		t.Errorf("now playing shows %q; want %q", now, a)
+	}
 
-	// Seek by clicking three quarters along the progress bar.
+	// Bytes from peers, fed by the event stream.
+	waitFor(t, ctx, 20*time.Second, "the page shows bytes from peers", `Number(document.getElementById('src-peer').dataset.bytes) > 0`)
+	if s := eval[string](t, ctx, `document.getElementById('src-peer').textContent`); !strings.HasSuffix(s, "B") {
+		t.Errorf("peer bytes shown as %q; want a size", s)
+	}
+	waitFor(t, ctx, 10*time.Second, "the chart has samples", `document.getElementById('chart').getAttribute('aria-label').includes('now')`)
+
+	// Shift+→ goes to the queued track, which plays in the page.
+	eval[chromedp.Void](t, ctx, `document.activeElement.blur()`)
+	src0 := eval[string](t, ctx, `document.getElementById('audio').currentSrc`)
+	within(t, ctx, 5*time.Second, "press Shift+→", chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	waitFor(t, ctx, 10*time.Second, "next plays "+b, `document.getElementById('now-title').textContent === `+jsString(b))
+	waitFor(t, ctx, 20*time.Second, "the next track's audio plays", fmt.Sprintf(`(a => a.currentSrc !== %s && a.currentTime > 0.5)(document.getElementById('audio'))`, jsString(src0)))
+	waitFor(t, ctx, 10*time.Second, "the queue is empty", `document.querySelectorAll('#queue li').length === 0`)
+
+	// Seek by clicking half way along the progress bar.
 	dur := eval[float64](t, ctx, `Number(document.getElementById('seek').max) / 1000`)
 	if dur <= 0 {
 		t.Fatalf("the seek bar has no duration\n%s", pageState(ctx))
 	}
-	box := eval[[]float64](t, ctx, `(r => [r.left, r.top, r.width, r.height])(document.getElementById('seek').getBoundingClientRect())`)
-	within(t, ctx, 10*time.Second, "click on the progress bar", chromedp.MouseClickXY(box[0]+box[2]*0.75, box[1]+box[3]/2))
-	target := dur * 0.75
-	waitFor(t, ctx, 10*time.Second, "the seek lands", fmt.Sprintf(`(a => a.currentTime > %f && a.currentTime < %f && !a.seeking)(document.getElementById('audio'))`, target-1.5, target+3))
-	waitFor(t, ctx, 10*time.Second, "the daemon's position follows the seek", fmt.Sprintf(`fetch('/api/status').then(r => r.json()).then(s => s.position_ms > %d)`, int((target-1.5)*1000)))
-
-	// Bytes from peers, fed by the event stream.
-	waitFor(t, ctx, 20*time.Second, "the page shows bytes from peers", `Number(document.getElementById('src-peer').dataset.bytes) > 0`)
-	if s := eval[string](t, ctx, `document.getElementById('src-peer').textContent`); !strings.Contains(s, "B") {
-		t.Errorf("peer bytes shown as %q; want a size", s)
-	}
+	box = eval[[]float64](t, ctx, `(r => [r.left, r.top, r.width, r.height])(document.getElementById('seek').getBoundingClientRect())`)
+	within(t, ctx, 10*time.Second, "click on the progress bar", chromedp.MouseClickXY(box[0]+box[2]*0.5, box[1]+box[3]/2))
+	target := dur * 0.5
+	waitFor(t, ctx, 10*time.Second, "the seek lands", fmt.Sprintf(`(a => a.currentTime > %f && a.currentTime < %f && !a.seeking)(document.getElementById('audio'))`, target-1, target+2.5))
+	waitFor(t, ctx, 10*time.Second, "the daemon's position follows the seek", fmt.Sprintf(`fetch('/api/status').then(r => r.json()).then(s => s.position_ms > %d)`, int((target-1)*1000)))
 
 	// Keyboard: space pauses and plays, / goes to the search, ? opens the help.
 	eval[chromedp.Void](t, ctx, `document.activeElement.blur()`)
@@ -416,6 +468,12 @@ func TestPlayerInBrowser(t *testing.T) {
 	waitFor(t, ctx, 10*time.Second, "the daemon shows the pause", `fetch('/api/status').then(r => r.json()).then(s => s.state === 'paused')`)
 	within(t, ctx, 5*time.Second, "press space", press(" "))
 	waitFor(t, ctx, 5*time.Second, "space plays again", `!document.getElementById('audio').paused`)
+	within(t, ctx, 5*time.Second, "press space", press(" "))
+	waitFor(t, ctx, 5*time.Second, "space pauses for the screenshots", `document.getElementById('audio').paused`)
+	// Queue a track again, so the screenshots show a queue.
+	within(t, ctx, 10*time.Second, "add a result to the queue",
+		chromedp.Click(chromedp.CSS(`#results li:nth-child(3) button[aria-label$="to the queue"]`)))
+	waitFor(t, ctx, 10*time.Second, "the queue shows "+c, queueTitles+` === `+jsString(c))
 	within(t, ctx, 5*time.Second, "press /", press("/"))
 	waitFor(t, ctx, 5*time.Second, "/ focuses the search", `document.activeElement === document.getElementById('q')`)
 	within(t, ctx, 5*time.Second, "press Escape", press(kb.Escape))

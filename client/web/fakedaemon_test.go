@@ -275,5 +275,5 @@ func (d *fakeDaemon) statusLocked() map[string]any {
 
 func startPlayer(t *testing.T) player {
 	base := startFakeDaemon(t)
-	return player{Base: base, LoginURL: base + "/login?token=dev", Search: "Chorus"}
+	return player{Base: base, LoginURL: base + "/login?token=dev", Search: "e"}
 }
