@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/chorus-music/chorus/client/daemon/daemontest"
 )
 
 var update = flag.Bool("update", false, "write the screenshots into client/web/screenshots/ (also CHORUS_UPDATE_SCREENSHOTS=1)")
@@ -442,14 +444,6 @@ func TestPlayerInBrowser(t *testing.T) {
 	}
 	waitFor(t, ctx, 10*time.Second, "the chart has samples", `document.getElementById('chart').getAttribute('aria-label').includes('now')`)
 
-	// Shift+→ goes to the queued track, which plays in the page.
-	eval[chromedp.Void](t, ctx, `document.activeElement.blur()`)
-	src0 := eval[string](t, ctx, `document.getElementById('audio').currentSrc`)
-	within(t, ctx, 5*time.Second, "press Shift+→", chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierShift)))
-	waitFor(t, ctx, 10*time.Second, "next plays "+b, `document.getElementById('now-title').textContent === `+jsString(b))
-	waitFor(t, ctx, 20*time.Second, "the next track's audio plays", fmt.Sprintf(`(a => a.currentSrc !== %s && a.currentTime > 0.5)(document.getElementById('audio'))`, jsString(src0)))
-	waitFor(t, ctx, 10*time.Second, "the queue is empty", `document.querySelectorAll('#queue li').length === 0`)
-
 	// Seek by clicking half way along the progress bar.
 	dur := eval[float64](t, ctx, `Number(document.getElementById('seek').max) / 1000`)
 	if dur <= 0 {
@@ -461,19 +455,18 @@ func TestPlayerInBrowser(t *testing.T) {
 	waitFor(t, ctx, 10*time.Second, "the seek lands", fmt.Sprintf(`(a => a.currentTime > %f && a.currentTime < %f && !a.seeking)(document.getElementById('audio'))`, target-1, target+2.5))
 	waitFor(t, ctx, 10*time.Second, "the daemon's position follows the seek", fmt.Sprintf(`fetch('/api/status').then(r => r.json()).then(s => s.position_ms > %d)`, int((target-1)*1000)))
 
-	// Keyboard: space pauses and plays, / goes to the search, ? opens the help.
+	// Keyboard: space pauses (and the daemon's clock with it) and plays.
 	eval[chromedp.Void](t, ctx, `document.activeElement.blur()`)
 	within(t, ctx, 5*time.Second, "press space", press(" "))
 	waitFor(t, ctx, 5*time.Second, "space pauses", `document.getElementById('audio').paused`)
 	waitFor(t, ctx, 10*time.Second, "the daemon shows the pause", `fetch('/api/status').then(r => r.json()).then(s => s.state === 'paused')`)
 	within(t, ctx, 5*time.Second, "press space", press(" "))
 	waitFor(t, ctx, 5*time.Second, "space plays again", `!document.getElementById('audio').paused`)
+	waitFor(t, ctx, 10*time.Second, "the daemon plays again", `fetch('/api/status').then(r => r.json()).then(s => s.state === 'playing')`)
 	within(t, ctx, 5*time.Second, "press space", press(" "))
 	waitFor(t, ctx, 5*time.Second, "space pauses for the screenshots", `document.getElementById('audio').paused`)
-	// Queue a track again, so the screenshots show a queue.
-	within(t, ctx, 10*time.Second, "add a result to the queue",
-		chromedp.Click(chromedp.CSS(`#results li:nth-child(3) button[aria-label$="to the queue"]`)))
-	waitFor(t, ctx, 10*time.Second, "the queue shows "+c, queueTitles+` === `+jsString(c))
+
+	// / goes to the search, Escape leaves it, ? opens the shortcuts.
 	within(t, ctx, 5*time.Second, "press /", press("/"))
 	waitFor(t, ctx, 5*time.Second, "/ focuses the search", `document.activeElement === document.getElementById('q')`)
 	within(t, ctx, 5*time.Second, "press Escape", press(kb.Escape))
@@ -485,12 +478,12 @@ func TestPlayerInBrowser(t *testing.T) {
 	waitFor(t, ctx, 5*time.Second, "? opens the shortcuts", `document.getElementById('help').open`)
 	checkAxe(t, ctx, "shortcuts open")
 
-	// Screenshots: the help overlay at desktop width, then the player.
+	// Screenshots: the help overlay at desktop width, then the player,
+	// paused on the first track with a track queued.
 	dir := screenshotDir(t)
 	shoot(t, ctx, dir, "help-1280-dark", 1280, 800, false, true)
 	within(t, ctx, 5*time.Second, "press Escape", press(kb.Escape))
 	waitFor(t, ctx, 5*time.Second, "Escape closes the shortcuts", `!document.getElementById('help').open`)
-
 	for _, v := range []struct {
 		name          string
 		width, height int64
@@ -507,5 +500,34 @@ func TestPlayerInBrowser(t *testing.T) {
 	within(t, ctx, 10*time.Second, "back to desktop", chromedp.EmulateViewport(1280, 800), setScheme(ctx, false))
 	checkTabOrder(t, ctx, "desktop")
 
+	// The play button resumes; Shift+→ goes to the queued track, which
+	// plays in the page.
+	within(t, ctx, 5*time.Second, "press the play button", chromedp.Click(chromedp.ID("playpause")))
+	waitFor(t, ctx, 5*time.Second, "the play button plays", `!document.getElementById('audio').paused`)
+	eval[chromedp.Void](t, ctx, `document.activeElement.blur()`)
+	src0 := eval[string](t, ctx, `document.getElementById('audio').currentSrc`)
+	within(t, ctx, 5*time.Second, "press Shift+→", chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	waitFor(t, ctx, 10*time.Second, "next plays "+b, `document.getElementById('now-title').textContent === `+jsString(b))
+	waitFor(t, ctx, 20*time.Second, "the next track's audio plays", fmt.Sprintf(`(a => a.currentSrc !== %s && a.currentTime > 0.5)(document.getElementById('audio'))`, jsString(src0)))
+	waitFor(t, ctx, 10*time.Second, "the queue is empty", `document.querySelectorAll('#queue li').length === 0`)
+
+	// Past 3 s, previous starts the track again, and the page hears it.
+	waitFor(t, ctx, 10*time.Second, "3.5 s of the next track play", `document.getElementById('audio').currentTime > 3.5`)
+	within(t, ctx, 5*time.Second, "press previous", chromedp.Click(chromedp.ID("prev")))
+	waitFor(t, ctx, 10*time.Second, "previous starts the track again", `(a => a.currentTime < 2.5 && !a.paused)(document.getElementById('audio'))`)
+	if now := eval[string](t, ctx, `document.getElementById('now-title').textContent`); now != b {
+		t.Errorf("after previous past 3 s, now playing shows %q; want %q again", now, b)
+	}
+	if msg := eval[string](t, ctx, `document.getElementById('alert').hidden ? '' : document.getElementById('alert-text').textContent`); msg != "" {
+		t.Errorf("the page shows an error: %s", msg)
+	}
+
 	onlyLocal(t, &reqs, p.Base)
+}
+
+// startPlayer starts a real daemon in a test swarm (tracker, origin, two
+// peers that hold the first track) at the speed of the browser's clock.
+func startPlayer(t *testing.T) player {
+	s := daemontest.Start(t, daemontest.Options{Speed: 1})
+	return player{Base: s.URL, LoginURL: s.LoginLink, Search: "Test"}
 }

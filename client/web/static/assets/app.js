@@ -326,7 +326,16 @@
 
   el.playpause.addEventListener('click', togglePlay);
   el.next.addEventListener('click', () => control('Could not skip to the next track', 'POST', '/api/next'));
-  el.prev.addEventListener('click', () => control('Could not go back', 'POST', '/api/previous'));
+  el.prev.addEventListener('click', async () => {
+    const url = st.audioURL;
+    const s = await control('Could not go back', 'POST', '/api/previous');
+    // Past the first seconds previous starts the same play again: same
+    // stream, new position.
+    if (s && s.audio_url && s.audio_url === url) {
+      el.audio.currentTime = (s.position_ms || 0) / 1000;
+      playAudio();
+    }
+  });
   el.seek.addEventListener('input', () => {
     st.scrubbing = true;
     renderProgress(Number(el.seek.value));
