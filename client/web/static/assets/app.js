@@ -81,18 +81,31 @@
 
   // ---- messages ----
 
-  let alertKind = '';
-  function showAlert(text, kind = 'error') {
-    alertKind = kind;
-    el.alertText.textContent = text;
-    el.alert.hidden = false;
+  // Messages by kind: a new message replaces the one of its kind, so the
+  // page can say both that the daemon is gone and what could not be done.
+  const alerts = new Map();
+  function renderAlerts() {
+    const frag = document.createDocumentFragment();
+    for (const text of alerts.values()) {
+      const p = document.createElement('p');
+      p.textContent = text;
+      frag.appendChild(p);
+    }
+    el.alertText.replaceChildren(frag);
+    el.alert.hidden = alerts.size === 0;
+  }
+  function showAlert(text, kind = 'action') {
+    if (alerts.get(kind) === text) return;
+    alerts.delete(kind); // the newest last
+    alerts.set(kind, text);
+    renderAlerts();
   }
   function clearAlert(kind) {
-    if (kind && alertKind !== kind) return;
-    el.alert.hidden = true;
-    el.alertText.textContent = '';
-    alertKind = '';
+    if (kind === undefined) alerts.clear();
+    else if (!alerts.delete(kind)) return;
+    renderAlerts();
   }
+  const hasAlert = (kind) => alerts.has(kind);
   function fail(what, err) {
     if (err && err.name === 'AbortError') return;
     const msg = err && err.message ? err.message : String(err);
@@ -355,7 +368,11 @@
     st.lastReport = now;
     if (el.audio.ended) return; // said once, by the ended handler
     const body = { position_ms: Math.round(el.audio.currentTime * 1000), paused: el.audio.paused };
-    api('POST', '/api/player', body).catch((e) => fail('Could not tell the daemon where playback is', e));
+    api('POST', '/api/player', body).then(() => clearAlert('report'), (e) => {
+      // While the event stream is down the page already says the daemon is gone.
+      if (e.status === 0 && hasAlert('conn')) return;
+      showAlert(`Could not tell the daemon where playback is: ${e.message}`, 'report');
+    });
   }
 
   el.audio.addEventListener('timeupdate', () => {
@@ -375,7 +392,7 @@
   el.audio.addEventListener('error', () => {
     if (!st.audioURL || !el.audio.error) return;
     const codes = { 1: 'the load was aborted', 2: 'a network error', 3: 'the audio could not be decoded', 4: 'the stream is not a format this browser plays' };
-    showAlert(`The browser could not play this track: ${codes[el.audio.error.code] || 'unknown error'}${el.audio.error.message ? ` (${el.audio.error.message})` : ''}.`);
+    showAlert(`The browser could not play this track: ${codes[el.audio.error.code] || 'unknown error'}${el.audio.error.message ? ` (${el.audio.error.message})` : ''}.`, 'audio');
   });
   setInterval(() => { if (st.audioURL && !el.audio.paused) report(false); }, REPORT_EVERY_MS);
 
@@ -429,7 +446,7 @@
       loadQueue(); // changed elsewhere (chorus ctl queue ...)
     }
     if (s.error && s.error !== st.lastPlayError) showAlert(`Playback problem: ${s.error}`, 'play');
-    if (!s.error && alertKind === 'play') clearAlert('play');
+    if (!s.error) clearAlert('play');
     st.lastPlayError = s.error || '';
     sample(s);
   }
@@ -442,7 +459,7 @@
       (s.account ? ` · logged in as ${s.account}` : '');
     // Beyond the contract the daemon says whether it has joined yet.
     if (s.connected === false && s.connecting) showAlert(`Not connected yet: ${s.connecting}`, 'joining');
-    else if (alertKind === 'joining') clearAlert('joining');
+    else clearAlert('joining');
     const n = Number(s.peers) || 0;
     el.peersN.textContent = String(n);
     el.peersWord.textContent = n === 1 ? 'peer' : 'peers';
@@ -477,6 +494,8 @@
     el.playpause.setAttribute('aria-label', playing ? 'Pause' : 'Play');
     el.playpause.title = playing ? 'Pause (Space)' : 'Play (Space)';
     el.seek.disabled = !(has && durationMs() > 0);
+    el.next.disabled = st.queue.length === 0;
+    el.prev.disabled = !has;
   }
 
   function renderProgress(ms) {
@@ -685,6 +704,7 @@
     el.queueEmpty.hidden = st.queue.length > 0;
     el.after.textContent = st.queue.length > 0 ? `${st.queue[0].title || st.queue[0].id}${st.queue[0].artist ? ` · ${st.queue[0].artist}` : ''}` : 'Nothing queued';
     el.queueClear.disabled = st.queue.length === 0;
+    renderButtons();
     if (focused) {
       const again = el.queue.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`);
       if (again && !again.disabled) again.focus();
@@ -758,7 +778,7 @@
   let events = null;
   function connect() {
     events = new EventSource('/api/events');
-    events.addEventListener('open', () => clearAlert('conn'));
+    events.addEventListener('open', () => { clearAlert('conn'); clearAlert('audio'); });
     events.addEventListener('status', (e) => {
       let s;
       try { s = JSON.parse(e.data); } catch (_) { return; }
@@ -777,6 +797,10 @@
       } else {
         showAlert('Lost the connection to the daemon; reconnecting…', 'conn');
       }
+      if (st.status && st.status.track) el.nowState.textContent = 'Daemon offline';
+      el.tracker.dataset.ok = 'offline';
+      el.trackerText.textContent = 'Daemon offline';
+      el.tracker.title = 'The daemon does not answer';
     });
   }
 
