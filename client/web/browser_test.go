@@ -525,6 +525,17 @@ func TestPlayerInBrowser(t *testing.T) {
 			t.Errorf("the page shows an error: %s", msg)
 		}
 
+		// Played to its end, a track gives way to the queued one: the page
+		// tells the daemon, which goes on, and the page plays that.
+		within(t, ctx, 10*time.Second, "queue the third result",
+			chromedp.Click(chromedp.CSS(`#results li:nth-child(3) button[aria-label$="to the queue"]`)))
+		waitFor(t, ctx, 10*time.Second, "the queue shows "+c, queueTitles+` === `+jsString(c))
+		src1 := eval[string](t, ctx, `document.getElementById('audio').currentSrc`)
+		box = eval[[]float64](t, ctx, `(r => [r.left, r.top, r.width, r.height])(document.getElementById('seek').getBoundingClientRect())`)
+		within(t, ctx, 10*time.Second, "click near the end of the progress bar", chromedp.MouseClickXY(box[0]+box[2]*0.92, box[1]+box[3]/2))
+		waitFor(t, ctx, 20*time.Second, "the queued track follows", `document.getElementById('now-title').textContent === `+jsString(c))
+		waitFor(t, ctx, 20*time.Second, "the queued track's audio plays", fmt.Sprintf(`(a => a.currentSrc !== %s && a.currentTime > 0.5 && !a.paused)(document.getElementById('audio'))`, jsString(src1)))
+
 		onlyLocal(t, &reqs, p.Base)
 	})
 	if t.Failed() {
