@@ -515,11 +515,12 @@ func TestPlayerInBrowser(t *testing.T) {
 		waitFor(t, ctx, 10*time.Second, "the queue is empty", `document.querySelectorAll('#queue li').length === 0`)
 
 		// Past 3 s, previous starts the track again, and the page hears it.
-		waitFor(t, ctx, 10*time.Second, "3.5 s of the next track play", `document.getElementById('audio').currentTime > 3.5`)
+		waitFor(t, ctx, 10*time.Second, "4 s of the next track play", `document.getElementById('audio').currentTime > 4`)
+		waitFor(t, ctx, 10*time.Second, "the daemon hears 4 s of it", `fetch('/api/status').then(r => r.json()).then(s => s.position_ms > 4000)`)
 		within(t, ctx, 5*time.Second, "press previous", chromedp.Click(chromedp.ID("prev")))
 		waitFor(t, ctx, 10*time.Second, "previous starts the track again", `(a => a.currentTime < 2.5 && !a.paused)(document.getElementById('audio'))`)
 		if now := eval[string](t, ctx, `document.getElementById('now-title').textContent`); now != b {
-			t.Errorf("after previous past 3 s, now playing shows %q; want %q again", now, b)
+			t.Errorf("after previous past 3 s, now playing shows %q; want %q again\n%s", now, b, pageState(ctx))
 		}
 		if msg := eval[string](t, ctx, `document.getElementById('alert').hidden ? '' : document.getElementById('alert-text').textContent`); msg != "" {
 			t.Errorf("the page shows an error: %s", msg)

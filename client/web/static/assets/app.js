@@ -25,6 +25,7 @@
   const SEEK_STEP_MS = 5000;
   const SEARCH_DEBOUNCE_MS = 180;
   const REPORT_EVERY_MS = 1000;
+  const END_QUIET_MS = 1500; // no routine reports this close to the end
   const CHART_WINDOW_MS = 60000;
   const QUIET_AFTER_ACTION_MS = 1500; // events older than an action must not undo it
   const PLAYING = new Set(['playing', 'loading', 'stalled']);
@@ -366,8 +367,12 @@
     const now = performance.now();
     if (!force && now - st.lastReport < REPORT_EVERY_MS) return;
     st.lastReport = now;
-    if (el.audio.ended) return; // said once, by the ended handler
-    const body = { position_ms: Math.round(el.audio.currentTime * 1000), paused: el.audio.paused };
+    if (el.audio.ended) return;
+    const pos = Math.round(el.audio.currentTime * 1000);
+    // In the last moments the daemon may already have gone on to the next
+    // track; a late report of this one's position must not land on that.
+    if (!force && !el.audio.paused && durationMs() - pos < END_QUIET_MS) return;
+    const body = { position_ms: pos, paused: el.audio.paused };
     api('POST', '/api/player', body).then(() => clearAlert('report'), (e) => {
       // While the event stream is down the page already says the daemon is gone.
       if (e.status === 0 && hasAlert('conn')) return;
@@ -381,14 +386,9 @@
   });
   for (const ev of ['play', 'pause', 'seeked']) el.audio.addEventListener(ev, () => { report(true); renderButtons(); });
   el.audio.addEventListener('playing', () => { clearAlert('autoplay'); renderButtons(); });
-  // At the end the daemon hears that the track was played out (not paused)
-  // and goes on to the queue's next track itself.
-  el.audio.addEventListener('ended', () => {
-    if (!st.audioURL) return;
-    const body = { position_ms: Math.max(durationMs(), Math.round(el.audio.currentTime * 1000)), paused: false };
-    api('POST', '/api/player', body).catch((e) => fail('Could not tell the daemon the track ended', e));
-    renderButtons();
-  });
+  // At the end nothing is reported: the daemon's clock, told last that the
+  // track plays, runs out with it and goes on to the queue's next track.
+  el.audio.addEventListener('ended', renderButtons);
   el.audio.addEventListener('error', () => {
     if (!st.audioURL || !el.audio.error) return;
     const codes = { 1: 'the load was aborted', 2: 'a network error', 3: 'the audio could not be decoded', 4: 'the stream is not a format this browser plays' };
@@ -408,9 +408,13 @@
       return;
     }
     if (s.audio_url !== st.audioURL) {
+      // A new play is newer than any action: follow it at once (a paused
+      // element would report itself paused to the new play).
       st.audioURL = s.audio_url;
       a.src = s.audio_url;
       if (s.position_ms > 0) a.currentTime = s.position_ms / 1000;
+      if (PLAYING.has(s.state)) playAudio();
+      return;
     }
     // An event sent before our last action must not undo it.
     if (!fromAction && (st.pending > 0 || performance.now() < st.quietUntil)) return;
