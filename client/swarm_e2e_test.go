@@ -17,8 +17,8 @@ import (
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
-	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/node"
+	"github.com/chorus-music/chorus/sim/cluster"
 )
 
 const alicePassword = "correct horse battery"

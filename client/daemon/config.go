@@ -43,6 +43,8 @@ const (
 	PinsFile    = "tracker-keys.json"
 	StateFile   = "state.json"
 	NodeDir     = "node"
+	// AddressFile holds the running daemon's API URL, for `chorus ctl`.
+	AddressFile = "api-address"
 )
 
 func (p Paths) configFile() string { return filepath.Join(p.Config, ConfigFile) }
@@ -50,10 +52,11 @@ func (p Paths) apiKeyFile() string { return filepath.Join(p.Config, APIKeyFile) 
 func (p Paths) sessionFile() string {
 	return filepath.Join(p.Config, SessionFile)
 }
-func (p Paths) pinsFile() string  { return filepath.Join(p.Config, PinsFile) }
-func (p Paths) stateFile() string { return filepath.Join(p.Config, StateFile) }
-func (p Paths) nodeDir() string   { return filepath.Join(p.Config, NodeDir) }
-func (p Paths) cacheDir() string  { return filepath.Join(p.Cache, "cache") }
+func (p Paths) addressFile() string { return filepath.Join(p.Config, AddressFile) }
+func (p Paths) pinsFile() string    { return filepath.Join(p.Config, PinsFile) }
+func (p Paths) stateFile() string   { return filepath.Join(p.Config, StateFile) }
+func (p Paths) nodeDir() string     { return filepath.Join(p.Config, NodeDir) }
+func (p Paths) cacheDir() string    { return filepath.Join(p.Cache, "cache") }
 
 // Config is the daemon's settings, stored as config.json in the config
 // directory. Every field is also a flag and an environment variable (see
@@ -162,6 +165,16 @@ func SaveConfig(p Paths, cfg Config) error {
 		return fmt.Errorf("daemon: encode config: %w", err)
 	}
 	return writeFileAtomic(p.configFile(), append(data, '\n'), 0o600)
+}
+
+// ReadAddress returns the API URL the daemon of this config directory
+// last listened on, or "" if none has run.
+func ReadAddress(p Paths) string {
+	b, err := os.ReadFile(p.addressFile())
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // Setting is one setting as a flag and an environment variable.

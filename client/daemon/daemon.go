@@ -246,6 +246,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		BaseContext:  func(net.Listener) context.Context { return ctx },
 		ErrorLog:     slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
+	if err := writeFileAtomic(d.opts.Paths.addressFile(), []byte(d.URL()+"\n"), 0o600); err != nil {
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(d.opts.API) }()
 

@@ -10,18 +10,6 @@ import (
 	"github.com/chorus-music/chorus/client"
 )
 
-// playClock is what the daemon wants of a Playback beyond reading: that a
-// pause in the listener's player pauses the scheduler's playback clock,
-// and that what is heard steers it. client.Playback grows these methods on
-// branch h1-client; until it has them the daemon keeps its own clock (see
-// play) and the scheduler's runs on while paused, fetching a little ahead
-// of need.
-type playClock interface {
-	Pause()
-	Resume()
-	Heard(offset int64)
-}
-
 // tokenTTL bounds a per-play audio token's life; it also ends when the
 // play is replaced.
 const tokenTTL = time.Hour
@@ -29,7 +17,9 @@ const tokenTTL = time.Hour
 // play is the current track. Its position is the daemon's playback clock:
 // the listener's clock (anchored where the first chunk arrived, stopped
 // while paused, moved by seeks and by what a player reports heard), never
-// ahead of the scheduler's playhead (which stops on a stall).
+// ahead of the scheduler's playhead (which stops on a stall). Pause,
+// Resume and Heard go to the Playback too, so the scheduler's clock, and
+// with it prefetch, follows what is heard.
 type play struct {
 	track    Track
 	m        *catalog.Manifest
@@ -216,9 +206,7 @@ func (d *Daemon) replacePlayback(ctx context.Context, p *play, off int64) (*clie
 	p.reanchor(off, d.clock.Now())
 	p.schedPos = off
 	if p.paused {
-		if pc, ok := any(pb).(playClock); ok {
-			pc.Pause()
-		}
+		pb.Pause()
 	}
 	d.mu.Unlock()
 	if old != nil {
@@ -243,8 +231,8 @@ func (d *Daemon) Pause() error {
 	p.refresh(now)
 	p.reanchor(p.position(now), now)
 	p.paused = true
-	if pc, ok := any(p.pb).(playClock); ok && p.pb != nil {
-		pc.Pause()
+	if p.pb != nil {
+		p.pb.Pause()
 	}
 	_ = d.saveStateLocked()
 	d.events.notify()
@@ -262,25 +250,21 @@ func (d *Daemon) Resume(ctx context.Context) error {
 	}
 	if p.pb == nil {
 		off := p.anchorPos
-		d.mu.Unlock()
-		pb, err := d.replacePlayback(ctx, p, off)
-		if err != nil {
-			return err
-		}
-		d.mu.Lock()
 		p.paused = false
 		d.mu.Unlock()
-		_ = pb
-		d.events.notify()
+		if _, err := d.replacePlayback(ctx, p, off); err != nil {
+			d.mu.Lock()
+			p.paused = true
+			d.mu.Unlock()
+			return err
+		}
 		return nil
 	}
 	if p.paused {
 		p.paused = false
 		now := d.clock.Now()
 		p.anchorAt = now
-		if pc, ok := any(p.pb).(playClock); ok {
-			pc.Resume()
-		}
+		p.pb.Resume()
 	}
 	_ = d.saveStateLocked()
 	d.mu.Unlock()
@@ -319,17 +303,17 @@ func (d *Daemon) Heard(posMS int64, paused bool) error {
 	off := msToBytes(p.m, posMS)
 	p.refresh(now)
 	p.reanchor(off, now)
-	pc, ok := any(p.pb).(playClock)
-	ok = ok && p.pb != nil
-	if ok {
-		pc.Heard(off)
+	if p.pb != nil {
+		if err := p.pb.Heard(min(off, p.m.ByteLength)); err != nil {
+			return fmt.Errorf("%w: %v", ErrOutOfRange, err)
+		}
 	}
 	if paused != p.paused {
 		p.paused = paused
-		if ok && paused {
-			pc.Pause()
-		} else if ok {
-			pc.Resume()
+		if p.pb != nil && paused {
+			p.pb.Pause()
+		} else if p.pb != nil {
+			p.pb.Resume()
 		}
 		_ = d.saveStateLocked()
 		d.events.notify()

@@ -116,17 +116,17 @@ func (d *Daemon) Status() Status {
 		s.Play.StartMS = p.startMS
 		s.Play.SchedulerPositionMS = bytesToMS(p.m, p.schedPos)
 		for k, v := range p.prevBytes {
-			s.Play.Bytes[string(k)] += v
+			s.Play.Bytes[k.String()] += v
 		}
 		s.Play.Stalls = p.prevStall
 		if p.pb != nil {
 			st := p.pb.Stats()
 			for k, v := range st.BytesBySource {
-				s.Play.Bytes[string(k)] += v
+				s.Play.Bytes[k.String()] += v
 			}
 			s.Play.Stalls += st.Stalls
 		}
-		originBytes = s.Play.Bytes[string(client.KindOrigin)]
+		originBytes = s.Play.Bytes[client.KindOrigin.String()]
 		switch {
 		case p.paused:
 			s.State = "paused"

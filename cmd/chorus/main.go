@@ -38,6 +38,9 @@ func commands() map[string]command {
 		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
 		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
+		"daemon":  {"run the listener's daemon: session, swarm node, cache, local API and audio stream", runDaemon},
+		"login":   {"log in once for the daemon: login --user NAME (password from a prompt or stdin)", runLogin},
+		"ctl":     {"control the running daemon: ctl status | search WORDS | play ID | pause | next | queue ... | url", runCtl},
 	}
 }
 
