@@ -26,7 +26,8 @@
   const SEARCH_DEBOUNCE_MS = 180;
   const REPORT_EVERY_MS = 1000;
   const END_QUIET_MS = 1500; // no routine reports this close to the end
-  const CHART_WINDOW_MS = 60000;
+  const CHART_WINDOW_MS = 60000; // the chart shows at most the last minute
+  const CHART_MIN_WINDOW_MS = 20000; // and at least 20 s, while a play is young
   const QUIET_AFTER_ACTION_MS = 1500; // events older than an action must not undo it
   const PLAYING = new Set(['playing', 'loading', 'stalled']);
 
@@ -583,9 +584,10 @@
     for (const p of pts) max = Math.max(max, p.ahead);
     const stepMs = max > 60000 ? 30000 : 10000;
     max = Math.ceil(max / stepMs) * stepMs;
-    const top = 16, bottom = h - 6, left = 0, right = w;
+    const top = 16, bottom = h - 18, left = 0, right = w;
     const y = (v) => bottom - (v / max) * (bottom - top);
-    const x = (t) => right - ((now - t) / CHART_WINDOW_MS) * (right - left);
+    const span = pts.length > 0 ? Math.min(CHART_WINDOW_MS, Math.max(CHART_MIN_WINDOW_MS, Math.ceil((now - pts[0].t) / 10000) * 10000)) : CHART_MIN_WINDOW_MS;
+    const x = (t) => right - ((now - t) / span) * (right - left);
 
     ctx.font = `11px ${color('--font') || 'sans-serif'}`;
     ctx.textBaseline = 'bottom';
@@ -597,6 +599,13 @@
       ctx.fillStyle = color('--muted');
       ctx.fillText(`${v / 1000} s`, 6, yy - 2);
     }
+    ctx.textAlign = 'right';
+    ctx.strokeStyle = color('--chart-grid');
+    ctx.beginPath(); ctx.moveTo(left, bottom + 0.5); ctx.lineTo(right, bottom + 0.5); ctx.stroke();
+    ctx.fillStyle = color('--muted');
+    ctx.fillText('now', right - 6, h - 3);
+    ctx.fillText(`−${span / 1000} s`, left + 40, h - 3);
+    ctx.textAlign = 'left';
     if (pts.length === 0) return;
     ctx.beginPath();
     ctx.moveTo(Math.max(left, x(pts[0].t)), bottom);
@@ -614,7 +623,7 @@
     ctx.lineJoin = 'round';
     ctx.stroke();
     const last = pts[pts.length - 1].ahead;
-    c.setAttribute('aria-label', `Buffered ahead over the last minute, now ${(last / 1000).toFixed(1)} seconds`);
+    c.setAttribute('aria-label', `Buffered ahead over the last ${span / 1000} seconds, now ${(last / 1000).toFixed(1)} seconds`);
   }
   setInterval(() => { if (st.samples.length > 0 && isPlaying()) drawChart(); }, 1000);
   window.addEventListener('resize', drawChart);
