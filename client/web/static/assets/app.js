@@ -75,7 +75,7 @@
     }
     if (!res.ok) {
       let msg = data && typeof data.error === 'string' && data.error ? data.error : `the daemon answered ${res.status} ${res.statusText}`.trim();
-      if (res.status === 401) msg = `This page is not logged in to the daemon (${msg}). Open the login link the daemon printed when it started.`;
+      if (res.status === 401) msg = `This page is not logged in to the daemon (${msg}). Open the login link the daemon printed, or run “chorus ctl open” for a new one.`;
       throw new APIError(msg, res.status);
     }
     return data;
@@ -209,7 +209,7 @@
       try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
       if (!res.ok) {
         let msg = data && data.error ? data.error : `the daemon answered ${res.status}`;
-        if (res.status === 401) msg = `This page is not logged in to the daemon (${msg}). Open the login link the daemon printed when it started.`;
+        if (res.status === 401) msg = `This page is not logged in to the daemon (${msg}). Open the login link the daemon printed, or run “chorus ctl open” for a new one.`;
         throw new APIError(msg, res.status);
       }
       if (seq !== searchSeq) return;
