@@ -487,6 +487,7 @@ func TestPlayerInBrowser(t *testing.T) {
 		shoot(t, ctx, dir, "help-1280-dark", 1280, 800, false, true)
 		within(t, ctx, 5*time.Second, "press Escape", press(kb.Escape))
 		waitFor(t, ctx, 5*time.Second, "Escape closes the shortcuts", `!document.getElementById('help').open`)
+		bg := map[bool]string{}
 		for _, v := range []struct {
 			name          string
 			width, height int64
@@ -499,6 +500,10 @@ func TestPlayerInBrowser(t *testing.T) {
 		} {
 			shoot(t, ctx, dir, v.name, v.width, v.height, v.mobile, v.dark)
 			checkAxe(t, ctx, v.name)
+			bg[v.dark] = eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
+		}
+		if bg[false] == bg[true] {
+			t.Errorf("light and dark have the same background %s; prefers-color-scheme is not followed", bg[false])
 		}
 		within(t, ctx, 10*time.Second, "back to desktop", chromedp.EmulateViewport(1280, 800), setScheme(ctx, false))
 		checkTabOrder(t, ctx, "desktop")
