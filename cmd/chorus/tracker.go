@@ -64,6 +64,8 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	tlsFlags := addTLSFlags(fs)
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
 	ticketTTL := fs.Duration("ticket-ttl", time.Hour, "peer admission ticket lifetime")
+	dhtListen := fs.String("dht-listen", "", "also run an always-on DHT server node on this QUIC multiaddr (e.g. /ip4/127.0.0.1/udp/7071/quic-v1): it keeps provider records in DATA/dht/records.db and heads the bootstrap list")
+	dhtLifetime := fs.Duration("dht-record-lifetime", dhtRecordLifetime, "how long the DHT server keeps a provider record after its last announcement")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -77,11 +79,21 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer closeTracker()
 
+	var api http.Handler = srv
+	if *dhtListen != "" {
+		d, err := startDHTServer(ctx, env, srv, filepath.Join(*dataDir, "dht"), *dhtListen, *dhtLifetime, *ticketTTL)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		api = withBootstrapFirst(srv, d.bootstrapAddrs)
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("tracker listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir)
@@ -97,7 +109,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		// One registry for both, so /metrics on either port shows both.
-		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: srv, Registry: srv.Registry()})
+		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: api, Registry: srv.Registry()})
 		if err != nil {
 			return err
 		}
