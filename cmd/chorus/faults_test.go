@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chorus-music/chorus/client"
@@ -185,4 +186,18 @@ func copyDir(t *testing.T, src, dst string, skip ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPlayInterrupted: Ctrl-C during a play that is waiting for a stopped
+// origin ends it at once, non-zero, saying so, with its statistics.
+func TestPlayInterrupted(t *testing.T) {
+	t.Parallel()
+	s := newSwarmSite(t, "alice")
+	s.origin.stop()
+	p, _ := s.startPlay("play, interrupted", "alice", t.TempDir(), true, "--give-up", "60s", "--log-level", "debug")
+	p.waitFor("request failed")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	expectFailure(t, p, "play interrupted")
 }

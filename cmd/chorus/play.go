@@ -111,6 +111,10 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer pb.Close()
+	// A blocked read of the playback ends when the play is interrupted or
+	// times out.
+	stopClosing := context.AfterFunc(ctx, func() { pb.Close() })
+	defer stopClosing()
 	playErr := writeOutput(*out, env.stdout, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}})
 	// The statistics are printed whatever happened: they tell how far the
 	// play got and from where.
