@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,36 +121,15 @@ func TestPlayOnlySourceCorrupt(t *testing.T) {
 	if _, got := s.play("A play", "alice", dirA); !bytes.Equal(got, s.want) {
 		t.Fatal("A's play output differs from the source")
 	}
-	// The hostile peer holds what A holds (a copy of A's cache and held
-	// tracks, with an identity of its own) and corrupts what it serves.
-	dirM := t.TempDir()
-	copyDir(t, dirA, dirM, "identity.key", "listen-addrs")
-	ctx := context.Background()
-	pins, err := client.OpenPins(filepath.Join(dirM, "tracker-keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := client.NewTracker(client.TrackerOptions{URL: s.trackerURL, Pins: pins})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Login(ctx, "mallory", sitePassword); err != nil {
-		t.Fatalf("mallory login: %v", err)
-	}
-	m, err := client.JoinSwarm(ctx, tr, client.SwarmOptions{Dir: dirM, Announce: true, ServeStream: fault.Corrupt})
-	if err != nil {
-		t.Fatalf("mallory's node: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if held := m.Node.Held(); len(held) != 1 {
-		t.Fatalf("mallory's node holds %v; want the one track A played", held)
-	}
+	m := startCorruptPeer(t, s, dirA)
 	s.origin.stop()
 
 	p, _ := s.startPlay("play, only source corrupt", "carol", t.TempDir(), true, "--swarm", "--give-up", "7s", "--log-level", "debug")
-	expectFailure(t, p, "corrupt", m.Node.ID().String())
-	if !strings.Contains(p.output(), "level=WARN") {
-		t.Error("the corrupt chunk was not logged at WARN")
+	expectFailure(t, p, "banned: peer "+m.Node.ID().String())
+	if !slices.ContainsFunc(strings.Split(p.output(), "\n"), func(l string) bool {
+		return strings.Contains(l, "level=WARN") && strings.Contains(l, "corrupt chunk") && strings.Contains(l, m.Node.ID().String())
+	}) {
+		t.Error("the corrupt chunk was not logged at WARN with the peer's ID")
 	}
 
 	s.startOrigin()
@@ -200,4 +180,34 @@ func TestPlayInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFailure(t, p, "play interrupted")
+}
+
+// startCorruptPeer starts, in this process, a real node for mallory that
+// holds what the listener in dirA holds (a copy of its cache and held
+// tracks, with an identity of its own) and corrupts every chunk it serves.
+func startCorruptPeer(t *testing.T, s *swarmSite, dirA string) *client.Membership {
+	t.Helper()
+	dirM := t.TempDir()
+	copyDir(t, dirA, dirM, "identity.key", "listen-addrs")
+	ctx := context.Background()
+	pins, err := client.OpenPins(filepath.Join(dirM, "tracker-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := client.NewTracker(client.TrackerOptions{URL: s.trackerURL, Pins: pins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Login(ctx, "mallory", sitePassword); err != nil {
+		t.Fatalf("mallory login: %v", err)
+	}
+	m, err := client.JoinSwarm(ctx, tr, client.SwarmOptions{Dir: dirM, Announce: true, ServeStream: fault.Corrupt})
+	if err != nil {
+		t.Fatalf("mallory's node: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if held := m.Node.Held(); len(held) != 1 {
+		t.Fatalf("mallory's node holds %v; want the one track A played", held)
+	}
+	return m
 }
