@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/sim/fault"
@@ -206,8 +207,25 @@ func startCorruptPeer(t *testing.T, s *swarmSite, dirA string) *client.Membershi
 		t.Fatalf("mallory's node: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	if held := m.Node.Held(); len(held) != 1 {
+	held := m.Node.Held()
+	if len(held) != 1 {
 		t.Fatalf("mallory's node holds %v; want the one track A played", held)
+	}
+	// Announce it now, once the routing table holds a peer, so that the
+	// record is on the DHT server before any play looks for it.
+	for {
+		grew := m.Node.RoutingTableChanged()
+		if m.Node.RoutingTableSize() > 0 {
+			break
+		}
+		select {
+		case <-grew:
+		case <-time.After(procWait):
+			t.Fatal("mallory's routing table stayed empty")
+		}
+	}
+	if err := m.Node.Provide(ctx, held[0]); err != nil {
+		t.Fatalf("mallory's announcement: %v", err)
 	}
 	return m
 }
