@@ -242,7 +242,7 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("put %s: %w", c, err)
 	}
-	return b.s.Write(c, data, WriteOptions{Durability: SyncNone})
+	return b.s.Write(c, data, WriteOptions{Durability: batchDurability})
 }
 
 // Sync makes every chunk written so far durable.
