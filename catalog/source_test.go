@@ -98,7 +98,7 @@ func TestInspectRefuses(t *testing.T) {
 		{"FLAC cut to a tenth", cut(t, dir, "flac.flac", "tenth.flac", len(flac)/10), ErrTruncated, "truncated: the file ends inside a frame"},
 		{"FLAC short of its last bytes", cut(t, dir, "flac.flac", "short.flac", -3), ErrTruncated, "truncated: the file ends inside a frame"},
 		{"WAV cut in half", cut(t, dir, "Test Artist - Wave Title.wav", "half.wav", len(wav)/2), ErrTruncated, "truncated: its data chunk declares 3.000 s of audio, the file holds 1.499 s"},
-		{"missing", filepath.Join(dir, "nope.wav"), os.ErrNotExist, "stat: no such file or directory"},
+		{"missing", filepath.Join(dir, "nope.wav"), os.ErrNotExist, "no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
