@@ -18,9 +18,6 @@ type gcResult struct {
 	temps         int
 }
 
-// farFuture is a cutoff after every temporary file's time.
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // collectChunks removes every chunk no track refers to, and every
 // temporary file. The caller holds the ingest lock exclusively, so no
 // ingest is writing chunks the catalog does not refer to yet.
@@ -48,7 +45,7 @@ func collectChunks(ctx context.Context, srv *tracker.Server, chunks *origin.DirS
 		res.removed++
 		res.freed += e.Size
 	}
-	res.temps, err = chunks.RemoveTemp(farFuture)
+	res.temps, err = chunks.RemoveAllTemp()
 	return res, err
 }
 

@@ -407,6 +407,13 @@ func (s *Store) RemoveTemp(cutoff time.Time) (int, error) {
 	return removed, err
 }
 
+// RemoveAllTemp deletes every temporary file, however recent: for a store
+// whose user knows no write is in progress (it owns the directory, or
+// holds the lock that writers take).
+func (s *Store) RemoveAllTemp() (int, error) {
+	return s.RemoveTemp(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+}
+
 // walk calls fn for every entry of every shard directory (a two-character
 // subdirectory of the root).
 func (s *Store) walk(fn func(shard, name string, d fs.DirEntry) error) error {
