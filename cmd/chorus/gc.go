@@ -55,6 +55,7 @@ func collectChunks(ctx context.Context, srv *tracker.Server, chunks *origin.DirS
 func runGC(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "gc", "")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -71,7 +72,7 @@ func runGC(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer l.Release()
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{})
 	if err != nil {
 		return err
 	}

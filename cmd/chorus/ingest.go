@@ -149,6 +149,7 @@ var errInterrupted = errors.New("ingest interrupted: no half-ingested track is v
 func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "ingest", "FILES|DIRS")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress bar or progress lines")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
@@ -170,7 +171,7 @@ func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{IngestSecret: secret})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{IngestSecret: secret})
 	if err != nil {
 		return err
 	}

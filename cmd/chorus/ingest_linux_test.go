@@ -197,7 +197,7 @@ func (w *chunkWatch) waitFor(t *testing.T, n int, deadline time.Time) {
 func storeMatchesCatalog(t *testing.T, data, when string) {
 	t.Helper()
 	env := &cmdEnv{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler)}
-	srv, closeTracker, err := openTracker(env, data, tracker.Options{})
+	srv, closeTracker, err := openTracker(env, data, "", tracker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,8 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	originCA := fs.String("origin-ca", envOr("CHORUS_ORIGIN_CA", ""), "PEM file of a CA to trust for origins, e.g. a dev origin's origin-ca.pem (env CHORUS_ORIGIN_CA)")
 	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up on the play after this long")
+	timeout := fs.Duration("timeout", 30*time.Minute, "end the play after this long in all")
+	giveUp := fs.Duration("give-up", 0, "end the play when it cannot progress for this long: no source answers (0: the client default, 15s)")
 	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache, share while playing")
 	sf := addSwarmFlags(fs)
 	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
@@ -53,6 +54,9 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if *speed <= 0 {
 		return fmt.Errorf("--speed %v: want a positive factor", *speed)
+	}
+	if *giveUp < 0 {
+		return fmt.Errorf("--give-up %v: want a positive duration (or 0 for the default)", *giveUp)
 	}
 	outFile, err := openOutput(ctx, *out, env.stdout) // before any download
 	if err != nil {
@@ -76,6 +80,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer origin.CloseClient(originHTTP)
 
+	interrupted := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, password)
@@ -95,7 +100,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		origins = append(origins, src)
 	}
-	copts := client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}}
+	copts := client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}, GiveUpAfter: *giveUp}
 	if *swarm {
 		so, err := sf.options(*dataDir, env, false)
 		if err != nil {
@@ -118,15 +123,24 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer pb.Close()
-	if err := copyOutput(outFile, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); err != nil {
-		return err
-	}
+	playErr := copyOutput(outFile, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}})
+	// The statistics are printed whatever happened: they tell how far the
+	// play got and from where.
 	enc := json.NewEncoder(env.stdout)
 	if *out == "-" {
 		enc = json.NewEncoder(env.stderr)
 	}
 	enc.SetIndent("", "  ")
-	return enc.Encode(pb.Stats())
+	statsErr := enc.Encode(pb.Stats())
+	switch {
+	case playErr == nil:
+		return statsErr
+	case interrupted.Err() != nil:
+		return fmt.Errorf("play interrupted: %w", context.Cause(interrupted))
+	case errors.Is(playErr, context.DeadlineExceeded) && ctx.Err() != nil:
+		return fmt.Errorf("play did not finish within --timeout %v", *timeout)
+	}
+	return playErr
 }
 
 // originClient builds the HTTP client for origins.

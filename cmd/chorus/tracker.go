@@ -13,7 +13,6 @@ import (
 
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/tracker"
-	"github.com/chorus-music/chorus/tracker/store/sqlite"
 )
 
 // trackerHome is the layout of a tracker's data directory.
@@ -24,11 +23,11 @@ func (h trackerHome) chunks() string { return filepath.Join(h.dir, "chunks") }
 
 // openTracker opens the tracker's store and a Server over it, for the
 // operator commands that act on a data directory directly.
-func openTracker(env *cmdEnv, dataDir string, opts tracker.Options) (*tracker.Server, func(), error) {
+func openTracker(env *cmdEnv, dataDir, storeURL string, opts tracker.Options) (*tracker.Server, func(), error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(trackerHome{dataDir}.db())
+	st, err := openStore(dataDir, storeURL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,6 +52,10 @@ func dataFlag(fs interface {
 func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "tracker", "")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
+	var proxies prefixList
+	fs.Var(&proxies, "trusted-proxy", "network (CIDR) of a reverse proxy or load balancer whose X-Forwarded-For is believed (repeatable)")
+	keyRefresh := fs.Duration("key-refresh", time.Second, "how stale the signing keys may be when another tracker on the same store rotates them")
 	listen := fs.String("listen", envOr("CHORUS_TRACKER_LISTEN", "127.0.0.1:7070"), "host:port of the HTTP API (env CHORUS_TRACKER_LISTEN)")
 	var origins stringList
 	fs.Var(&origins, "origin", "base URL of an origin to list to clients (repeatable)")
@@ -60,6 +63,8 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	tlsFlags := addTLSFlags(fs)
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
 	ticketTTL := fs.Duration("ticket-ttl", time.Hour, "peer admission ticket lifetime")
+	dhtListen := fs.String("dht-listen", "", "also run an always-on DHT server node on this QUIC multiaddr (e.g. /ip4/127.0.0.1/udp/7071/quic-v1): it keeps provider records in DATA/dht/records.db and heads the bootstrap list")
+	dhtLifetime := fs.Duration("dht-record-lifetime", dhtRecordLifetime, "how long the DHT server keeps a provider record after its last announcement")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -67,20 +72,31 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{Origins: origins, AccessTTL: *accessTTL, TicketTTL: *ticketTTL})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{Origins: origins, AccessTTL: *accessTTL, TicketTTL: *ticketTTL,
+		TrustedProxies: proxies, KeyRefresh: *keyRefresh})
 	if err != nil {
 		return err
 	}
 	defer closeTracker()
 
+	var api http.Handler = srv
+	if *dhtListen != "" {
+		d, err := startDHTServer(ctx, env, srv, filepath.Join(*dataDir, "dht"), *dhtListen, *dhtLifetime, *ticketTTL)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		api = withBootstrapFirst(srv, d.bootstrapAddrs)
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("tracker listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir)
+	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir, "store", storeName(*storeURL))
 
 	running := 1
 	if *serveOrigin != "" {
@@ -93,7 +109,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		// One registry for both, so /metrics on either port shows both.
-		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: srv, Registry: srv.Registry()})
+		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: api, Registry: srv.Registry()})
 		if err != nil {
 			return err
 		}
@@ -142,6 +158,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fs := newFlags(env, "user add", "NAME")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
 	posArgs, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -154,7 +171,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{})
 	if err != nil {
 		return err
 	}
@@ -172,6 +189,7 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fs := newFlags(env, "keys "+args[0], "")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
 	posArgs, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -179,7 +197,7 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{})
 	if err != nil {
 		return err
 	}
