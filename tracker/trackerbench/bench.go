@@ -56,7 +56,11 @@ type Options struct {
 	Argon2 tracker.Argon2Params
 	// Tracks in the catalog; default 50.
 	Tracks int
-	Logger *slog.Logger
+	// Logger receives the benchmark's progress; TrackerLogger the
+	// tracker's own logs (nil: discarded; its per-request lines at Info
+	// would cost as much as the requests).
+	Logger        *slog.Logger
+	TrackerLogger *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -102,6 +106,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TrackerLogger == nil {
+		o.TrackerLogger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -171,7 +178,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	argon := o.Argon2
 	srv, err := tracker.New(tracker.Options{
-		Store: o.Store, Logger: o.Logger, Argon2: argon,
+		Store: o.Store, Logger: o.TrackerLogger, Argon2: argon,
 		// The load comes from one address: lift the per-network attempt
 		// guard, keep the failure throttles (only successes are sent).
 		LoginPolicy: tracker.LoginPolicy{AttemptRate: rate.Inf, AttemptBurst: 1},
