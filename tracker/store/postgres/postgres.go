@@ -43,6 +43,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, fmt.Errorf("%w: %s", ErrURL, redactErr(err))
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// An unreachable server fails Open in seconds, not minutes.
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgx's default (the CPU count, at least 4) leaves a busy tracker
 		// waiting for connections while each holds a commit's WAL flush;
