@@ -549,14 +549,22 @@ func (s *Store) KeyRequests(ctx context.Context, account string, limit int) ([]s
 	return out, mapErr("key requests", rows.Err())
 }
 
-// PutTicket implements store.Store.
-func (s *Store) PutTicket(ctx context.Context, t store.TicketRecord) error {
-	if t.PeerID == "" || t.Account == "" {
-		return fmt.Errorf("put ticket: %w: empty peer or account", store.ErrInvalid)
+// PutTickets implements store.Store with one COPY.
+func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
+	for _, t := range ts {
+		if t.PeerID == "" || t.Account == "" {
+			return fmt.Errorf("put tickets: %w: empty peer or account", store.ErrInvalid)
+		}
 	}
-	_, err := s.exec(ctx, "put ticket", `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt))
-	return err
+	if err := s.check(); err != nil || len(ts) == 0 {
+		return err
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"tickets"}, []string{"peer_id", "account", "key_id", "issued_at", "expires_at"},
+		pgx.CopyFromSlice(len(ts), func(i int) ([]any, error) {
+			t := ts[i]
+			return []any{t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)}, nil
+		}))
+	return mapErr("put tickets", err)
 }
 
 // LiveTicket implements store.Store.

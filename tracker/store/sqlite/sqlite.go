@@ -562,14 +562,29 @@ func (s *Store) KeyRequests(ctx context.Context, account string, limit int) ([]s
 	return out, mapErr("key requests", rows.Err())
 }
 
-// PutTicket implements store.Store.
-func (s *Store) PutTicket(ctx context.Context, t store.TicketRecord) error {
-	if t.PeerID == "" || t.Account == "" {
-		return fmt.Errorf("put ticket: %w: empty peer or account", store.ErrInvalid)
+// PutTickets implements store.Store: one transaction, one prepared insert.
+func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
+	for _, t := range ts {
+		if t.PeerID == "" || t.Account == "" {
+			return fmt.Errorf("put tickets: %w: empty peer or account", store.ErrInvalid)
+		}
 	}
-	_, err := s.exec(ctx, "put ticket", `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt))
-	return err
+	if len(ts) == 0 {
+		return s.check()
+	}
+	return s.inTx(ctx, "put tickets", func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return mapErr("put tickets", err)
+		}
+		defer st.Close()
+		for _, t := range ts {
+			if _, err := st.ExecContext(ctx, t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)); err != nil {
+				return mapErr("put tickets", err)
+			}
+		}
+		return nil
+	})
 }
 
 // LiveTicket implements store.Store.

@@ -523,13 +523,29 @@ func testKeyRequests(t *testing.T, s store.Store) {
 func testTickets(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rec := store.TicketRecord{PeerID: "peerA", Account: "alice", KeyID: "k1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	if err := s.PutTicket(ctx, rec); err != nil {
-		t.Fatalf("PutTicket = %v", err)
+	if err := s.PutTickets(ctx, []store.TicketRecord{rec}); err != nil {
+		t.Fatalf("PutTickets = %v", err)
 	}
 	later := rec
 	later.IssuedAt, later.ExpiresAt = t0.Add(30*time.Minute), t0.Add(90*time.Minute)
-	if err := s.PutTicket(ctx, later); err != nil {
-		t.Fatalf("PutTicket(later) = %v", err)
+	if err := s.PutTickets(ctx, []store.TicketRecord{later}); err != nil {
+		t.Fatalf("PutTickets(later) = %v", err)
+	}
+	// A batch with an invalid record writes none of it.
+	stray := store.TicketRecord{PeerID: "peerZ", Account: "alice", KeyID: "k1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.PutTickets(ctx, []store.TicketRecord{stray, {PeerID: "peerY"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("PutTickets(with an invalid record) = %v; want ErrInvalid", err)
+	}
+	if _, err := s.LiveTicket(ctx, "alice", "peerZ", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LiveTicket(peerZ) after a refused batch = %v; want ErrNotFound", err)
+	}
+	if err := s.PutTickets(ctx, []store.TicketRecord{stray, {PeerID: "peerY", Account: "bob", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}}); err != nil {
+		t.Fatalf("PutTickets(two) = %v", err)
+	}
+	for _, p := range [][2]string{{"alice", "peerZ"}, {"bob", "peerY"}} {
+		if _, err := s.LiveTicket(ctx, p[0], p[1], t0); err != nil {
+			t.Fatalf("LiveTicket(%s, %s) after a batch of two = %v", p[0], p[1], err)
+		}
 	}
 	got, err := s.LiveTicket(ctx, "alice", "peerA", t0.Add(time.Minute))
 	if err != nil || !got.ExpiresAt.Equal(later.ExpiresAt) || got.KeyID != "k1" {
