@@ -482,9 +482,9 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return out, mapErr("signing keys", rows.Err())
 }
 
-// RotateSigningKey implements store.Store. The newest key row is locked
-// first, so two trackers rotating at once serialize and the second finds
-// the key it meant to retire no longer current.
+// RotateSigningKey implements store.Store. Rotations take an advisory
+// lock first, so two trackers rotating at once serialize and the second
+// finds the key it meant to retire no longer current.
 func (s *Store) RotateSigningKey(ctx context.Context, current string, next store.SigningKey) error {
 	if next.ID == "" || len(next.PublicKey) == 0 || len(next.PrivateKey) == 0 || !next.RetiredAt.IsZero() {
 		return fmt.Errorf("rotate signing key: %w: missing field or retired", store.ErrInvalid)
