@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchOddInput", testSearchOddInput},
 		{"SearchInsertionOrder", testSearchInsertionOrder},
 		{"SigningKeys", testSigningKeys},
+		{"RotateSigningKeyRace", testRotateSigningKeyRace},
 		{"KeyRequests", testKeyRequests},
 		{"Tickets", testTickets},
 		{"Announcements", testAnnouncements},
@@ -496,6 +497,40 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	// still current and rotates.
 	if err := s.RotateSigningKey(ctx, "k2", k3); err != nil {
 		t.Fatalf("RotateSigningKey(k2 -> k3) = %v; want nil", err)
+	}
+}
+
+// testRotateSigningKeyRace: of concurrent rotations away from one key (two
+// trackers rotating at once), exactly one wins; the rest get ErrConflict
+// and the key list stays a chain.
+func testRotateSigningKeyRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustKey(t, s, "k0")
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := testKey(fmt.Sprint("r", i), t0.Add(time.Minute))
+			next.EndorsedBy = "k0"
+			errs[i] = s.RotateSigningKey(ctx, "k0", next)
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("RotateSigningKey = %v; want nil or ErrConflict", err)
+		}
+	}
+	keys, err := s.SigningKeys(ctx)
+	if wins != 1 || err != nil || len(keys) != 2 || !keys[0].Retired() || keys[1].Retired() {
+		t.Fatalf("%d of %d concurrent rotations won, keys %+v, %v; want 1 win and k0 retired, one current", wins, n, keys, err)
 	}
 }
 
