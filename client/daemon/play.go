@@ -62,8 +62,10 @@ func (p *play) refresh(now time.Time) {
 	if !p.started {
 		p.started = true
 		p.anchorPos, p.anchorAt = pos, now
-		if p.startMS == nil {
-			ms := p.pb.Stats().StartLatencyMS
+	}
+	if p.startMS == nil {
+		// The first start of this play (a seek's restart does not count).
+		if ms := p.pb.Stats().StartLatencyMS; ms > 0 {
 			p.startMS = &ms
 		}
 	}

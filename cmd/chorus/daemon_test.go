@@ -305,3 +305,17 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 		t.Logf("first daemon's log:\n%s\nsecond daemon's log:\n%s", d1Err, d2Err)
 	}
 }
+
+// demoCtl runs the `chorus ctl --config-dir DIR search Light` line the
+// demo prints, with the test's binary, and expects the demo's tracks.
+func demoCtl(t *testing.T, bin, line string) {
+	t.Helper()
+	_, args, ok := strings.Cut(line, "ctl ")
+	if !ok {
+		t.Fatalf("demo's ctl line %q", line)
+	}
+	out, err := exec.Command(bin, append([]string{"ctl"}, strings.Fields(args)...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "First Light") {
+		t.Fatalf("chorus ctl %s: %v\n%s", args, err, out)
+	}
+}

@@ -100,13 +100,15 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	seen := waitForLine(t, stdout, "plays complete", 3*time.Minute)
+	seen := waitForLine(t, stdout, "ctl --config-dir", 3*time.Minute)
 	table := strings.Join(seen, "\n")
-	for _, want := range []string{"First Light", "from origin", "ok"} {
+	for _, want := range []string{"First Light", "from origin", "ok", "plays complete", "/login?token="} {
 		if !strings.Contains(table, want) {
 			t.Errorf("demo table lacks %q:\n%s", want, table)
 		}
 	}
+	// The demo's daemon answers the ctl line it prints.
+	demoCtl(t, bin, seen[len(seen)-1])
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
