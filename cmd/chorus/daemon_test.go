@@ -32,7 +32,7 @@ func userEnv(home string, extra ...string) []string {
 }
 
 // statusEvents follows a daemon's event stream until cond holds.
-func statusEvents(t *testing.T, base, key, what string, timeout time.Duration, cond func(daemon.Status) bool) daemon.Status {
+func statusEvents(t testing.TB, base, key, what string, timeout time.Duration, cond func(daemon.Status) bool) daemon.Status {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/events", nil)
 	req.Header.Set("X-API-Key", key)
@@ -68,7 +68,7 @@ func statusEvents(t *testing.T, base, key, what string, timeout time.Duration, c
 	}
 }
 
-func getStatus(t *testing.T, base, key string) daemon.Status {
+func getStatus(t testing.TB, base, key string) daemon.Status {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/status", nil)
 	req.Header.Set("X-API-Key", key)

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 // buildChorus builds the chorus binary on first use.
-func buildChorus(t *testing.T) string {
+func buildChorus(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -53,7 +53,7 @@ func buildChorus(t *testing.T) string {
 }
 
 // waitForLine reads r until a line contains want, or fails at the deadline.
-func waitForLine(t *testing.T, r io.Reader, want string, timeout time.Duration) []string {
+func waitForLine(t testing.TB, r io.Reader, want string, timeout time.Duration) []string {
 	t.Helper()
 	lines := make(chan string)
 	go func() {
@@ -125,7 +125,7 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 }
 
 // freePort finds a loopback port free on both TCP and UDP.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 20; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
