@@ -400,6 +400,10 @@ func (d *Daemon) handlePlayer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		PositionMS *int64 `json:"position_ms"`
 		Paused     bool   `json:"paused"`
+		// ID, when given, is the track the report is about: a report that
+		// arrives after the track changed is refused (409), not applied to
+		// the next track.
+		ID string `json:"id"`
 	}
 	if err := decode(r, &body); err != nil {
 		fail(w, err)
@@ -409,7 +413,7 @@ func (d *Daemon) handlePlayer(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: player needs {\"position_ms\": N, \"paused\": bool}", ErrBadRequest))
 		return
 	}
-	if err := d.Heard(*body.PositionMS, body.Paused); err != nil {
+	if err := d.Heard(body.ID, *body.PositionMS, body.Paused); err != nil {
 		fail(w, err)
 		return
 	}
