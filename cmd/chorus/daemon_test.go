@@ -301,6 +301,31 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Errorf("daemon did not exit within a minute of SIGTERM\n%s", d2Err)
 	}
+
+	// A daemon started while the tracker is away says why it waits, and
+	// connects when the tracker is back.
+	_, d3Out, d3Err := start(uenv, daemonArgs...)
+	waitForLine(t, d3Out, "try: chorus ctl", time.Minute)
+	st = statusEvents(t, base, key, "waiting for the tracker", time.Minute, func(s daemon.Status) bool {
+		return !s.Connected && strings.Contains(s.Connecting, "tracker unreachable")
+	})
+	if out := ctl("status"); !strings.Contains(out, "connecting") {
+		t.Errorf("ctl status while waiting for the tracker:\n%s", out)
+	}
+	tr2 := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort))
+	tr2.Env = opEnv
+	tr2Err, _ := tr2.StderrPipe()
+	if err := tr2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr2.Process.Kill(); tr2.Wait() })
+	waitForLine(t, tr2Err, "tracker serving", time.Minute)
+	st = statusEvents(t, base, key, "connected once the tracker is back", time.Minute, func(s daemon.Status) bool {
+		return s.Connected && s.TrackerReachable && s.Track != nil && s.Track.ID == long
+	})
+	if t.Failed() {
+		t.Logf("third daemon's log:\n%s", d3Err)
+	}
 	if t.Failed() {
 		t.Logf("first daemon's log:\n%s\nsecond daemon's log:\n%s", d1Err, d2Err)
 	}
