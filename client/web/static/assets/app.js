@@ -546,7 +546,8 @@
     }
     el.srcbar.setAttribute('aria-label', `Bytes by source for this play: ${spoken.join(', ')}`);
     const start = s.play ? s.play.start_ms : null;
-    el.startLatency.textContent = (start !== null && start !== undefined) ? `Started in ${Math.round(start)} ms` : (s.track ? 'Starting…' : '');
+    const startText = (ms) => (ms < 1 ? 'under 1 ms' : `${Math.round(ms)} ms`);
+    el.startLatency.textContent = (start !== null && start !== undefined) ? `Started in ${startText(start)}` : (s.track ? 'Starting…' : '');
     el.down.textContent = fmtRate(Number(s.download_bps) || 0);
     el.up.textContent = fmtRate(Number(s.upload_bps) || 0);
     el.cache.textContent = s.cache ? fmtBytes(s.cache.used_bytes) : '–';
