@@ -446,6 +446,19 @@ func TestPlayerInBrowser(t *testing.T) {
 			t.Errorf("peer bytes shown as %q; want a size", s)
 		}
 		waitFor(t, ctx, 10*time.Second, "the chart has samples", `document.getElementById('chart').getAttribute('aria-label').includes('now')`)
+		waitFor(t, ctx, 5*time.Second, "the source bar shows the peers' share", `parseFloat(document.getElementById('seg-peer').style.width) > 0`)
+		waitFor(t, ctx, 5*time.Second, "the progress bar shows what is buffered", `document.querySelectorAll('#buffered span').length > 0`)
+		if n := eval[int](t, ctx, `Number(document.getElementById('peers-n').textContent)`); n < 1 {
+			t.Errorf("the page shows %d peers connected; the test swarm has 2", n)
+		}
+
+		// The sharing switch turns sharing off and on, in the daemon too.
+		within(t, ctx, 5*time.Second, "press the sharing switch", chromedp.Click(chromedp.ID("sharing")))
+		waitFor(t, ctx, 10*time.Second, "sharing is off", `document.getElementById('sharing').getAttribute('aria-pressed') === 'false' && document.getElementById('sharing-text').textContent === 'Sharing off'`)
+		waitFor(t, ctx, 10*time.Second, "the daemon stopped sharing", `fetch('/api/status').then(r => r.json()).then(s => s.sharing === false)`)
+		within(t, ctx, 5*time.Second, "press the sharing switch", chromedp.Click(chromedp.ID("sharing")))
+		waitFor(t, ctx, 10*time.Second, "sharing is on", `document.getElementById('sharing').getAttribute('aria-pressed') === 'true'`)
+		waitFor(t, ctx, 10*time.Second, "the daemon shares again", `fetch('/api/status').then(r => r.json()).then(s => s.sharing === true)`)
 
 		// Seek by clicking half way along the progress bar.
 		dur := eval[float64](t, ctx, `Number(document.getElementById('seek').max) / 1000`)
@@ -458,8 +471,16 @@ func TestPlayerInBrowser(t *testing.T) {
 		waitFor(t, ctx, 10*time.Second, "the seek lands", fmt.Sprintf(`(a => a.currentTime > %f && a.currentTime < %f && !a.seeking)(document.getElementById('audio'))`, target-1, target+2.5))
 		waitFor(t, ctx, 10*time.Second, "the daemon's position follows the seek", fmt.Sprintf(`fetch('/api/status').then(r => r.json()).then(s => s.position_ms > %d)`, int((target-1)*1000)))
 
-		// Keyboard: space pauses (and the daemon's clock with it) and plays.
+		// Keyboard: → and ← seek 5 s.
 		eval[chromedp.Void](t, ctx, `document.activeElement.blur()`)
+		t1 := eval[float64](t, ctx, `document.getElementById('audio').currentTime`)
+		within(t, ctx, 5*time.Second, "press →", chromedp.KeyEvent(kb.ArrowRight))
+		waitFor(t, ctx, 10*time.Second, "→ seeks 5 s ahead", fmt.Sprintf(`(a => a.currentTime > %f && a.currentTime < %f && !a.seeking)(document.getElementById('audio'))`, t1+4, t1+7.5))
+		t2 := eval[float64](t, ctx, `document.getElementById('audio').currentTime`)
+		within(t, ctx, 5*time.Second, "press ←", chromedp.KeyEvent(kb.ArrowLeft))
+		waitFor(t, ctx, 10*time.Second, "← seeks 5 s back", fmt.Sprintf(`(a => a.currentTime > %f && a.currentTime < %f && !a.seeking)(document.getElementById('audio'))`, t2-6, t2-2.5))
+
+		// Keyboard: space pauses (and the daemon's clock with it) and plays.
 		within(t, ctx, 5*time.Second, "press space", press(" "))
 		waitFor(t, ctx, 5*time.Second, "space pauses", `document.getElementById('audio').paused`)
 		waitFor(t, ctx, 10*time.Second, "the daemon shows the pause", `fetch('/api/status').then(r => r.json()).then(s => s.state === 'paused')`)
@@ -541,6 +562,18 @@ func TestPlayerInBrowser(t *testing.T) {
 		within(t, ctx, 10*time.Second, "click near the end of the progress bar", chromedp.MouseClickXY(box[0]+box[2]*0.92, box[1]+box[3]/2))
 		waitFor(t, ctx, 20*time.Second, "the queued track follows", `document.getElementById('now-title').textContent === `+jsString(c))
 		waitFor(t, ctx, 20*time.Second, "the queued track's audio plays", fmt.Sprintf(`(a => a.currentSrc !== %s && a.currentTime > 0.5 && !a.paused)(document.getElementById('audio'))`, jsString(src1)))
+
+		// Clear empties the queue, in the daemon too.
+		for _, n := range []int{1, 2} {
+			within(t, ctx, 10*time.Second, "queue a result",
+				chromedp.Click(chromedp.CSS(fmt.Sprintf(`#results li:nth-child(%d) button[aria-label$="to the queue"]`, n))))
+			waitFor(t, ctx, 10*time.Second, "the queue grows", fmt.Sprintf(`document.querySelectorAll('#queue li').length === %d`, n))
+		}
+		within(t, ctx, 5*time.Second, "press Clear", chromedp.Click(chromedp.ID("queue-clear")))
+		waitFor(t, ctx, 10*time.Second, "Clear empties the queue", `document.querySelectorAll('#queue li').length === 0 && !document.getElementById('queue-empty').hidden`)
+		if q := daemonQueue(t, ctx); q != "" {
+			t.Errorf("after Clear the daemon's queue is %q; want it empty", q)
+		}
 
 		onlyLocal(t, &reqs, p.Base)
 	})
