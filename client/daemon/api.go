@@ -244,6 +244,9 @@ func (d *Daemon) handleLoginLink(w http.ResponseWriter, r *http.Request) {
 const (
 	searchLimit = 50
 	searchWarm  = 5
+	// warmPrepare is how many of a warm call's tracks get their manifest
+	// and key fetched ahead.
+	warmPrepare = 10
 )
 
 func (d *Daemon) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -314,10 +317,21 @@ func (d *Daemon) handleWarm(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	for _, id := range body.IDs {
+	for i, id := range body.IDs {
 		if err := c.Lookup(id); err != nil {
 			fail(w, err)
 			return
+		}
+		if i < warmPrepare {
+			// Manifest and key too, so a press of play needs no tracker
+			// round trip.
+			go func() {
+				ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
+				defer cancel()
+				if err := c.Prepare(ctx, id); err != nil {
+					d.log.Debug("warm: prepare", "track", id, "err", err)
+				}
+			}()
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -386,6 +400,10 @@ func (d *Daemon) handlePlayer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		PositionMS *int64 `json:"position_ms"`
 		Paused     bool   `json:"paused"`
+		// ID, when given, is the track the report is about: a report that
+		// arrives after the track changed is refused (409), not applied to
+		// the next track.
+		ID string `json:"id"`
 	}
 	if err := decode(r, &body); err != nil {
 		fail(w, err)
@@ -395,7 +413,7 @@ func (d *Daemon) handlePlayer(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: player needs {\"position_ms\": N, \"paused\": bool}", ErrBadRequest))
 		return
 	}
-	if err := d.Heard(*body.PositionMS, body.Paused); err != nil {
+	if err := d.Heard(body.ID, *body.PositionMS, body.Paused); err != nil {
 		fail(w, err)
 		return
 	}
