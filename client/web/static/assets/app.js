@@ -25,7 +25,6 @@
   const SEEK_STEP_MS = 5000;
   const SEARCH_DEBOUNCE_MS = 180;
   const REPORT_EVERY_MS = 1000;
-  const END_QUIET_MS = 1500; // no routine reports this close to the end
   const CHART_WINDOW_MS = 60000; // the chart shows at most the last minute
   const CHART_MIN_WINDOW_MS = 20000; // and at least 20 s, while a play is young
   const QUIET_AFTER_ACTION_MS = 1500; // events older than an action must not undo it
@@ -34,6 +33,7 @@
   const st = {
     status: null,
     audioURL: '',
+    audioTrack: '', // the track of the audio element's stream
     queue: [],
     results: [],
     resultsFor: '',
@@ -369,12 +369,11 @@
     if (!force && now - st.lastReport < REPORT_EVERY_MS) return;
     st.lastReport = now;
     if (el.audio.ended) return;
-    const pos = Math.round(el.audio.currentTime * 1000);
-    // In the last moments the daemon may already have gone on to the next
-    // track; a late report of this one's position must not land on that.
-    if (!force && !el.audio.paused && durationMs() - pos < END_QUIET_MS) return;
-    const body = { position_ms: pos, paused: el.audio.paused };
+    // The report names its track: one that arrives after the daemon went on
+    // to the next track is refused (409) instead of moving that one.
+    const body = { position_ms: Math.round(el.audio.currentTime * 1000), paused: el.audio.paused, id: st.audioTrack };
     api('POST', '/api/player', body).then(() => clearAlert('report'), (e) => {
+      if (e.status === 409) return; // about the track before; the event stream brings the new one
       // While the event stream is down the page already says the daemon is gone.
       if (e.status === 0 && hasAlert('conn')) return;
       showAlert(`Could not tell the daemon where playback is: ${e.message}`, 'report');
@@ -412,6 +411,7 @@
       // A new play is newer than any action: follow it at once (a paused
       // element would report itself paused to the new play).
       st.audioURL = s.audio_url;
+      st.audioTrack = s.track.id;
       a.src = s.audio_url;
       if (s.position_ms > 0) a.currentTime = s.position_ms / 1000;
       if (PLAYING.has(s.state)) playAudio();
