@@ -28,6 +28,13 @@ type player struct {
 // must say so.
 func TestPlayerInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
+	var jsErrs scriptErrors
+	jsErrs.watch(ctx)
+	defer func() {
+		for _, e := range jsErrs.all() {
+			t.Errorf("the page's script: %s", e)
+		}
+	}()
 	// The daemon and its swarm live as long as the subtest; the page stays
 	// open after them.
 	t.Run("daemon", func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -206,6 +207,57 @@ func (l *requestLog) all() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.urls...)
+}
+
+// scriptErrors records the page's uncaught exceptions (unhandled promise
+// rejections included) and console.error calls: the page must have none.
+type scriptErrors struct {
+	mu   sync.Mutex // guards errs
+	errs []string
+}
+
+func (e *scriptErrors) watch(ctx context.Context) {
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	console := chromedp.Events(ctx, runtime.ConsoleAPICalled)
+	add := func(msg string) {
+		e.mu.Lock()
+		e.errs = append(e.errs, msg)
+		e.mu.Unlock()
+	}
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg += " " + d.Exception.Description
+			}
+			add(fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber+1, msg))
+		}
+	}()
+	go func() {
+		for ev, err := range console {
+			if err != nil {
+				return
+			}
+			if ev.Type != runtime.ConsoleAPICalledTypeError && ev.Type != runtime.ConsoleAPICalledTypeAssert {
+				continue
+			}
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, a.Description+string(a.Value))
+			}
+			add("console." + string(ev.Type) + ": " + strings.Join(args, " "))
+		}
+	}()
+}
+
+func (e *scriptErrors) all() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.errs...)
 }
 
 type axeResult struct {
