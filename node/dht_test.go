@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -87,14 +88,17 @@ func TestReprovideAfterRestart(t *testing.T) {
 	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{boot.AddrInfo()}, nil }
 	finder := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
 	// Second life: same DataDir, now with a network.
-	again := newTestNode(t, tr, func(o *Options) { o.DataDir = dir; o.Bootstrap = bootstrap })
-	for _, n := range []*testNode{finder, again} {
-		select {
-		case <-n.Bootstrapped(): // includes re-announcing held tracks
-		case <-ctx.Done():
-			t.Fatal("bootstrap did not finish")
+	announced := make(chan cid.Cid, 4)
+	again := newAnnouncingNode(t, tr, announced, func(o *Options) { o.DataDir = dir; o.Bootstrap = bootstrap })
+	select {
+	case c := <-announced:
+		if !c.Equals(track) {
+			t.Fatalf("announced %s; want %s", c, track)
 		}
+	case <-ctx.Done():
+		t.Fatal("the held track was not announced after the restart")
 	}
+	<-finder.Bootstrapped()
 	ais, err := finder.FindProviders(ctx, track, 5)
 	if err != nil {
 		t.Fatalf("FindProviders: %v", err)
@@ -109,9 +113,8 @@ func TestReprovideAfterRestart(t *testing.T) {
 // soon as a peer joins, so the newcomer finds the track.
 func TestProvideAloneAnnouncesLater(t *testing.T) {
 	tr := newFakeTracker(t)
-	first := newTestNode(t, tr)
-	announced := make(chan cid.Cid, 1)
-	first.announcedHook = func(c cid.Cid) { announced <- c }
+	announced := make(chan cid.Cid, 4)
+	first := newAnnouncingNode(t, tr, announced)
 	ctx := testCtx(t)
 	<-first.Bootstrapped()
 	track := catalog.ManifestID([]byte("a track held before anyone joined"))
@@ -137,5 +140,65 @@ func TestProvideAloneAnnouncesLater(t *testing.T) {
 	ais, err := joiner.FindProviders(ctx, track, 5)
 	if err != nil || len(ais) != 1 || ais[0].ID != first.ID() {
 		t.Fatalf("FindProviders = %v, %v; want %s", ais, err, first.ID())
+	}
+}
+
+// TestRoutingTableChanged: the channel closes when the routing table first
+// gains a peer, and is then replaced by a fresh one.
+func TestRoutingTableChanged(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	first := newTestNode(t, tr)
+	<-first.Bootstrapped()
+	ch := first.RoutingTableChanged()
+	select {
+	case <-ch:
+		t.Fatal("RoutingTableChanged closed before any peer joined")
+	default:
+	}
+	newTestNode(t, tr, func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{first.AddrInfo()}, nil }
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatal("RoutingTableChanged did not close when a peer joined")
+	}
+	if first.RoutingTableSize() == 0 {
+		t.Error("channel closed with an empty routing table")
+	}
+	select {
+	case <-first.RoutingTableChanged():
+		t.Error("the channel after a change is already closed; want a fresh one")
+	default:
+	}
+}
+
+// TestListenPortKeptAcrossRestart: a node configured with port 0 listens
+// on the same port after a restart, so records and bootstrap entries that
+// name it stay valid.
+func TestListenPortKeptAcrossRestart(t *testing.T) {
+	tr := newFakeTracker(t)
+	dir := t.TempDir()
+	start := func() []string {
+		n, err := New(testCtx(t), Options{DataDir: dir, TrackerKeys: tr.keys, Tickets: tr.valid()})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		var out []string
+		for _, a := range n.Addrs() {
+			out = append(out, a.String())
+		}
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first, second := start(), start()
+	if fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Errorf("addresses after restart %v; want the first run's %v", second, first)
+	}
+	if strings.Contains(fmt.Sprint(first), "/udp/0/") {
+		t.Errorf("addresses %v still name port 0", first)
 	}
 }

@@ -113,6 +113,13 @@ type testNode struct {
 // opts change Tickets. It is closed at the end of the test.
 func newTestNode(t testing.TB, tr *fakeTracker, opts ...func(*Options)) *testNode {
 	t.Helper()
+	return newAnnouncingNode(t, tr, nil, opts...)
+}
+
+// newAnnouncingNode is newTestNode whose successful announcements are sent
+// on announced (if not nil; give it room, or receive them all).
+func newAnnouncingNode(t testing.TB, tr *fakeTracker, announced chan<- cid.Cid, opts ...func(*Options)) *testNode {
+	t.Helper()
 	st := newMemStore()
 	o := Options{
 		DataDir:      t.TempDir(),
@@ -127,7 +134,11 @@ func newTestNode(t testing.TB, tr *fakeTracker, opts ...func(*Options)) *testNod
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	n, err := New(ctx, o)
+	var hook func(cid.Cid)
+	if announced != nil {
+		hook = func(c cid.Cid) { announced <- c }
+	}
+	n, err := newNode(ctx, o, hook)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

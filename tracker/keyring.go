@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/protocol"
@@ -23,8 +24,9 @@ type Keyring struct {
 	store store.Store
 	clock clock.Clock
 
-	mu   sync.RWMutex       // guards keys
-	keys []store.SigningKey // oldest first; the last is current
+	mu       sync.RWMutex       // guards keys and loadedAt
+	keys     []store.SigningKey // oldest first; the last is current
+	loadedAt time.Time          // when keys were read from the store
 }
 
 // KeyID derives a key's ID from its public key: the first 8 bytes of its
@@ -73,8 +75,25 @@ func (k *Keyring) reload(ctx context.Context) error {
 	}
 	k.mu.Lock()
 	k.keys = keys
+	k.loadedAt = k.clock.Now()
 	k.mu.Unlock()
 	return nil
+}
+
+// fresh returns the current key pair as the store has it, re-reading the
+// key set first if it was read maxAge or longer ago, so that a key
+// another tracker on the same store rotated in is used within maxAge. A
+// failed re-read keeps the keys it has (still valid, only perhaps not the
+// newest) and reports the error.
+func (k *Keyring) fresh(ctx context.Context, maxAge time.Duration) (store.SigningKey, error) {
+	k.mu.RLock()
+	stale := k.clock.Now().Sub(k.loadedAt) >= maxAge
+	k.mu.RUnlock()
+	var err error
+	if stale {
+		err = k.reload(ctx)
+	}
+	return k.current(), err
 }
 
 // current returns the current key pair. The keyring is never empty once

@@ -44,7 +44,10 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := sessionFrom(r.Context())
 	now := s.clock.Now()
-	cur := s.keys.current()
+	cur, err := s.keys.fresh(r.Context(), s.opts.KeyRefresh)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "reload signing keys", slog.Any("err", err))
+	}
 	body := protocol.TicketBody{
 		Version: protocol.TicketVersion, PeerID: req.PeerID, Account: sess.account,
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(s.opts.TicketTTL).Unix(), KeyID: cur.ID,

@@ -134,6 +134,10 @@ func (d *Daemon) handler() http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		if !d.authorized(r) {
+			if r.URL.Path == "/login" {
+				writeError(w, http.StatusUnauthorized, errors.New("this login link was used already or has expired: get a new one with `chorus ctl open`"))
+				return
+			}
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API key: send X-API-Key (the key is in the config directory's api-key file), or open the login link the daemon prints"))
 			return
 		}

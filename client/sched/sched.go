@@ -224,6 +224,9 @@ func (s *Scheduler) newPlay(t TrackInfo) (*play, error) {
 	default:
 		return nil, fmt.Errorf("%w: track %q has neither Duration nor BitrateBps", ErrBadTrack, t.ID)
 	}
+	if t.Cached != nil {
+		t.Cached = append([]bool(nil), t.Cached...) // Dropped may set flags
+	}
 	p := &play{track: t, offsets: offs, chunks: make([]chunkState, n)}
 	p.ph.Rate = rate * s.cfg.Speed
 	p.stats.Track = t.ID
@@ -288,6 +291,8 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 		out = s.onShow(e, out)
 	case RoutingGrew:
 		s.onRoutingGrew()
+	case Dropped:
+		err = s.onDropped(e)
 	case Queue:
 		out, err = s.onQueue(e, out)
 	case Stop:
@@ -348,7 +353,7 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		// The driver's view of the cache may have changed; prefetched
 		// chunks stay arrived either way.
 		if len(e.Track.Cached) == p.n() {
-			p.track.Cached = e.Track.Cached
+			p.track.Cached = append([]bool(nil), e.Track.Cached...)
 		}
 	}
 	if s.cur != nil {
@@ -621,10 +626,11 @@ func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
 		if len(s.usableHoldersOf(e.Track)) == 0 {
 			// Found nothing usable (or the lookup failed): look again
 			// later, sooner when the routing table grows.
+			lk.empty = true
 			lk.fails++
 			lk.retryAt = s.now.Add(min(s.cfg.LookupRetry<<min(lk.fails-1, 16), s.cfg.LookupRetryMax))
 		} else {
-			lk.fails = 0
+			lk.empty, lk.fails = false, 0
 		}
 	}
 	if s.cur != nil && s.cur.track.ID == e.Track {
@@ -873,8 +879,9 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 type lookup struct {
 	inflight bool      // a FindPeers is out
 	sentAt   time.Time // when it went out
+	empty    bool      // the last answer held no usable holder: look again
 	fails    int       // lookups in a row that found no usable holder
-	retryAt  time.Time // when to look again, if fails > 0
+	retryAt  time.Time // when to look again, if empty
 }
 
 // lookupLost is how long a FindPeers may go unanswered before the
@@ -903,7 +910,7 @@ func (s *Scheduler) findPeers(track string, out []Action) []Action {
 func (s *Scheduler) retryLookups(out []Action) []Action {
 	try := func(id string) {
 		lk := s.lookups[id]
-		if lk == nil || lk.fails == 0 || lk.pending(s.now) {
+		if lk == nil || !lk.empty || lk.pending(s.now) {
 			return
 		}
 		if s.now.Before(lk.retryAt) {
@@ -911,7 +918,7 @@ func (s *Scheduler) retryLookups(out []Action) []Action {
 			return
 		}
 		if len(s.usableHoldersOf(id)) > 0 {
-			lk.fails = 0
+			lk.empty, lk.fails = false, 0
 			return
 		}
 		out = s.findPeers(id, out)
@@ -944,19 +951,20 @@ func (s *Scheduler) onShow(e Show, out []Action) []Action {
 		s.shown = append(s.shown[:0], s.shown[1:]...)
 	}
 	s.shown = append(s.shown, e.Track)
-	if lk := s.lookups[e.Track]; lk == nil || (lk.fails > 0 && !lk.pending(s.now)) {
+	if lk := s.lookups[e.Track]; lk == nil || (lk.empty && !lk.pending(s.now)) {
 		out = s.findPeers(e.Track, out)
 	}
 	return out
 }
 
-// onRoutingGrew retries at once every lookup that found nothing, and lets
+// onRoutingGrew retries at once every lookup that found nothing, with its
+// backoff started afresh (the new peer may bring others), and lets
 // disconnected peers be asked again: the one that joined may be one of
 // them.
 func (s *Scheduler) onRoutingGrew() {
 	for _, lk := range s.lookups {
-		if lk.fails > 0 {
-			lk.retryAt = s.now
+		if lk.empty {
+			lk.fails, lk.retryAt = 0, s.now
 		}
 	}
 	for _, src := range s.sources {
@@ -1000,4 +1008,31 @@ func (s *Scheduler) giveUp(out []Action) []Action {
 	s.cur = nil
 	s.log.Debug("giving up", "track", p.track.ID, "stuck", s.now.Sub(since))
 	return append(out, GaveUp{Track: p.track.ID, Stuck: s.now.Sub(since), Stats: p.stats})
+}
+
+// onDropped marks a chunk of the current play missing again.
+func (s *Scheduler) onDropped(e Dropped) error {
+	p := s.cur
+	if p == nil || p.stopped {
+		return nil // the play it belonged to is over
+	}
+	if e.Chunk < 0 || e.Chunk >= p.n() {
+		return fmt.Errorf("%w: dropped chunk %d of a %d-chunk track", ErrBadEvent, e.Chunk, p.n())
+	}
+	c := &p.chunks[e.Chunk]
+	if !c.arrived {
+		return nil
+	}
+	c.arrived = false
+	if e.Cached {
+		if p.track.Cached == nil {
+			p.track.Cached = make([]bool, p.n())
+		}
+		p.track.Cached[e.Chunk] = true
+	}
+	// The playhead needs it again only if it lies ahead.
+	if at := p.chunkAt(p.ph.Position(s.now)); e.Chunk >= at && e.Chunk < p.contig {
+		p.contig = e.Chunk
+	}
+	return nil
 }

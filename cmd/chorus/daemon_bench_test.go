@@ -24,7 +24,7 @@ import (
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client/daemon"
 	"github.com/chorus-music/chorus/client/sched"
-	"github.com/chorus-music/chorus/node/cache"
+	"github.com/chorus-music/chorus/internal/chunkstore"
 	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/tracker"
 )
@@ -192,7 +192,7 @@ func BenchmarkDaemon(b *testing.B) {
 // fillCache writes n bytes of random 16 KiB chunks, named by their CIDs,
 // in the cache's on-disk layout (without the cache's per-chunk fsync).
 func fillCache(dir string, n int64) error {
-	ds, err := cache.OpenDiskStore(dir, slog.New(slog.DiscardHandler))
+	ds, err := chunkstore.Open(chunkstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("--speed %v: want a positive factor", *speed)
 	}
 	log := env.log
-	if !*verbose && os.Getenv("CHORUS_DEBUG") == "" {
+	if !*verbose && env.level.Level() > slog.LevelDebug {
 		log = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	dir := *dataDir

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/tracker/store/postgres/pgtest"
 )
 
 // binDir holds the chorus binary that TestMain builds for the tests that
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	code := m.Run()
+	pgtest.Stop() // the PostgreSQL cluster of multitracker_test.go, if started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

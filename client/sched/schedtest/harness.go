@@ -396,6 +396,8 @@ func eventName(ev sched.Event) string {
 		return "position"
 	case sched.Show:
 		return "show"
+	case sched.Dropped:
+		return "dropped"
 	case sched.RoutingGrew:
 		return "routing"
 	case sched.Pause:

@@ -79,6 +79,10 @@ func dsn(path, query string) string {
 	return u.String()
 }
 
+// DB returns the query-only reader pool, for tools that read the tables
+// directly (chorus migrate). Writes through it fail.
+func (s *Store) DB() *sql.DB { return s.r }
+
 // Close closes both handles.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
@@ -510,11 +514,25 @@ func (s *Store) RotateSigningKey(ctx context.Context, current string, next store
 	})
 }
 
-// LogKeyRequest implements store.Store.
-func (s *Store) LogKeyRequest(ctx context.Context, r store.KeyRequest) error {
-	_, err := s.exec(ctx, "log key request", `INSERT INTO key_requests (account, track_id, at, remote_addr) VALUES (?, ?, ?, ?)`,
-		r.Account, r.TrackID, nanos(r.At), r.RemoteAddr)
-	return err
+// LogKeyRequests implements store.Store: one transaction, one prepared
+// insert.
+func (s *Store) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) error {
+	if len(rs) == 0 {
+		return s.check()
+	}
+	return s.inTx(ctx, "log key requests", func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO key_requests (account, track_id, at, remote_addr) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return mapErr("log key requests", err)
+		}
+		defer st.Close()
+		for _, r := range rs {
+			if _, err := st.ExecContext(ctx, r.Account, r.TrackID, nanos(r.At), r.RemoteAddr); err != nil {
+				return mapErr("log key requests", err)
+			}
+		}
+		return nil
+	})
 }
 
 // KeyRequests implements store.Store.
@@ -625,6 +643,109 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM announcements WHERE expires_at <= ?`, nanos(now)); err != nil {
 			return mapErr("delete expired announcements", err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM throttles WHERE clear_at <= ?`, nanos(now)); err != nil {
+			return mapErr("delete clear throttles", err)
+		}
 		return nil
 	})
+}
+
+// throttlesTx reads the ClearAt of keys in tx.
+func throttlesTx(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, keys []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := q.QueryContext(ctx, `SELECT key, clear_at FROM throttles WHERE key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var at int64
+		if err := rows.Scan(&k, &at); err != nil {
+			return nil, err
+		}
+		out[k] = fromNanos(at)
+	}
+	return out, rows.Err()
+}
+
+func chargeKeys(cs []store.ThrottleCharge) []string {
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.Key
+	}
+	return keys
+}
+
+func putThrottles(ctx context.Context, tx *sql.Tx, next map[string]time.Time) error {
+	for k, at := range next {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO throttles (key, clear_at) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET clear_at = excluded.clear_at`, k, nanos(at)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ChargeThrottle implements store.Store in one write transaction (the
+// single writer serializes concurrent charges).
+func (s *Store) ChargeThrottle(ctx context.Context, now time.Time, cs []store.ThrottleCharge) (time.Time, bool, error) {
+	if err := store.CheckCharges(cs); err != nil {
+		return time.Time{}, false, err
+	}
+	var retry time.Time
+	var ok bool
+	err := s.inTx(ctx, "charge throttle", func(tx *sql.Tx) error {
+		cur, err := throttlesTx(ctx, tx, chargeKeys(cs))
+		if err != nil {
+			return mapErr("charge throttle", err)
+		}
+		var next map[string]time.Time
+		next, retry, ok = store.PlanCharge(now, cur, cs)
+		if !ok {
+			return nil
+		}
+		return mapErr("charge throttle", putThrottles(ctx, tx, next))
+	})
+	return retry, ok && err == nil, err
+}
+
+// RefundThrottle implements store.Store.
+func (s *Store) RefundThrottle(ctx context.Context, now time.Time, cs []store.ThrottleCharge) error {
+	if err := store.CheckCharges(cs); err != nil {
+		return err
+	}
+	return s.inTx(ctx, "refund throttle", func(tx *sql.Tx) error {
+		cur, err := throttlesTx(ctx, tx, chargeKeys(cs))
+		if err != nil {
+			return mapErr("refund throttle", err)
+		}
+		return mapErr("refund throttle", putThrottles(ctx, tx, store.PlanRefund(now, cur, cs)))
+	})
+}
+
+// Throttles implements store.Store.
+func (s *Store) Throttles(ctx context.Context, now time.Time, keys []string) (map[string]time.Time, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	all, err := throttlesTx(ctx, s.r, keys)
+	if err != nil {
+		return nil, mapErr("throttles", err)
+	}
+	for k, at := range all {
+		if !at.After(now) {
+			delete(all, k)
+		}
+	}
+	return all, nil
 }
