@@ -232,6 +232,11 @@ func TestPlayerInBrowser(t *testing.T) {
 			t.Errorf("after Clear the daemon's queue is %q; want it empty", q)
 		}
 
+		// Enter in the search box plays the first result.
+		within(t, ctx, 5*time.Second, "press / and Enter", press("/"), press(kb.Enter))
+		waitFor(t, ctx, 10*time.Second, "Enter plays "+a, `document.getElementById('now-title').textContent === `+jsString(a))
+		waitFor(t, ctx, 20*time.Second, "its audio plays", `(a => a.currentTime > 0.5 && !a.paused)(document.getElementById('audio'))`)
+
 		onlyLocal(t, &reqs, p.Base)
 	})
 	if t.Failed() {
