@@ -24,6 +24,7 @@
 
   const SEEK_STEP_MS = 5000;
   const SEARCH_DEBOUNCE_MS = 180;
+  const WARM_AGAIN_MS = 120000; // a track shown again after this is warmed again
   const REPORT_EVERY_MS = 1000;
   const CHART_WINDOW_MS = 60000; // the chart shows at most the last minute
   const CHART_MIN_WINDOW_MS = 20000; // and at least 20 s, while a play is young
@@ -37,7 +38,7 @@
     queue: [],
     results: [],
     resultsFor: '',
-    warmed: new Set(),
+    warmed: new Map(), // track ID → when it was last warmed
     pending: 0, // control requests in flight
     queueOps: 0, // queue requests in flight
     quietUntil: 0,
@@ -54,8 +55,8 @@
     constructor(message, status) { super(message); this.status = status; }
   }
 
-  async function api(method, path, body) {
-    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {} };
+  async function api(method, path, body, signal) {
+    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {}, signal };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -202,16 +203,7 @@
     searchAbort = new AbortController();
     el.resultsNote.textContent = 'Searching…';
     try {
-      const res = await fetch(`/api/search?q=${encodeURIComponent(q)}`, { credentials: 'same-origin', cache: 'no-store', signal: searchAbort.signal })
-        .catch((e) => { if (e.name === 'AbortError') throw e; throw new APIError('The daemon is not answering. Is “chorus daemon” still running?', 0); });
-      const text = await res.text();
-      let data = null;
-      try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-      if (!res.ok) {
-        let msg = data && data.error ? data.error : `the daemon answered ${res.status}`;
-        if (res.status === 401) msg = `This page is not logged in to the daemon (${msg}). Open the login link the daemon printed, or run “chorus ctl open” for a new one.`;
-        throw new APIError(msg, res.status);
-      }
+      const data = await api('GET', `/api/search?q=${encodeURIComponent(q)}`, undefined, searchAbort.signal);
       if (seq !== searchSeq) return;
       st.results = (data && Array.isArray(data.tracks)) ? data.tracks : [];
       st.resultsFor = q;
@@ -229,9 +221,10 @@
   // Shown tracks are warmed: the daemon looks up their peers now, so a
   // press of play starts at once.
   function warm(tracks) {
-    const ids = tracks.slice(0, 25).map((t) => t.id).filter((id) => !st.warmed.has(id));
+    const now = performance.now();
+    const ids = tracks.slice(0, 25).map((t) => t.id).filter((id) => !(now - (st.warmed.get(id) ?? -Infinity) < WARM_AGAIN_MS));
     if (ids.length === 0) return;
-    ids.forEach((id) => st.warmed.add(id));
+    ids.forEach((id) => st.warmed.set(id, now));
     api('POST', '/api/warm', { ids }).catch((e) => {
       ids.forEach((id) => st.warmed.delete(id));
       fail('Could not prepare the results for playing', e);
