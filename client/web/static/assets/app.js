@@ -650,7 +650,12 @@
     }
   }
   const queueAdd = (id) => queueOp('Could not add to the queue', 'POST', '/api/queue', { id });
-  const queueRemove = (i) => queueOp('Could not remove from the queue', 'DELETE', `/api/queue/${i}`);
+  const queueRemove = async (i) => {
+    await queueOp('Could not remove from the queue', 'DELETE', `/api/queue/${i}`);
+    // Keyboard users stay in the queue: focus the next track's remove button.
+    const rms = el.queue.querySelectorAll('button[data-focus-key^="rm:"]');
+    if (rms.length > 0) rms[Math.min(i, rms.length - 1)].focus();
+  };
   const queueMove = (from, to) => {
     if (from === to || to < 0 || to >= st.queue.length) return Promise.resolve();
     return queueOp('Could not move the track', 'POST', '/api/queue/move', { from, to });
@@ -678,6 +683,7 @@
       const rm = iconButton('close', `Remove ${name} from the queue`, () => queueRemove(i));
       up.disabled = i === 0;
       down.disabled = i === st.queue.length - 1;
+      rm.dataset.focusKey = `rm:${t.id}`;
       up.dataset.focusKey = `up:${t.id}`;
       down.dataset.focusKey = `down:${t.id}`;
       actions.append(up, down, rm);
