@@ -15,12 +15,23 @@ func (s *Scheduler) usable(src *source) bool {
 	return true
 }
 
-// hasSlot reports whether src can take one more request.
-func (s *Scheduler) hasSlot(src *source) bool {
+// hasSlot reports whether src can take one more request of size bytes. A
+// peer that has not delivered yet (no measured throughput: a fresh
+// connection) takes what fits in Config.InitialWindow, at least one
+// request: the first flight carries as many of the first chunks as the
+// new connection's congestion window lets through, and no more, so the
+// most urgent one is not slowed by a queue the window cannot carry yet.
+func (s *Scheduler) hasSlot(src *source, size int) bool {
 	if src.info.Kind == KindOrigin {
 		return src.outstanding < s.cfg.MaxOutstandingPerOrigin
 	}
-	return src.outstanding < s.cfg.MaxOutstandingPerSource
+	if src.outstanding >= s.cfg.MaxOutstandingPerSource {
+		return false
+	}
+	if src.info.BytesPerSecond <= 0 && src.outstanding > 0 && src.queued+int64(size) > int64(s.cfg.InitialWindow) {
+		return false
+	}
+	return true
 }
 
 // eta returns when a chunk of size bytes asked from src now is expected:
@@ -74,7 +85,7 @@ func (s *Scheduler) bestPeerExcept(peers []*source, p *play, i int, free, connec
 	var bestD time.Duration
 	size := p.track.ChunkSizes[i]
 	for _, h := range peers {
-		if h == except || (free && !s.hasSlot(h)) || (connected && !h.info.Connected) || s.lacks(h, p, i) {
+		if h == except || (free && !s.hasSlot(h, size)) || (connected && !h.info.Connected) || s.lacks(h, p, i) {
 			continue
 		}
 		if d := s.etaDur(h, size); best == nil || d < bestD {
@@ -107,7 +118,7 @@ func (s *Scheduler) bestOriginExcept(size int, free bool, except *source) (*sour
 	var best *source
 	var bestD time.Duration
 	for _, o := range s.origins {
-		if o == except || !s.usable(o) || (free && !s.hasSlot(o)) {
+		if o == except || !s.usable(o) || (free && !s.hasSlot(o, size)) {
 			continue
 		}
 		if d := s.etaDur(o, size); best == nil || d < bestD {
@@ -171,10 +182,9 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	peerLimit := p.ph.Position(now) + s.audioBytes(p, s.cfg.BufferAhead)
 	originHorizon := now.Add(s.wall(s.cfg.MaxOriginAhead))
 	idleDone, notedLate := false, false
-	// While the first chunk is on its way over a source that has never
-	// delivered (a fresh connection, no RTT measured yet), other chunks keep
-	// off that source: they would share the new connection's small
-	// congestion window and delay the start by round trips.
+	// While the first chunk is on its way over an origin that has never
+	// delivered, other chunks keep off it (a peer's fresh connection
+	// carries what its initial window allows: see hasSlot).
 	var avoid firstRoute
 	for i := p.contig; i < n; i++ {
 		if i > p.contig && p.offsets[i] > peerLimit {
@@ -285,21 +295,16 @@ func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []A
 // sendIdle chooses a source for an idle chunk i with deadline dl. It
 // reports done when no later chunk can be sent in this step either (no peer
 // slot free, and no origin allowed or free).
-// firstRoute names the unmeasured sources carrying the first chunk while
-// a play waits for it.
-type firstRoute struct{ peer, origin *source }
+// firstRoute names the unmeasured origin carrying the first chunk while a
+// play waits for it.
+type firstRoute struct{ origin *source }
 
 func (s *Scheduler) firstRoute(p *play) firstRoute {
 	var fr firstRoute
 	c := &p.chunks[p.start]
 	for _, id := range [3]ReqID{c.primary, c.alt, c.origin} {
-		if r := s.reqs[id]; id != 0 && r != nil && r.src.info.RTT == 0 {
-			switch r.src.info.Kind {
-			case KindOrigin:
-				fr.origin = r.src
-			case KindPeer:
-				fr.peer = r.src
-			}
+		if r := s.reqs[id]; id != 0 && r != nil && r.src.info.RTT == 0 && r.src.info.Kind == KindOrigin {
+			fr.origin = r.src
 		}
 	}
 	return fr
@@ -308,12 +313,7 @@ func (s *Scheduler) firstRoute(p *play) firstRoute {
 func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, avoid firstRoute, out []Action) ([]Action, bool) {
 	now, margin := s.now, s.cfg.HedgeMargin
 	size := p.track.ChunkSizes[i]
-	bf, bfD := s.bestPeerExcept(peers, p, i, true, false, avoid.peer)
-	if bf == nil && avoid.peer != nil {
-		// The only peer carries the first chunk over a fresh connection:
-		// wait for it rather than spend the origin.
-		return out, true
-	}
+	bf, bfD := s.bestPeer(peers, p, i, true, false)
 	if bf != nil && !now.Add(bfD+margin).After(dl) {
 		return s.send(p, i, bf, ReasonPeer, out), false
 	}
@@ -321,7 +321,7 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 		// A busy peer that still makes the deadline once its queue
 		// drains: wait for it, but not past the moment it stops being
 		// feasible.
-		if ba, baD := s.bestPeerExcept(peers, p, i, false, false, avoid.peer); ba != nil && !now.Add(baD+margin).After(dl) {
+		if ba, baD := s.bestPeer(peers, p, i, false, false); ba != nil && !now.Add(baD+margin).After(dl) {
 			s.note(dl.Add(-margin - baD))
 			return out, false
 		}

@@ -50,6 +50,12 @@ type Config struct {
 	// MaxOutstandingPerSource caps requests in flight at one peer. Zero
 	// means 4 (Spotify's upload slots).
 	MaxOutstandingPerSource int
+	// InitialWindow is how many bytes of requests a peer that has not
+	// delivered yet (a fresh connection) may have in flight, at least one
+	// request: about the initial congestion window of a new QUIC
+	// connection. Zero means 40,000 (quic-go's 32 packets); the first two
+	// 16 KiB chunks fit.
+	InitialWindow int
 	// MaxOutstandingPerOrigin caps requests in flight at one origin. Zero
 	// means 8.
 	MaxOutstandingPerOrigin int
@@ -112,7 +118,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Speed < 0 || c.Speed != c.Speed || c.Speed > 1e6 {
 		return c, fmt.Errorf("%w: Speed %v out of range", ErrBadConfig, c.Speed)
 	}
-	if c.MaxOutstandingPerSource < 0 || c.MaxOutstandingPerOrigin < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
+	if c.MaxOutstandingPerSource < 0 || c.MaxOutstandingPerOrigin < 0 || c.InitialWindow < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
 		return c, fmt.Errorf("%w: negative count", ErrBadConfig)
 	}
 	if c.FirstChunk > RaceHedged {
@@ -139,6 +145,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.CacheLatency, 2*time.Millisecond)
 	if c.MaxOutstandingPerSource == 0 {
 		c.MaxOutstandingPerSource = 4
+	}
+	if c.InitialWindow == 0 {
+		c.InitialWindow = 40_000
 	}
 	if c.MaxOutstandingPerOrigin == 0 {
 		c.MaxOutstandingPerOrigin = 8

@@ -179,6 +179,36 @@ func TestChooseSource(t *testing.T) {
 			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
 		},
 		{
+			// A fresh connection carries as many of the first chunks as
+			// its initial window (40,000 B): two 16 KiB chunks, chunk 0
+			// first, in the Play step itself.
+			name:    "fresh peer, no origin: first flight fills the initial window",
+			sources: []*schedtest.Source{peerSrc("p", 0, 0, false)},
+			holders: []string{"p"},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}},
+		},
+		{
+			name:    "fresh peer, a larger initial window",
+			cfg:     sched.Config{InitialWindow: 4 * chunk},
+			sources: []*schedtest.Source{peerSrc("p", 0, 0, false)},
+			holders: []string{"p"},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+		},
+		{
+			// Cold peer and cold origin: the origin races chunk 0, the
+			// peer's first flight carries the next ones.
+			name:    "fresh peer and fresh origin split the first flight",
+			sources: []*schedtest.Source{originSrc("o", 0, false), peerSrc("p", 0, 0, false)},
+			holders: []string{"p"},
+			want:    []want{{"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
+		},
+		{
+			name:    "connected fresh peer races the origin and carries chunk 1",
+			sources: []*schedtest.Source{originSrc("o", 0, false), peerSrc("p", 0, 0, true)},
+			holders: []string{"p"},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}},
+		},
+		{
 			name: "fastest expected download wins",
 			cfg:  sched.Config{MaxOutstandingPerSource: 1},
 			sources: []*schedtest.Source{
