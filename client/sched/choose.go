@@ -15,12 +15,13 @@ func (s *Scheduler) usable(src *source) bool {
 	return true
 }
 
-// hasSlot reports whether src can take one more request of size bytes. A
-// peer that has not delivered yet (no measured throughput: a fresh
-// connection) takes what fits in Config.InitialWindow, at least one
-// request: the first flight carries as many of the first chunks as the
-// new connection's congestion window lets through, and no more, so the
-// most urgent one is not slowed by a queue the window cannot carry yet.
+// hasSlot reports whether src can take one more request of size bytes:
+// an origin up to Config.MaxOutstandingPerOrigin requests; a peer up to
+// Config.MaxOutstandingPerSource requests and the bytes of its window (at
+// least one request). A fresh connection's window is Config.InitialWindow:
+// the first flight carries as many of the first chunks as the new
+// connection's congestion window lets through, and no more, so the most
+// urgent one is not slowed by a queue the path cannot carry yet.
 func (s *Scheduler) hasSlot(src *source, size int) bool {
 	if src.info.Kind == KindOrigin {
 		return src.outstanding < s.cfg.MaxOutstandingPerOrigin
@@ -28,10 +29,73 @@ func (s *Scheduler) hasSlot(src *source, size int) bool {
 	if src.outstanding >= s.cfg.MaxOutstandingPerSource {
 		return false
 	}
-	if src.info.BytesPerSecond <= 0 && src.outstanding > 0 && src.queued+int64(size) > int64(s.cfg.InitialWindow) {
-		return false
+	return src.outstanding == 0 || src.queued+int64(size) <= s.windowOf(src)
+}
+
+// windowOf returns src's window in bytes: as grown, or for a peer not
+// asked yet, Config.InitialWindow, or the window its measurements call for
+// (see grow) if larger.
+func (s *Scheduler) windowOf(src *source) int64 {
+	if src.window > 0 {
+		return src.window
 	}
-	return true
+	w := int64(s.cfg.InitialWindow)
+	if src.info.BytesPerSecond > 0 && src.info.RTT > 0 {
+		w = max(w, s.bdpLimit(src, catalogChunk))
+	}
+	return w
+}
+
+// bdpLimit is the largest window grow opens for src: twice the measured
+// bandwidth-delay product, plus one chunk of n bytes.
+func (s *Scheduler) bdpLimit(src *source, n int) int64 {
+	rtt := src.info.RTT
+	if rtt <= 0 {
+		rtt = s.cfg.DefaultRTT
+	}
+	bps := src.info.BytesPerSecond
+	if bps <= 0 {
+		bps = s.cfg.DefaultBytesPerSecond
+	}
+	return 2*int64(float64(bps)*rtt.Seconds()) + int64(n)
+}
+
+// grow opens a peer's window after it delivered n bytes. The window
+// follows the path's bandwidth-delay product: while it is below twice the
+// product of the measured throughput and RTT (plus one chunk), each
+// delivery adds twice its bytes, tripling the window every round trip
+// (ahead of the transport's slow start), or, past the threshold a failure left, one chunk a round
+// trip; at the limit it stops, so the queue at the peer stays within about
+// one round trip of data. A window-limited path measures its throughput at
+// the window's rate, so the window grows until the link, not the window,
+// sets the rate.
+func (s *Scheduler) grow(src *source, n int) {
+	if src.info.Kind != KindPeer {
+		return
+	}
+	w := s.windowOf(src)
+	if limit := s.bdpLimit(src, n); w < limit {
+		// Twice the delivered bytes: the window keeps ahead of the
+		// connection's own slow start, which grows only while the
+		// sender has more to send than its congestion window.
+		step := 2 * int64(n)
+		if src.thresh > 0 && w >= src.thresh {
+			step = max(int64(n)*int64(n)/w, 1)
+		}
+		w = min(w+step, limit)
+	}
+	src.window = max(w, int64(s.cfg.InitialWindow))
+}
+
+// shrink halves a peer's window after a failure (refused for load, timed
+// out, connection lost): loss, or a queue the peer cannot carry. The
+// window then grows back by one chunk a round trip.
+func (s *Scheduler) shrink(src *source) {
+	if src.info.Kind != KindPeer {
+		return
+	}
+	src.window = max(s.windowOf(src)/2, int64(s.cfg.InitialWindow))
+	src.thresh = src.window
 }
 
 // eta returns when a chunk of size bytes asked from src now is expected:

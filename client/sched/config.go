@@ -47,14 +47,18 @@ type Config struct {
 	// HedgeMargin is the slack a source's expected arrival must leave before
 	// a chunk's deadline. Zero means 100 ms.
 	HedgeMargin time.Duration
-	// MaxOutstandingPerSource caps requests in flight at one peer. Zero
-	// means 4 (Spotify's upload slots).
+	// MaxOutstandingPerSource caps requests in flight at one peer, whatever
+	// its window (see InitialWindow: the window, grown from the measured
+	// throughput and RTT, is what usually limits). Zero means 64, a
+	// server's default queue per peer (node.DefaultMaxQueuePerPeer).
 	MaxOutstandingPerSource int
 	// InitialWindow is how many bytes of requests a peer that has not
 	// delivered yet (a fresh connection) may have in flight, at least one
 	// request: about the initial congestion window of a new QUIC
 	// connection. Zero means 40,000 (quic-go's 32 packets); the first two
-	// 16 KiB chunks fit.
+	// 16 KiB chunks fit. Each delivery then grows the peer's window towards
+	// twice the path's measured bandwidth-delay product; a failure halves
+	// it.
 	InitialWindow int
 	// MaxOutstandingPerOrigin caps requests in flight at one origin. Zero
 	// means 8.
@@ -144,7 +148,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.DefaultRTT, 100*time.Millisecond)
 	def(&c.CacheLatency, 2*time.Millisecond)
 	if c.MaxOutstandingPerSource == 0 {
-		c.MaxOutstandingPerSource = 4
+		c.MaxOutstandingPerSource = 64
 	}
 	if c.InitialWindow == 0 {
 		c.InitialWindow = 40_000

@@ -61,6 +61,10 @@ type source struct {
 	lackFrom  int
 	lackRetry time.Time
 	lacks     int // DontHave answers in a row: each doubles the wait
+	// window is the bytes of requests a peer may have in flight (see
+	// hasSlot, grow); 0 means Config.InitialWindow. Past thresh (set by a
+	// failure; 0: none) it grows by one chunk a round trip.
+	window, thresh int64
 }
 
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
@@ -641,6 +645,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	}
 	s.learnLag(src, model, true)
 	src.fails, src.lacks = 0, 0
+	s.grow(src, e.Bytes)
 	s.release(r)
 	c.forget(id)
 	if c.arrived {
@@ -712,6 +717,9 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 		s.backoff(src)
 	default: // Busy, Timeout, unknown
 		s.backoff(src)
+	}
+	if e.Reason != FailDontHave {
+		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
 }

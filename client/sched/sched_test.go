@@ -151,7 +151,9 @@ func TestChooseSource(t *testing.T) {
 				peerSrc("p", 20*time.Millisecond, 1_000_000, true),
 			},
 			holders: []string{"p"},
-			want:    []want{{"p", 0, sched.ReasonPeer}, {"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+			// The peer's window: twice its bandwidth-delay product (20 ms
+			// x 1 MB/s) plus a chunk, 56,384 B: three chunks.
+			want: []want{{"p", 0, sched.ReasonPeer}, {"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
 		},
 		{
 			name: "DHT-found peer not used for the first chunk",
@@ -170,13 +172,13 @@ func TestChooseSource(t *testing.T) {
 				peerSrc("p", 20*time.Millisecond, 1_000_000, true),
 			},
 			holders: []string{"p"},
-			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
 		},
 		{
 			name:    "no origin: a peer not yet connected",
 			sources: []*schedtest.Source{peerSrc("p", 20*time.Millisecond, 1_000_000, false)},
 			holders: []string{"p"},
-			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
 		},
 		{
 			// A fresh connection carries as many of the first chunks as
