@@ -432,7 +432,7 @@ func (p *player) request(a sched.Request) {
 	ch := ts.m.Chunks[a.Chunk]
 	fetch := func() ([]byte, error) { return src.Fetch(ctx, ch.CID) }
 	if st, ok := src.(starter); ok {
-		fetch = st.start(ctx, ch.CID) // queued now, in the step's order
+		fetch = st.start(ctx, ch.CID, a.Deadline) // queued now, in the step's order
 	}
 	p.run.spawn(func() {
 		data, err := fetch()

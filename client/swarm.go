@@ -73,23 +73,24 @@ func (p *PeerSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 // requests to one peer then leave in one write, most urgent first, instead
 // of racing for the stream from their goroutines.
 type starter interface {
-	start(ctx context.Context, c cid.Cid) func() ([]byte, error)
+	start(ctx context.Context, c cid.Cid, deadline time.Time) func() ([]byte, error)
 }
 
 var _ starter = (*PeerSource)(nil)
 
 // fetchStarter is what a Swarm offers for ordered requests (node.Node).
 type fetchStarter interface {
-	StartFetch(ctx context.Context, p peer.ID, c cid.Cid) *node.PendingFetch
+	StartFetch(ctx context.Context, p peer.ID, c cid.Cid, deadline time.Time) *node.PendingFetch
 }
 
-// start queues the request at once when the swarm can (see starter).
-func (p *PeerSource) start(ctx context.Context, c cid.Cid) func() ([]byte, error) {
+// start queues the request at once when the swarm can (see starter),
+// with the chunk's deadline for the serving peer.
+func (p *PeerSource) start(ctx context.Context, c cid.Cid, deadline time.Time) func() ([]byte, error) {
 	fs, ok := p.swarm.(fetchStarter)
 	if !ok {
 		return func() ([]byte, error) { return p.Fetch(ctx, c) }
 	}
-	f := fs.StartFetch(ctx, p.id, c)
+	f := fs.StartFetch(ctx, p.id, c, deadline)
 	return func() ([]byte, error) {
 		data, err := f.Wait()
 		return data, p.classify(c, err)

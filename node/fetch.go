@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -32,6 +34,10 @@ type session struct {
 
 	done chan struct{} // closed by fail
 
+	// peerVersion is the chunk protocol version the peer's Hello gave; 0
+	// until it arrived.
+	peerVersion atomic.Uint64
+
 	mu      sync.Mutex // guards the fields below
 	err     error      // why the session ended; set once with done
 	nextID  uint64
@@ -48,7 +54,7 @@ type session struct {
 // ErrRemote (see Retryable), or the context's error, wrapped with the peer
 // and CID.
 func (n *Node) Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
-	return n.StartFetch(ctx, p, c).Wait()
+	return n.StartFetch(ctx, p, c, time.Time{}).Wait()
 }
 
 // PendingFetch is a request StartFetch queued; Wait returns its answer.
@@ -57,6 +63,7 @@ type PendingFetch struct {
 	ctx  context.Context
 	p    peer.ID
 	c    cid.Cid
+	dl   time.Time     // the requester's deadline; zero: none
 	sent chan struct{} // closed once the request is on the stream, or failed
 
 	// Set before sent is closed.
@@ -70,10 +77,13 @@ type PendingFetch struct {
 // The requests started for one peer leave in the order of the calls, and
 // those started together (before the stream is free to write) leave in one
 // write: a driver that starts a step's requests in deadline order gets them
-// served in that order, the most urgent in the first packet. Wait returns
-// what Fetch would.
-func (n *Node) StartFetch(ctx context.Context, p peer.ID, c cid.Cid) *PendingFetch {
-	f := &PendingFetch{n: n, ctx: ctx, p: p, c: c, sent: make(chan struct{})}
+// served in that order, the most urgent in the first packet. A non-zero
+// deadline goes with the request to a peer that speaks chunk protocol
+// version 2 (protocol.DatedRequest), which serves a stream's requests
+// earliest deadline first; the first flight to a peer, sent before its
+// Hello said its version, goes undated. Wait returns what Fetch would.
+func (n *Node) StartFetch(ctx context.Context, p peer.ID, c cid.Cid, deadline time.Time) *PendingFetch {
+	f := &PendingFetch{n: n, ctx: ctx, p: p, c: c, dl: deadline, sent: make(chan struct{})}
 	if p == n.host.ID() {
 		f.err = fmt.Errorf("%w: fetch from self", ErrPeerGone)
 		close(f.sent)
@@ -337,7 +347,11 @@ func (s *session) sendBatch(batch []*PendingFetch) error {
 		s.pending[id] = ch
 		s.mu.Unlock()
 		f.s, f.id, f.ch = s, id, ch
-		if err := protocol.WriteMessage(s.bw, &protocol.Request{ID: id, CID: f.c.Bytes()}); err != nil {
+		var m protocol.Message = &protocol.Request{ID: id, CID: f.c.Bytes()}
+		if !f.dl.IsZero() && s.peerVersion.Load() >= protocol.DatedRequestVersion {
+			m = &protocol.DatedRequest{ID: id, Deadline: uint64(max(f.dl.UnixMilli(), 0)), CID: f.c.Bytes()}
+		}
+		if err := protocol.WriteMessage(s.bw, m); err != nil {
 			s.fail(s.readError(fmt.Errorf("send request: %w", err)))
 			return s.cause()
 		}
@@ -402,8 +416,8 @@ func (s *session) readLoop() {
 		return
 	}
 	hello, ok := msg.(*protocol.Hello)
-	if !ok {
-		n.reject(s.p, fmt.Errorf("chunk stream answered with %T", msg), "rejected")
+	if !ok || hello.Version == 0 {
+		n.reject(s.p, fmt.Errorf("chunk stream answered with %T (or hello version 0)", msg), "rejected")
 		s.fail(fmt.Errorf("%w: no hello", ErrNotAdmitted))
 		return
 	}
@@ -413,6 +427,7 @@ func (s *session) readLoop() {
 			return
 		}
 	}
+	s.peerVersion.Store(hello.Version)
 	for {
 		msg, err := protocol.ReadMessage(br)
 		if err != nil {

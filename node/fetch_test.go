@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -287,7 +288,7 @@ func TestStartFetchKeepsOrder(t *testing.T) {
 	}
 	var pending []*PendingFetch
 	for _, c := range cids {
-		pending = append(pending, a.StartFetch(ctx, b.ID(), c))
+		pending = append(pending, a.StartFetch(ctx, b.ID(), c, time.Time{}))
 	}
 	for i, f := range pending {
 		got, err := f.Wait()

@@ -478,3 +478,16 @@ func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
 	}
 	return out
 }
+
+// deadline returns when the playhead reaches chunk i of p: for the next
+// track, counted from when the current one ends.
+func (s *Scheduler) deadline(p *play, i int) time.Time {
+	if p == s.cur {
+		return p.ph.TimeAt(p.offsets[i], s.now, s.cfg.StartTarget)
+	}
+	tEnd := s.now
+	if c := s.cur; c != nil && !c.ended && !c.stopped {
+		tEnd = c.ph.TimeAt(c.length(), s.now, s.cfg.StartTarget)
+	}
+	return tEnd.Add(p.ph.durFor(p.offsets[i]))
+}

@@ -821,5 +821,5 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 	if !src.info.Connected && kind == KindPeer {
 		src.warmed = true // the request dials it
 	}
-	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason})
+	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason, Deadline: s.deadline(p, i)})
 }
