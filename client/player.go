@@ -545,8 +545,12 @@ func (p *player) request(a sched.Request) {
 	m.inflight++
 	busy := m.inflight > 1 // queued behind another request: service time is the gap between answers
 	ch := ts.m.Chunks[a.Chunk]
+	fetch := func() ([]byte, error) { return src.Fetch(ctx, ch.CID) }
+	if st, ok := src.(starter); ok {
+		fetch = st.start(ctx, ch.CID, a.Deadline) // queued now, in the step's order
+	}
 	p.run.spawn(func() {
-		data, err := src.Fetch(ctx, ch.CID)
+		data, err := fetch()
 		var plain []byte
 		if err == nil {
 			plain, err = catalog.DecryptChunk(ts.m, ts.key, a.Chunk, data)

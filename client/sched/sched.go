@@ -62,6 +62,10 @@ type source struct {
 	lackFrom  int
 	lackRetry time.Time
 	lacks     int // DontHave answers in a row: each doubles the wait
+	// window is the bytes of requests a peer may have in flight (see
+	// hasSlot, grow); 0 means Config.InitialWindow. Past thresh (set by a
+	// failure; 0: none) it grows by one chunk a round trip.
+	window, thresh int64
 }
 
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
@@ -699,6 +703,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	}
 	s.learnLag(src, model, true)
 	src.fails, src.lacks = 0, 0
+	s.grow(src, e.Bytes)
 	s.release(r)
 	c.forget(id)
 	if c.arrived {
@@ -771,6 +776,9 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 		s.backoff(src)
 	default: // Busy, Timeout, unknown
 		s.backoff(src)
+	}
+	if e.Reason != FailDontHave {
+		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
 }
@@ -872,7 +880,7 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 	if !src.info.Connected && kind == KindPeer {
 		src.warmed = true // the request dials it
 	}
-	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason})
+	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason, Deadline: s.deadline(p, i)})
 }
 
 // lookup is the state of a track's DHT lookups.

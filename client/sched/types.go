@@ -384,6 +384,10 @@ type Request struct {
 	Source SourceID
 	Kind   SourceKind
 	Reason Reason
+	// Deadline is when the playhead reaches the chunk (for the next
+	// track: when it would, once the current one ends). A driver may pass
+	// it to the source so it serves the most urgent requests first.
+	Deadline time.Time
 }
 
 // Cancel asks the driver to abandon request Req. The driver may still
