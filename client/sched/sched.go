@@ -740,6 +740,11 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	p.stats.Failures++
 	s.release(r)
 	c.forget(id)
+	if src.info.ID == CacheSource && p.track.Cached != nil {
+		// The cache no longer has it (evicted): fetch it from the
+		// network instead of asking the cache again.
+		p.track.Cached[chunk] = false
+	}
 	if src.info.Kind == KindPeer {
 		c.failed = true
 	}
