@@ -244,7 +244,7 @@ func (p *player) seek(pb *Playback, offset int64) {
 
 func (p *player) position(pb *Playback) (pos int64, ok bool) {
 	p.run.call(func() {
-		if p.owns(pb) {
+		if p.owns(pb) && p.sched.Stats().Started {
 			pos, ok = p.sched.Position(p.now())
 		}
 	})

@@ -190,8 +190,9 @@ func (o *scriptOrigin) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 type scriptSwarm struct {
 	holds   map[peer.ID]map[cid.Cid][]byte
 	corrupt map[peer.ID]map[cid.Cid]bool
-	hidden  map[peer.ID]bool // holders the DHT does not find (yet)
-	lookErr error            // what lookups fail with, if set
+	hidden  map[peer.ID]bool    // holders the DHT does not find (yet)
+	tracks  map[peer.ID]cid.Cid // if set, the one track each holder is found for
+	lookErr error               // what lookups fail with, if set
 	served  int64
 	lookups []time.Time // when each lookup ran
 	clk     clock.Clock
@@ -225,7 +226,7 @@ func (s *scriptSwarm) FindProviders(ctx context.Context, track cid.Cid, max int)
 	}
 	var out []peer.AddrInfo
 	for id := range s.holds {
-		if s.hidden[id] {
+		if s.hidden[id] || (s.tracks != nil && s.tracks[id] != track) {
 			continue
 		}
 		out = append(out, peer.AddrInfo{ID: id})
@@ -798,5 +799,39 @@ func TestPlaybackKeepsBoundedWindow(t *testing.T) {
 	}
 	if st := r.pl.sched.Stats(); st.Bytes[KindCache] <= cacheBefore {
 		t.Errorf("cache bytes %d -> %d; want chunk 5 read again from the cache", cacheBefore, st.Bytes[KindCache])
+	}
+}
+
+// TestPlayerForgetsPeersOfPastPlays: over many plays of different tracks,
+// each held by its own peer, the player's per-source maps (sources,
+// addresses, measurements) stay bounded: the scheduler's Forget prunes
+// them, as it prunes its own.
+func TestPlayerForgetsPeersOfPastPlays(t *testing.T) {
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{}, tracks: map[peer.ID]cid.Cid{}}
+	o := &scriptOrigin{name: "origin https://o.test", chunks: map[cid.Cid][]byte{}}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw})
+	const plays = 300
+	most := 0
+	for k := range plays {
+		tt := makeTrack(t, uint64(100+k), 2)
+		id := peer.ID(fmt.Sprintf("peer-%d", k))
+		sw.holds[id], sw.tracks[id] = tt.cipher, tt.t.cid
+		pb := r.start(tt, 0)
+		r.until(5*time.Second, "the play's chunks", pb.Done)
+		if err := pb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r.run.drain(t)
+		most = max(most, len(r.pl.sources), len(r.pl.addrs), len(r.pl.measured))
+	}
+	t.Logf("player maps: at most %d sources, %d at the end", most, len(r.pl.sources))
+	if most > 66 { // the scheduler prunes once 64 tracks have holders: 64 peers and the origin
+		t.Errorf("player maps held up to %d sources over %d plays with a peer each; want at most 66, pruned with the scheduler's", most, plays)
+	}
+	if len(r.pl.tracks) > 1 {
+		t.Errorf("player keeps %d tracks after the plays; want at most the last", len(r.pl.tracks))
+	}
+	if _, ok := r.pl.sources["origin https://o.test"]; !ok {
+		t.Error("the origin was forgotten")
 	}
 }
