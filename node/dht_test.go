@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 
 	"github.com/chorus-music/chorus/catalog"
 )
@@ -261,4 +262,41 @@ func TestNewClosePeerGetsRecords(t *testing.T) {
 	if !slices.ContainsFunc(provs, func(ai *peer.AddrInfo) bool { return ai.ID == holder.ID() }) {
 		t.Errorf("late peer's records for the track = %v; want the holder %s", provs, holder.ID())
 	}
+}
+
+// TestAddressChangeReannounces: when the node's listen addresses change,
+// its held tracks are announced again (the records carry the addresses).
+func TestAddressChangeReannounces(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	announced := make(chan cid.Cid, 8)
+	n := newAnnouncingNode(t, tr, announced)
+	<-n.Bootstrapped()
+	track := catalog.ManifestID([]byte("held while the addresses change"))
+	if err := n.Provide(ctx, track); err == nil {
+		t.Fatal("Provide alone succeeded; want it to wait for a peer")
+	}
+	newTestNode(t, tr, func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{n.AddrInfo()}, nil }
+	})
+	wantAnnounced := func(why string) {
+		t.Helper()
+		select {
+		case c := <-announced:
+			if !c.Equals(track) {
+				t.Fatalf("announced %s; want %s", c, track)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no announcement %s", why)
+		}
+	}
+	wantAnnounced("when the first peer joined")
+	extra, err := multiaddr.NewMultiaddr("/ip6/::1/udp/0/quic-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.host.Network().Listen(extra); err != nil {
+		t.Fatalf("listen on a second address: %v", err)
+	}
+	wantAnnounced("after the addresses changed")
 }
