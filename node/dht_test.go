@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/node/dhtstore"
 )
 
 func TestDHTFindProviders(t *testing.T) {
@@ -299,4 +301,62 @@ func TestAddressChangeReannounces(t *testing.T) {
 		t.Fatalf("listen on a second address: %v", err)
 	}
 	wantAnnounced("after the addresses changed")
+}
+
+// TestServerRecordsSurviveRestart: an always-on DHT server with a
+// persistent record store still answers for a track after it restarts,
+// though the listener that announced the track has left meanwhile.
+func TestServerRecordsSurviveRestart(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	serverDir, recordsPath := t.TempDir(), filepath.Join(t.TempDir(), "records.db")
+	startServer := func() (*Node, func()) {
+		t.Helper()
+		records, err := dhtstore.Open(recordsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(ctx, Options{DataDir: serverDir, TrackerKeys: tr.keys, Tickets: tr.valid(),
+			Upload: UploadOptions{Disabled: true}, DHT: DHTOptions{Records: records}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, func() {
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+			records.Close()
+		}
+	}
+	server, stopServer := startServer()
+	viaServer := func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{server.AddrInfo()}, nil }
+	}
+	track := catalog.ManifestID([]byte("announced to the server"))
+	listener, err := New(ctx, Options{TrackerKeys: tr.keys, Tickets: tr.valid(), Bootstrap: func(context.Context) ([]peer.AddrInfo, error) {
+		return []peer.AddrInfo{server.AddrInfo()}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-listener.Bootstrapped()
+	if err := listener.Provide(ctx, track); err != nil {
+		t.Fatalf("Provide: %v", err)
+	}
+	gone := listener.ID()
+	if err := listener.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stopServer()
+	server, stopServer = startServer()
+	defer stopServer()
+
+	finder := newTestNode(t, tr, viaServer)
+	provs, err := finder.FindProviders(ctx, track, 5)
+	if err != nil {
+		t.Fatalf("FindProviders: %v", err)
+	}
+	if !slices.ContainsFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == gone }) {
+		t.Errorf("FindProviders after the server restarted = %v; want the listener %s from the server's records", provs, gone)
+	}
 }
