@@ -3,10 +3,17 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +23,7 @@ import (
 	"github.com/chorus-music/chorus/catalog"
 	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/clock"
+	"github.com/chorus-music/chorus/node"
 )
 
 // syncRunner runs a player on the test's goroutine: posted functions and
@@ -79,7 +87,7 @@ func (r *syncRunner) close(final func()) {
 	}
 }
 
-func (r *syncRunner) drain(t *testing.T) {
+func (r *syncRunner) drain(t testing.TB) {
 	t.Helper()
 	for n := 0; ; n++ {
 		r.fire()
@@ -149,10 +157,11 @@ func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 // scriptOrigin is an origin that serves every chunk it holds and counts
 // the bytes of the answers it gave to requests still wanted.
 type scriptOrigin struct {
-	name   string
-	chunks map[cid.Cid][]byte
-	down   bool
-	served int64
+	name    string
+	chunks  map[cid.Cid][]byte
+	down    bool
+	downErr error // what a down origin answers; nil: a plain error
+	served  int64
 }
 
 func (o *scriptOrigin) Name() string     { return o.name }
@@ -162,7 +171,11 @@ func (o *scriptOrigin) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, err
 	}
 	if o.down {
-		return nil, &FetchError{Source: o.name, Reason: sched.FailGone, Err: fmt.Errorf("%s: connection refused", o.name)}
+		err := o.downErr
+		if err == nil {
+			err = fmt.Errorf("%s: connection refused", o.name)
+		}
+		return nil, &FetchError{Source: o.name, Reason: sched.FailGone, Err: err}
 	}
 	data, ok := o.chunks[c]
 	if !ok {
@@ -177,14 +190,45 @@ func (o *scriptOrigin) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 type scriptSwarm struct {
 	holds   map[peer.ID]map[cid.Cid][]byte
 	corrupt map[peer.ID]map[cid.Cid]bool
+	hidden  map[peer.ID]bool    // holders the DHT does not find (yet)
+	tracks  map[peer.ID]cid.Cid // if set, the one track each holder is found for
+	lookErr error               // what lookups fail with, if set
 	served  int64
-	lookups int
+	lookups []time.Time // when each lookup ran
+	clk     clock.Clock
+	grew    chan struct{} // closed at the next routing-table growth
+}
+
+var _ RoutingNotifier = (*scriptSwarm)(nil)
+
+func (s *scriptSwarm) RoutingTableChanged() <-chan struct{} {
+	if s.grew == nil {
+		s.grew = make(chan struct{})
+	}
+	return s.grew
+}
+
+// grow is the routing table gaining a peer.
+func (s *scriptSwarm) grow() {
+	if s.grew == nil {
+		s.grew = make(chan struct{})
+	}
+	close(s.grew)
+	s.grew = make(chan struct{})
 }
 
 func (s *scriptSwarm) FindProviders(ctx context.Context, track cid.Cid, max int) ([]peer.AddrInfo, error) {
-	s.lookups++
+	if s.clk != nil {
+		s.lookups = append(s.lookups, s.clk.Now())
+	}
+	if s.lookErr != nil {
+		return nil, s.lookErr
+	}
 	var out []peer.AddrInfo
 	for id := range s.holds {
+		if s.hidden[id] || (s.tracks != nil && s.tracks[id] != track) {
+			continue
+		}
 		out = append(out, peer.AddrInfo{ID: id})
 	}
 	slices.SortFunc(out, func(a, b peer.AddrInfo) int { return bytes.Compare([]byte(a.ID), []byte(b.ID)) })
@@ -200,7 +244,7 @@ func (s *scriptSwarm) Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, 
 	}
 	data, ok := s.holds[p][c]
 	if !ok {
-		return nil, fmt.Errorf("scripted: %w", errDontHaveForTest)
+		return nil, fmt.Errorf("scripted: %w", node.ErrDontHave)
 	}
 	if s.corrupt[p][c] {
 		bad := bytes.Clone(data)
@@ -213,8 +257,6 @@ func (s *scriptSwarm) Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, 
 func (s *scriptSwarm) Provide(ctx context.Context, track cid.Cid) error { return nil }
 func (s *scriptSwarm) Latency(p peer.ID) time.Duration                  { return 0 }
 
-var errDontHaveForTest = fmt.Errorf("does not have it")
-
 // playerRig is a player on a fake clock and a synchronous runner.
 type playerRig struct {
 	t   *testing.T
@@ -225,9 +267,14 @@ type playerRig struct {
 
 func newRig(t *testing.T, src playerSources) *playerRig {
 	t.Helper()
+	return newRigLog(t, src, nil)
+}
+
+func newRigLog(t *testing.T, src playerSources, log *slog.Logger) *playerRig {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	run := &syncRunner{}
-	pl, err := newPlayer(playerConfig{sched: sched.Config{Speed: 4}, clock: clk, giveUp: 5 * time.Second, maxProv: 20}, src, run)
+	pl, err := newPlayer(playerConfig{sched: sched.Config{Speed: 4}, clock: clk, log: log, giveUp: 5 * time.Second, maxProv: 20}, src, run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +312,8 @@ func (pb *Playback) has(i int) bool {
 }
 
 // checkAgree checks that pb's statistics are the scheduler's, that the
-// bytes they count are those of the chunks pb holds (each counted once),
+// bytes they count are those of the chunks that arrived at pb (each once:
+// the test does not seek back to a dropped chunk),
 // and that no source kind is credited with more than it served.
 func checkAgree(t *testing.T, pb *Playback, st sched.Stats, served map[SourceKind]int64) {
 	t.Helper()
@@ -283,12 +331,14 @@ func checkAgree(t *testing.T, pb *Playback, st sched.Stats, served map[SourceKin
 	}
 	var held int64
 	pb.mu.Lock()
-	for _, c := range pb.chunks {
-		held += int64(len(c))
+	for i, g := range pb.got {
+		if g {
+			held += int64(pb.m.Chunks[i].Size)
+		}
 	}
 	pb.mu.Unlock()
 	if counted != held {
-		t.Errorf("statistics count %d bytes; the playback holds %d", counted, held)
+		t.Errorf("statistics count %d bytes; %d arrived at the playback", counted, held)
 	}
 	for r := range sched.ReasonResend + 1 {
 		if ps.OriginRequests[r.String()] != st.OriginRequests[r] {
@@ -433,9 +483,16 @@ func TestPlayerBansCorruptPeer(t *testing.T) {
 		holds:   map[peer.ID]map[cid.Cid][]byte{bad: a.cipher},
 		corrupt: map[peer.ID]map[cid.Cid]bool{bad: {a.t.m.Chunks[3].CID: true}},
 	}
-	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw})
+	var logs bytes.Buffer
+	r := newRigLog(t, playerSources{origins: []ChunkSource{o}, swarm: sw}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	pb := r.start(a, 0)
 	r.until(30*time.Second, "every chunk", pb.Done)
+	if line := logs.String(); !strings.Contains(line, "level=WARN") || !strings.Contains(line, "peer="+bad.String()) || !strings.Contains(line, "corrupt") {
+		t.Errorf("log = %q; want a WARN naming the corrupt peer %s", line, bad)
+	}
+	if st := r.pl.sched.Stats(); st.OriginRequests[sched.ReasonPeerFailed]+st.OriginRequests[sched.ReasonNoPeer] == 0 {
+		t.Errorf("origin requests = %v; want the corrupt chunk fetched from the origin after the peer failed", st.OriginRequests)
+	}
 	got, err := io.ReadAll(pb)
 	if err != nil || !bytes.Equal(got, a.plain) {
 		t.Fatalf("ReadAll = %d bytes, %v; want the track's %d bytes", len(got), err, len(a.plain))
@@ -504,5 +561,277 @@ func TestPlayerPauseResumeHeard(t *testing.T) {
 	})
 	if st := pb.Stats(); st.Stalls != 0 || !st.Ended {
 		t.Errorf("Stats() = %+v; want ended without stalls", st)
+	}
+}
+
+// TestPlayerLookupRetries: the first lookup finds no one and the play
+// runs from the origin; the routing table grows and the lookup is retried at
+// once (still no one); the holder becomes findable and a retry on the
+// scheduler's timer finds it while the play runs, and the peer serves.
+func TestPlayerLookupRetries(t *testing.T) {
+	a := makeTrack(t, 5, 120) // 2 min, 30 s at Speed 4
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	holder := peer.ID("holder")
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{holder: a.cipher}, hidden: map[peer.ID]bool{holder: true}}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw})
+	sw.clk = r.clk
+	t0 := r.clk.Now()
+	pb := r.start(a, 0)
+	r.until(time.Second, "first chunk", func() bool { return pb.has(0) })
+	if len(sw.lookups) != 1 {
+		t.Fatalf("lookups at start: %v; want one", sw.lookups)
+	}
+	// Empty answers are retried at 0.5, 1, 2 s... after each.
+	r.until(4*time.Second, "three retries", func() bool { return len(sw.lookups) >= 4 })
+	if gaps := []time.Duration{sw.lookups[1].Sub(sw.lookups[0]), sw.lookups[2].Sub(sw.lookups[1]), sw.lookups[3].Sub(sw.lookups[2])}; gaps[0] < 500*time.Millisecond || gaps[0] > 510*time.Millisecond ||
+		gaps[1] < time.Second || gaps[1] > 1010*time.Millisecond || gaps[2] < 2*time.Second || gaps[2] > 2010*time.Millisecond {
+		t.Errorf("gaps between lookups %v; want 0.5, 1, 2 s", gaps)
+	}
+	// The routing table grows: a lookup at once.
+	n := len(sw.lookups)
+	sw.grow()
+	grewAt := r.clk.Now()
+	r.run.drain(t)
+	if len(sw.lookups) != n+1 || !sw.lookups[n].Equal(grewAt) {
+		t.Fatalf("lookups %v; want one more at %v, when the routing table grew", sw.lookups, grewAt.Sub(t0))
+	}
+	// The holder becomes findable; the next retry, 0.5 s later (the
+	// backoff starts afresh after a growth), finds it.
+	delete(sw.hidden, holder)
+	r.until(600*time.Millisecond, "the holder found", func() bool { return sw.served > 0 })
+	found := len(sw.lookups)
+	r.until(20*time.Second, "every chunk", pb.Done)
+	if len(sw.lookups) != found {
+		t.Errorf("%d lookups after the holder was found; want none", len(sw.lookups)-found)
+	}
+	st := pb.Stats()
+	if st.BytesBySource[KindPeer] == 0 {
+		t.Errorf("Stats() = %+v; want bytes from the peer found while the play ran", st)
+	}
+	checkAgree(t, pb, r.pl.sched.Stats(), map[SourceKind]int64{KindOrigin: o.served, KindPeer: sw.served})
+	// A failed lookup counts as an empty answer: it too is retried.
+	b := makeTrack(t, 6, 10)
+	sw.lookErr = errors.New("failed to find any peer in table")
+	n = len(sw.lookups)
+	if !r.pl.Lookup(b.t.id) {
+		t.Fatal("Lookup refused")
+	}
+	r.run.drain(t)
+	r.until(2*time.Second, "a retry of the failed lookup", func() bool { return len(sw.lookups) >= n+2 })
+}
+
+// TestPlayerGivesUpNamingTheCause: a play that cannot progress ends after
+// the give-up time, on the scheduler's timer even with nothing in flight,
+// with a *StuckError that wraps ErrNoSource and names the cause.
+func TestPlayerGivesUpNamingTheCause(t *testing.T) {
+	a := makeTrack(t, 7, 10)
+	bad := peer.ID("bad-peer")
+	unreach := classifyTransport(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, ErrOriginUnreachable)
+	untrusted := classifyTransport(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, ErrOriginUnreachable)
+	for _, tc := range []struct {
+		name    string
+		src     func() playerSources
+		want    error
+		message string
+	}{
+		{"nothing holds it", func() playerSources {
+			return playerSources{swarm: &scriptSwarm{}}
+		}, nil, "no peer holding the track was found"},
+		{"origin unreachable", func() playerSources {
+			return playerSources{origins: []ChunkSource{&scriptOrigin{name: "origin https://o.test", down: true, downErr: unreach}}}
+		}, ErrOriginUnreachable, "connection refused"},
+		{"certificate untrusted", func() playerSources {
+			return playerSources{origins: []ChunkSource{&scriptOrigin{name: "origin https://o.test", down: true, downErr: untrusted}}}
+		}, ErrUntrustedOrigin, "--origin-ca"},
+		{"only source corrupt", func() playerSources {
+			return playerSources{swarm: &scriptSwarm{
+				holds:   map[peer.ID]map[cid.Cid][]byte{bad: a.cipher},
+				corrupt: map[peer.ID]map[cid.Cid]bool{bad: {a.t.m.Chunks[0].CID: true}},
+			}}
+		}, ErrAllCorrupt, "banned: peer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, tc.src())
+			start := r.clk.Now()
+			pb := r.start(a, 0)
+			r.until(10*time.Second, "the play's end", func() bool {
+				pb.mu.Lock()
+				defer pb.mu.Unlock()
+				return pb.err != nil
+			})
+			if d := r.clk.Now().Sub(start); d < 5*time.Second || d > 5*time.Second+10*time.Millisecond {
+				t.Errorf("gave up after %v; want the give-up time, 5 s", d)
+			}
+			if pb.Err() == nil {
+				t.Error("Err() = nil after giving up")
+			}
+			_, err := io.ReadAll(pb)
+			var se *StuckError
+			if !errors.As(err, &se) || !errors.Is(err, ErrNoSource) {
+				t.Fatalf("ReadAll = %v; want a *StuckError wrapping ErrNoSource", err)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("ReadAll = %v; want it to wrap %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("message %q does not say %q", err, tc.message)
+			}
+			if r.pl.cur != nil || r.pl.sched.Outstanding() != 0 {
+				t.Error("the play that gave up is still current or has requests in flight")
+			}
+			if st := pb.Stats(); st.TrackID != a.t.id {
+				t.Errorf("Stats() after giving up = %+v", st)
+			}
+		})
+	}
+}
+
+// TestPlayerResumesWhenOriginReturns: the only origin goes down mid-play;
+// the play drains its buffer and stalls; the origin comes back inside the
+// give-up time and the play resumes within the origin's backoff cap, and
+// ends.
+func TestPlayerResumesWhenOriginReturns(t *testing.T) {
+	a := makeTrack(t, 8, 60) // 60 s of audio, 15 s at Speed 4
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}})
+	pb := r.start(a, 0)
+	r.until(time.Second, "first chunk", func() bool { return pb.has(0) })
+	o.down = true
+	r.until(10*time.Second, "a stall", func() bool { st, _ := r.pl.schedStats(pb); return st.Stalls > 0 })
+	for range 200 { // stalled 1 s of the 5 s give-up time, the origin failing
+		r.clk.Advance(5 * time.Millisecond)
+		r.run.drain(t)
+	}
+	o.down = false
+	back := r.clk.Now()
+	held := countHeld(pb)
+	r.until(3*time.Second, "a chunk after the origin came back", func() bool { return countHeld(pb) > held })
+	if d := r.clk.Now().Sub(back); d > 2100*time.Millisecond {
+		t.Errorf("first chunk %v after the origin came back; want within the 2 s backoff cap", d)
+	}
+	r.until(30*time.Second, "every chunk", pb.Done)
+	if got, err := io.ReadAll(pb); err != nil || !bytes.Equal(got, a.plain) {
+		t.Fatalf("ReadAll = %d bytes, %v; want the whole track", len(got), err)
+	}
+}
+
+func countHeld(pb *Playback) int {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	n := 0
+	for _, c := range pb.chunks {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// mapCache is an in-memory Cache.
+type mapCache map[cid.Cid][]byte
+
+func (c mapCache) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+	if d, ok := c[id]; ok {
+		return d, nil
+	}
+	return nil, ErrNotFound
+}
+func (c mapCache) Put(ctx context.Context, id cid.Cid, data []byte) error {
+	c[id] = bytes.Clone(data)
+	return nil
+}
+func (c mapCache) Has(id cid.Cid) bool { _, ok := c[id]; return ok }
+
+// TestPlaybackKeepsBoundedWindow: a 5-minute play read as an audio output
+// reads (up to Position) never holds more decrypted audio than the window:
+// 10 s behind the read position and the 60 s buffer ahead. A seek back to a
+// dropped chunk fetches it again, from the cache, with the right bytes.
+func TestPlaybackKeepsBoundedWindow(t *testing.T) {
+	a := makeTrack(t, 9, 300) // 300 s of audio, 1 s a chunk
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	p := peer.ID("peer")
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{p: a.cipher}}
+	cache := mapCache{}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw, cache: cache})
+	pb := r.start(a, 0)
+	w := pb.win
+	if w.behind != 11 || w.ahead != 61 {
+		t.Fatalf("window = %+v; want 11 chunks behind (10 s), 61 ahead (60 s)", w)
+	}
+	maxHeld := 0
+	var read int64
+	buf := make([]byte, 4096)
+	for read < 200*4096 {
+		r.clk.Advance(5 * time.Millisecond)
+		r.run.drain(t)
+		pos, _ := pb.Position()
+		for read < pos && pb.has(int(read/4096)) {
+			n, err := pb.Read(buf[:min(int64(len(buf)), pos-read)])
+			if err != nil || !bytes.Equal(buf[:n], a.plain[read:read+int64(n)]) {
+				t.Fatalf("Read at %d = %d, %v; want the track's bytes", read, n, err)
+			}
+			read += int64(n)
+		}
+		r.run.drain(t)
+		if h := countHeld(pb); h > maxHeld {
+			maxHeld = h
+		}
+		if r.clk.Now().Sub(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)) > 2*time.Minute {
+			t.Fatalf("read only %d bytes in 2 minutes", read)
+		}
+	}
+	if limit := w.behind + w.ahead + 1; maxHeld > limit {
+		t.Errorf("held up to %d decrypted chunks; want at most %d (the window)", maxHeld, limit)
+	}
+	if maxHeld < 50 {
+		t.Errorf("held at most %d chunks; want the buffer ahead filled (the test measures nothing otherwise)", maxHeld)
+	}
+	if pb.has(5) {
+		t.Fatal("chunk 5 still held 195 chunks later")
+	}
+	cacheBefore := r.pl.sched.Stats().Bytes[KindCache]
+	if _, err := pb.Seek(5*4096, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	r.until(time.Second, "chunk 5 again", func() bool { return pb.has(5) })
+	if _, err := io.ReadFull(pb, buf); err != nil || !bytes.Equal(buf, a.plain[5*4096:6*4096]) {
+		t.Fatalf("Read after the seek back = %v; want chunk 5's bytes", err)
+	}
+	if st := r.pl.sched.Stats(); st.Bytes[KindCache] <= cacheBefore {
+		t.Errorf("cache bytes %d -> %d; want chunk 5 read again from the cache", cacheBefore, st.Bytes[KindCache])
+	}
+}
+
+// TestPlayerForgetsPeersOfPastPlays: over many plays of different tracks,
+// each held by its own peer, the player's per-source maps (sources,
+// addresses, measurements) stay bounded: the scheduler's Forget prunes
+// them, as it prunes its own.
+func TestPlayerForgetsPeersOfPastPlays(t *testing.T) {
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{}, tracks: map[peer.ID]cid.Cid{}}
+	o := &scriptOrigin{name: "origin https://o.test", chunks: map[cid.Cid][]byte{}}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw})
+	const plays = 300
+	most := 0
+	for k := range plays {
+		tt := makeTrack(t, uint64(100+k), 2)
+		id := peer.ID(fmt.Sprintf("peer-%d", k))
+		sw.holds[id], sw.tracks[id] = tt.cipher, tt.t.cid
+		pb := r.start(tt, 0)
+		r.until(5*time.Second, "the play's chunks", pb.Done)
+		if err := pb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r.run.drain(t)
+		most = max(most, len(r.pl.sources), len(r.pl.addrs), len(r.pl.measured))
+	}
+	t.Logf("player maps: at most %d sources, %d at the end", most, len(r.pl.sources))
+	if most > 66 { // the scheduler prunes once 64 tracks have holders: 64 peers and the origin
+		t.Errorf("player maps held up to %d sources over %d plays with a peer each; want at most 66, pruned with the scheduler's", most, plays)
+	}
+	if len(r.pl.tracks) > 1 {
+		t.Errorf("player keeps %d tracks after the plays; want at most the last", len(r.pl.tracks))
+	}
+	if _, ok := r.pl.sources["origin https://o.test"]; !ok {
+		t.Error("the origin was forgotten")
 	}
 }

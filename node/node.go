@@ -65,6 +65,7 @@ type Node struct {
 	smu      sync.Mutex // guards the fields below (fetch sessions)
 	sessions map[peer.ID]*session
 	opening  map[peer.ID]chan struct{} // closed when an open attempt ends
+	outboxes map[peer.ID]*outbox       // requests not yet written (StartFetch)
 
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
@@ -142,6 +143,7 @@ func newNode(ctx context.Context, opts Options, hk hooks) (*Node, error) {
 		rejected:     make(map[peer.ID]rejection),
 		sessions:     make(map[peer.ID]*session),
 		opening:      make(map[peer.ID]chan struct{}),
+		outboxes:     make(map[peer.ID]*outbox),
 		held:         make(map[cid.Cid]struct{}),
 		rtSignal:     make(chan struct{}),
 		ann:          newAnnouncer(),

@@ -5,14 +5,16 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // metrics are the server's Prometheus collectors.
 type metrics struct {
-	requests *prometheus.CounterVec // labels: proto, route, code
-	bytes    *prometheus.CounterVec // labels: proto, route
+	requests *prometheus.CounterVec   // labels: proto, route, code
+	bytes    *prometheus.CounterVec   // labels: proto, route
+	latency  *prometheus.HistogramVec // labels: proto, route
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,6 +27,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "chorus_origin_response_bytes_total",
 			Help: "Response body bytes written by the origin, by protocol and route.",
 		}, []string{"proto", "route"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chorus_origin_request_duration_seconds",
+			Help:    "Time to answer a request (until the handler returns, body included), by protocol and route.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"proto", "route"}),
 	}
 	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
@@ -33,36 +40,45 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.bytes, err = register(reg, m.bytes); err != nil {
 		return nil, err
 	}
+	if m.latency, err = register(reg, m.latency); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
 // register registers c, or returns the identical collector already there
-// (two Servers sharing one registry share their counters).
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+// (two Servers sharing one registry share their metrics).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	err := reg.Register(c)
 	if err == nil {
 		return c, nil
 	}
 	var are prometheus.AlreadyRegisteredError
 	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
 			return existing, nil
 		}
 	}
-	return nil, err
+	var zero C
+	return zero, err
 }
 
-// instrument counts the requests and body bytes h answers under route.
+// instrument counts the requests and body bytes h answers under route, and
+// times them. (Latency is measured, not scheduled: the wall clock is the
+// right one here.)
 func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cw := &countingWriter{ResponseWriter: w}
+		start := time.Now()
 		h.ServeHTTP(cw, r)
+		elapsed := time.Since(start)
 		code := cw.status
 		if code == 0 {
 			code = http.StatusOK
 		}
 		proto := protoLabel(r)
 		m.requests.WithLabelValues(proto, route, strconv.Itoa(code)).Inc()
+		m.latency.WithLabelValues(proto, route).Observe(elapsed.Seconds())
 		if cw.n > 0 {
 			m.bytes.WithLabelValues(proto, route).Add(float64(cw.n))
 		}

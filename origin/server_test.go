@@ -316,6 +316,11 @@ func TestMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`chorus_origin_requests_total{code="200",proto="h3",route="chunks"} 2`)) {
 		t.Errorf("GET /metrics = %d, body without the h3 chunk counter:\n%s", resp.StatusCode, body)
 	}
+	for _, want := range []string{`chorus_origin_request_duration_seconds_count{proto="h3",route="chunks"} 3`, "go_goroutines ", "process_cpu_seconds_total "} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("GET /metrics lacks %q", want)
+		}
+	}
 }
 
 // Two servers on one registry share their counters instead of failing.

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/chorus-music/chorus/protocol"
@@ -128,31 +129,53 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("username and password must be 1..%d and 1..%d bytes", protocol.MaxUsernameLen, protocol.MaxPasswordLen))
 		return
 	}
-	ip := remoteIP(r)
-	keys := []string{"acct:" + req.Username, "addr:" + ip}
+	ctx := r.Context()
+	client, _ := s.clientAddr(r)
+	network := networkOf(client, client.IsValid())
 	now := s.clock.Now()
-	// Take a token before checking the password (so parallel guesses
-	// cannot all slip through) and give it back on success.
-	if wait := s.limiter.take(now, keys...); wait > 0 {
+	refuse := func(wait time.Duration, why string) {
 		s.metrics.loginFailures.WithLabelValues("rate_limited").Inc()
-		s.log.WarnContext(r.Context(), "login rate limited", slog.String("account", req.Username), slog.String("remote", ip))
+		s.log.WarnContext(ctx, "login throttled", slog.String("account", req.Username), slog.String("network", network), slog.String("by", why))
 		s.writeError(w, r, &apiError{status: http.StatusTooManyRequests, code: protocol.CodeRateLimited,
-			msg: "too many failed logins; retry later", retryIn: int(math.Ceil(wait.Seconds()))})
+			msg: "too many failed logins; retry later", retryIn: max(1, int(math.Ceil(wait.Seconds())))})
+	}
+	if wait, ok := s.attempts.allow(now, network); !ok {
+		refuse(wait, "attempt rate")
 		return
 	}
-	ok, err := s.verifyLogin(r.Context(), req.Username, req.Password)
+	// Charge the throttles before checking the password (so parallel
+	// guesses cannot all slip through) and refund on success.
+	charges, err := s.loginCharges(ctx, now, req.Username, network)
 	if err != nil {
-		s.limiter.refund(now, keys...)
+		s.writeError(w, r, err)
+		return
+	}
+	retryAt, allowed, err := s.store.ChargeThrottle(ctx, now, charges)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !allowed {
+		refuse(retryAt.Sub(now), "failures")
+		return
+	}
+	ok, err := s.verifyLogin(ctx, req.Username, req.Password)
+	if err != nil {
+		if rerr := s.store.RefundThrottle(ctx, now, charges); rerr != nil {
+			s.log.WarnContext(ctx, "refund login throttle", slog.Any("err", rerr))
+		}
 		s.writeError(w, r, err)
 		return
 	}
 	if !ok {
 		s.metrics.loginFailures.WithLabelValues("bad_credentials").Inc()
-		s.log.InfoContext(r.Context(), "login failed", slog.String("account", req.Username), slog.String("remote", ip))
+		s.log.InfoContext(ctx, "login failed", slog.String("account", req.Username), slog.String("network", network))
 		s.writeError(w, r, unauthorized("invalid username or password"))
 		return
 	}
-	s.limiter.refund(now, keys...)
+	if err := s.store.RefundThrottle(ctx, now, successRefund(charges)); err != nil {
+		s.log.WarnContext(ctx, "refund login throttle", slog.Any("err", err))
+	}
 	wire, st, err := s.newSession(req.Username)
 	if err == nil {
 		err = s.store.CreateSession(r.Context(), st)
@@ -161,7 +184,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "login", slog.String("account", req.Username), slog.String("remote", ip))
+	s.log.InfoContext(ctx, "login", slog.String("account", req.Username), slog.String("client", client.String()))
 	writeJSON(w, http.StatusOK, wire)
 }
 

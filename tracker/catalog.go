@@ -142,7 +142,8 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleTrackKey serves a track's content key to an authenticated session,
-// recording the request in the audit log first: no audit row, no key.
+// recording the request in the audit log first (batched with concurrent
+// requests' entries by the audit log's group commit): no audit row, no key.
 func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 	id, err := trackID(r)
 	if err != nil {
@@ -155,14 +156,20 @@ func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := sessionFrom(r.Context())
-	if err := s.store.LogKeyRequest(r.Context(), store.KeyRequest{
-		Account: sess.account, TrackID: id, At: s.clock.Now(), RemoteAddr: r.RemoteAddr,
+	// The client as the tracker sees it: the connection's peer, or the
+	// forwarded client and the proxy it came through.
+	remote := r.RemoteAddr
+	if client, via := s.clientAddr(r); via != "" {
+		remote = client.String() + " via " + via
+	}
+	if err := s.audit.record(r.Context(), store.KeyRequest{
+		Account: sess.account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
 	}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.keysServed.Inc()
 	s.log.InfoContext(r.Context(), "track key served", slog.String("account", sess.account),
-		slog.String("track", id), slog.String("remote", r.RemoteAddr))
+		slog.String("track", id), slog.String("remote", remote))
 	writeJSON(w, http.StatusOK, protocol.TrackKeyResponse{TrackID: id, Key: key})
 }

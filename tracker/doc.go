@@ -12,9 +12,13 @@
 // parameters). Login returns a short-lived access token (AccessTTL) and a
 // refresh token (RefreshTTL): 32 random bytes each, base64url, stored only
 // as SHA-256 hashes. Renew rotates both tokens (the old refresh token stops
-// working); logout deletes the session. Failed logins are limited by token
-// buckets per account name and per remote IP (from the connection, never
-// from X-Forwarded-For), answering 429 with Retry-After.
+// working); logout deletes the session. Failed logins are throttled by the
+// LoginPolicy, per account and client network, per network and per
+// account, with the state in the store (ChargeThrottle), so several
+// trackers on one database hold one limit; refused attempts get 429 with
+// Retry-After. The client network is the IPv4 address or IPv6 /64 of the
+// connection's peer, or, from a peer in TrustedProxies only, of the
+// rightmost untrusted X-Forwarded-For entry.
 //
 // # Trust model
 //

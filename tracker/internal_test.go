@@ -2,6 +2,9 @@ package tracker
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -75,54 +78,75 @@ func FuzzParseHash(f *testing.F) {
 	})
 }
 
-func TestLimiter(t *testing.T) {
-	l := newLimiter(RateLimit{Burst: 3, Every: 10 * time.Second})
+func TestAttemptLimiter(t *testing.T) {
+	a := newAttemptLimiter(LoginPolicy{AttemptRate: 1, AttemptBurst: 3})
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		if w := l.take(t0, "a"); w != 0 {
-			t.Fatalf("take %d = %v; want 0", i, w)
+		if _, ok := a.allow(t0, "n1"); !ok {
+			t.Fatalf("attempt %d refused; want allowed (burst 3)", i)
 		}
 	}
-	if w := l.take(t0, "a"); w != 10*time.Second {
-		t.Fatalf("take on empty bucket = %v; want 10s", w)
+	if wait, ok := a.allow(t0, "n1"); ok || wait != time.Second {
+		t.Fatalf("4th attempt = %v, %v; want refused for 1s", wait, ok)
 	}
-	if w := l.take(t0, "b"); w != 0 {
-		t.Fatalf("take on another key = %v; want 0", w)
+	if _, ok := a.allow(t0, "n2"); !ok {
+		t.Fatal("another network refused")
 	}
-	if w := l.take(t0.Add(4*time.Second), "a", "b"); w != 6*time.Second {
-		t.Fatalf("take(a, b) at +4s = %v; want 6s", w)
-	}
-	// A refused take took nothing from b.
-	l.refund(t0, "b")
-	if w := l.take(t0.Add(10*time.Second), "a"); w != 0 {
-		t.Fatalf("take at +10s = %v; want 0", w)
-	}
-	l.refund(t0.Add(10*time.Second), "a")
-	if w := l.take(t0.Add(10*time.Second), "a"); w != 0 {
-		t.Fatalf("take after refund = %v; want 0", w)
-	}
-	// Buckets never exceed Burst.
-	late := t0.Add(time.Hour)
-	for i := range 3 {
-		if w := l.take(late, "a"); w != 0 {
-			t.Fatalf("take %d after an hour = %v; want 0", i, w)
-		}
-	}
-	if w := l.take(late, "a"); w == 0 {
-		t.Fatalf("4th take after an hour = 0; want a wait (burst 3)")
+	// A refused attempt took nothing: one second later one is there.
+	if _, ok := a.allow(t0.Add(time.Second), "n1"); !ok {
+		t.Fatal("attempt after 1s refused")
 	}
 }
 
-func TestLimiterSweep(t *testing.T) {
-	l := newLimiter(RateLimit{Burst: 1, Every: time.Second})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l.take(t0, "old")
-	l.mu.Lock()
-	l.sweepLocked(t0.Add(time.Minute))
-	n := len(l.buckets)
-	l.mu.Unlock()
-	if n != 0 {
-		t.Fatalf("%d buckets after sweeping refilled ones; want 0", n)
+func TestClientAddr(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	s := &Server{opts: Options{TrustedProxies: proxies}}
+	tests := []struct {
+		remote string
+		xff    []string
+		want   string
+		via    bool
+	}{
+		{"192.0.2.1:5000", nil, "192.0.2.1", false},
+		{"192.0.2.1:5000", []string{"198.51.100.7"}, "192.0.2.1", false}, // untrusted peer: header ignored
+		{"10.1.2.3:5000", []string{"198.51.100.7"}, "198.51.100.7", true},
+		{"10.1.2.3:5000", []string{"6.6.6.6, 198.51.100.7"}, "198.51.100.7", true},            // the client's own forgery is left of it
+		{"10.1.2.3:5000", []string{"198.51.100.7, 10.9.9.9"}, "198.51.100.7", true},           // two trusted hops
+		{"10.1.2.3:5000", []string{"6.6.6.6", "198.51.100.7,10.9.9.9"}, "198.51.100.7", true}, // repeated headers
+		{"10.1.2.3:5000", []string{"garbage, 10.9.9.9"}, "10.9.9.9", true},                    // stops at an unparsable entry
+		{"10.1.2.3:5000", []string{"garbage"}, "10.1.2.3", false},
+		{"10.1.2.3:5000", nil, "10.1.2.3", false},
+		{"[fd00::1]:443", []string{"2001:db8::5"}, "2001:db8::5", true},
+		{"[::ffff:10.1.2.3]:443", []string{"::ffff:198.51.100.7"}, "198.51.100.7", true},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.RemoteAddr = tc.remote
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		got, via := s.clientAddr(r)
+		if got.String() != tc.want || (via != "") != tc.via {
+			t.Errorf("clientAddr(%s, XFF %q) = %v via %q; want %s (via proxy: %v)", tc.remote, tc.xff, got, via, tc.want, tc.via)
+		}
+	}
+}
+
+func TestNetworkOf(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+	}
+	for _, tc := range tests {
+		a := netip.MustParseAddr(tc.addr).Unmap()
+		if got := networkOf(a, true); got != tc.want {
+			t.Errorf("networkOf(%s) = %s; want %s", tc.addr, got, tc.want)
+		}
+	}
+	if got := networkOf(netip.Addr{}, false); got != "unknown" {
+		t.Errorf("networkOf(invalid) = %s; want unknown", got)
 	}
 }
 
@@ -137,4 +161,36 @@ func TestCheckAccountName(t *testing.T) {
 			t.Errorf("checkAccountName(%q) = %v; want ErrAccountName", bad, err)
 		}
 	}
+}
+
+// FuzzClientAddr: any remote address and X-Forwarded-For value gives a
+// client address without panicking; behind no trusted proxy it is always
+// the peer's; and it is never a trusted proxy unless the whole chain is.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.1.2.3:5000", "198.51.100.7")
+	f.Add("10.1.2.3:5000", "6.6.6.6, 198.51.100.7, 10.9.9.9")
+	f.Add("[fd00::1]:443", "2001:db8::5,garbage")
+	f.Add("192.0.2.1:1", "10.0.0.1")
+	f.Add("nonsense", ",,, ,")
+	f.Add("[::ffff:10.1.2.3]:443", "::ffff:198.51.100.7%eth0")
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	trusting := &Server{opts: Options{TrustedProxies: proxies}}
+	plain := &Server{}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		peer, peerOK := addrOf(remote)
+		if got, via := plain.clientAddr(r); got != peer || via != "" {
+			t.Fatalf("untrusting clientAddr(%q, %q) = %v via %q; want the peer %v", remote, xff, got, via, peer)
+		}
+		got, via := trusting.clientAddr(r)
+		if via == "" && got != peer {
+			t.Fatalf("clientAddr(%q, %q) = %v without via; want the peer %v", remote, xff, got, peer)
+		}
+		if via != "" && (!peerOK || !trusting.trusted(peer)) {
+			t.Fatalf("clientAddr(%q, %q) read the header from an untrusted peer", remote, xff)
+		}
+		_ = networkOf(got, got.IsValid())
+	})
 }

@@ -8,25 +8,28 @@ import (
 
 // metrics are the tracker's Prometheus collectors, on its own registry.
 type metrics struct {
-	requests      *prometheus.CounterVec   // by route pattern and status code
-	latency       *prometheus.HistogramVec // by route pattern
+	requests      *prometheus.CounterVec   // by route pattern, method and status code
+	latency       *prometheus.HistogramVec // by route pattern and method
 	loginFailures *prometheus.CounterVec   // by reason
 	keysServed    prometheus.Counter
 	tickets       prometheus.Counter
 	ingests       *prometheus.CounterVec // by result: created, existing, failed
 	panics        prometheus.Counter
+	auditBatch    prometheus.Histogram // entries per audit write
+	ticketBatch   prometheus.Histogram // records per ticket write
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "chorus", Subsystem: "tracker", Name: "requests_total",
-			Help: "HTTP requests by route pattern and status code.",
-		}, []string{"route", "code"}),
+			Help: "HTTP requests by route (path pattern, or other), method and status code.",
+		}, []string{"route", "method", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "chorus", Subsystem: "tracker", Name: "request_duration_seconds",
-			Help: "HTTP request handling time by route pattern.", Buckets: prometheus.DefBuckets,
-		}, []string{"route"}),
+			Help:    "HTTP request handling time by route (path pattern, or other) and method.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
 		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "chorus", Subsystem: "tracker", Name: "login_failures_total",
 			Help: "Failed logins by reason (bad_credentials, rate_limited).",
@@ -48,7 +51,17 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help: "Handler panics recovered (each answered 500).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics} {
+	m.auditBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "chorus", Subsystem: "tracker", Name: "audit_batch_entries",
+		Help:    "Key-request audit entries written per store write (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	m.ticketBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "chorus", Subsystem: "tracker", Name: "ticket_batch_records",
+		Help:    "Issued-ticket records written per store write (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics, m.auditBatch, m.ticketBatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrOptions, err)
 		}

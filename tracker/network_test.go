@@ -130,9 +130,14 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`chorus_tracker_requests_total{code="200",route="POST /v1/login"} 1`,
-		`chorus_tracker_requests_total{code="401",route="POST /v1/login"} 1`,
-		`chorus_tracker_requests_total{code="200",route="GET /v1/tracks/{id}/key"} 1`,
+		`chorus_tracker_requests_total{code="200",method="POST",route="/v1/login"} 1`,
+		`chorus_tracker_requests_total{code="401",method="POST",route="/v1/login"} 1`,
+		`chorus_tracker_requests_total{code="200",method="GET",route="/v1/tracks/{id}/key"} 1`,
+		`chorus_tracker_request_duration_seconds_count{method="GET",route="/v1/tracks/{id}/key"} 1`,
+		`chorus_tracker_audit_batch_entries_count 1`,
+		`chorus_tracker_ticket_batch_records_count 1`,
+		`go_goroutines `,
+		`process_cpu_seconds_total `,
 		`chorus_tracker_login_failures_total{reason="bad_credentials"} 1`,
 		`chorus_tracker_track_keys_served_total 1`,
 		`chorus_tracker_tickets_issued_total 1`,
@@ -140,6 +145,15 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Route labels are single words (no spaces): easy to select by.
+	for _, line := range strings.Split(string(body), "\n") {
+		if i := strings.Index(line, `route="`); i >= 0 {
+			v := line[i+len(`route="`):]
+			if v = v[:strings.IndexByte(v, '"')]; strings.ContainsAny(v, " \t") {
+				t.Errorf("route label %q has a space: %s", v, line)
+			}
 		}
 	}
 	// Secrets never appear in metrics.
@@ -161,7 +175,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"refresh shorter than access", tracker.Options{Store: h.Store, AccessTTL: time.Hour, RefreshTTL: time.Minute}},
 		{"bad origin", tracker.Options{Store: h.Store, Origins: []string{"127.0.0.1:80"}}},
 		{"huge argon2", tracker.Options{Store: h.Store, Argon2: tracker.Argon2Params{MemoryK: 1 << 30}}},
-		{"bad limit", tracker.Options{Store: h.Store, LoginLimit: tracker.RateLimit{Burst: -1}}},
+		{"bad limit", tracker.Options{Store: h.Store, LoginPolicy: tracker.LoginPolicy{PairBurst: -1}}},
 		{"negative chunk size", tracker.Options{Store: h.Store, ChunkSize: -16}},
 	}
 	for _, tc := range tests {

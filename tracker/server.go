@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chorus-music/chorus/internal/clock"
@@ -35,8 +36,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the tracker's metrics (chorus_tracker_*), served
 	// at /metrics; nil means a new private registry (never the global
-	// one). New fails if the registry already holds them, e.g. from
-	// another Server.
+	// one) holding the Go and process collectors too. New fails if the
+	// registry already holds the tracker's metrics, e.g. from another
+	// Server.
 	Registry *prometheus.Registry
 	// Argon2 are the cost parameters of new password hashes; zero fields
 	// mean argon2id t=2, m=64 MiB, p=2. Tests use cheap ones.
@@ -50,17 +52,32 @@ type Options struct {
 	// AnnounceTTL caps how long a bootstrap announcement is listed (it is
 	// also never listed past its ticket's expiry); zero means 10 minutes.
 	AnnounceTTL time.Duration
+	// KeyRefresh is how stale the signing keys a ticket is signed with
+	// may be: a ticket request re-reads the key set when it was read
+	// longer ago, so a key rotated by another tracker on the same store is
+	// used within KeyRefresh; zero means 1 s.
+	KeyRefresh time.Duration
 	// SweepInterval is how often expired sessions, tickets and
 	// announcements are deleted; zero means 10 minutes.
 	SweepInterval time.Duration
 	// Origins are the origin servers' base URLs (http or https), listed by
 	// GET /v1/network. More can be added with AddOrigin.
 	Origins []string
-	// LoginLimit limits failed logins, separately per account name and per
-	// remote IP; zero fields take RateLimit's defaults.
-	LoginLimit RateLimit
+	// LoginPolicy throttles failed logins (per account and network, per
+	// network, per account); zero fields take its defaults.
+	LoginPolicy LoginPolicy
+	// TrustedProxies are the networks of the reverse proxies and load
+	// balancers in front of the tracker: only from a peer in one of them is
+	// X-Forwarded-For believed (see clientAddr). Empty: the header is
+	// always ignored.
+	TrustedProxies []netip.Prefix
 	// ChunkSize is the chunk size for ingest; zero means catalog.ChunkSize.
 	ChunkSize int
+	// IngestSecret, at least 32 bytes, derives each track's key from its
+	// source's hash (see Ingest), so an ingest interrupted and run again
+	// writes the same chunks. It is part of what a backup must keep. Nil
+	// means a random key per ingest attempt.
+	IngestSecret []byte
 }
 
 // Durations' upper bounds, to catch unit mistakes.
@@ -73,6 +90,7 @@ func (o *Options) setDefaults() {
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	o.Argon2 = o.Argon2.withDefaults()
 	def := func(d *time.Duration, v time.Duration) {
@@ -85,7 +103,8 @@ func (o *Options) setDefaults() {
 	def(&o.TicketTTL, time.Hour)
 	def(&o.AnnounceTTL, 10*time.Minute)
 	def(&o.SweepInterval, 10*time.Minute)
-	o.LoginLimit = o.LoginLimit.withDefaults()
+	def(&o.KeyRefresh, time.Second)
+	o.LoginPolicy = o.LoginPolicy.withDefaults()
 }
 
 func (o *Options) validate() error {
@@ -100,14 +119,22 @@ func (o *Options) validate() error {
 			return fmt.Errorf("%w: %s %v outside [1s, 1y]", ErrOptions, name, d)
 		}
 	}
+	if o.KeyRefresh < 0 || o.KeyRefresh > time.Hour {
+		return fmt.Errorf("%w: KeyRefresh %v outside (0, 1h]", ErrOptions, o.KeyRefresh)
+	}
 	if o.RefreshTTL < o.AccessTTL {
 		return fmt.Errorf("%w: RefreshTTL %v shorter than AccessTTL %v", ErrOptions, o.RefreshTTL, o.AccessTTL)
 	}
 	if err := o.Argon2.validate(); err != nil {
 		return err
 	}
-	if err := o.LoginLimit.validate(); err != nil {
+	if err := o.LoginPolicy.validate(); err != nil {
 		return err
+	}
+	for _, p := range o.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: trusted proxy network %v", ErrOptions, p)
+		}
 	}
 	for _, u := range o.Origins {
 		if err := checkOrigin(u); err != nil {
@@ -116,6 +143,9 @@ func (o *Options) validate() error {
 	}
 	if o.ChunkSize < 0 {
 		return fmt.Errorf("%w: ChunkSize %d", ErrOptions, o.ChunkSize)
+	}
+	if o.IngestSecret != nil && len(o.IngestSecret) < minIngestSecret {
+		return fmt.Errorf("%w: IngestSecret of %d bytes; want at least %d", ErrOptions, len(o.IngestSecret), minIngestSecret)
 	}
 	return nil
 }
@@ -141,15 +171,18 @@ func (r Route) MuxPattern() string { return r.Method + " " + r.Pattern }
 
 // Server is the tracker: an http.Handler serving the API in protocol.
 type Server struct {
-	store   store.Store
-	clock   clock.Clock
-	log     *slog.Logger
-	opts    Options
-	keys    *Keyring
-	limiter *limiter
-	metrics *metrics
-	routes  []Route
-	handler http.Handler
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
+	opts  Options
+	keys  *Keyring
+	// attempts limits login attempts per network in this process.
+	attempts *attemptLimiter
+	audit    *groupCommit[store.KeyRequest]
+	tickets  *groupCommit[store.TicketRecord]
+	metrics  *metrics
+	routes   []Route
+	handler  http.Handler
 	// dummyHash is verified against for unknown accounts, so a login takes
 	// as long whether or not the account exists.
 	dummyHash string
@@ -183,7 +216,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		store: opts.Store, clock: opts.Clock, log: opts.Logger, opts: opts,
-		keys: keys, limiter: newLimiter(opts.LoginLimit), metrics: m, dummyHash: dummy,
+		keys: keys, attempts: newAttemptLimiter(opts.LoginPolicy), metrics: m, dummyHash: dummy,
 		origins: slices.Clone(opts.Origins),
 	}
 	s.routes = []Route{
@@ -208,7 +241,7 @@ func New(opts Options) (*Server, error) {
 		if !rt.Public {
 			h = s.requireSession(h)
 		}
-		mux.Handle(rt.MuxPattern(), s.instrument(rt.MuxPattern(), h))
+		mux.Handle(rt.MuxPattern(), s.instrument(rt.Pattern, h))
 	}
 	// A known path with the wrong method: 405 with Allow, as JSON.
 	allowed := map[string][]string{}
@@ -227,6 +260,8 @@ func New(opts Options) (*Server, error) {
 		s.writeError(w, r, notFound("no such endpoint"))
 	})))
 	s.handler = s.recoverer(mux)
+	s.audit = newGroupCommit("audit log", opts.Store.LogKeyRequests, func(n int) { m.auditBatch.Observe(float64(n)) })
+	s.tickets = newGroupCommit("tickets", opts.Store.PutTickets, func(n int) { m.ticketBatch.Observe(float64(n)) })
 	s.mu.Lock()
 	s.sweep = s.clock.AfterFunc(opts.SweepInterval, s.sweepExpired)
 	s.mu.Unlock()
@@ -272,16 +307,18 @@ func (s *Server) AddOrigin(raw string) error {
 	return nil
 }
 
-// Close stops the server's background sweeping. It does not close the
-// Store, which the caller owns, nor any HTTP server the handler is mounted
-// on.
+// Close stops the server's background sweeping and writes the audit
+// entries and ticket records still queued; call it after the HTTP server mounting the handler
+// has shut down. It does not close the Store, which the caller owns.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	if s.sweep != nil {
 		s.sweep.Stop()
 	}
+	s.mu.Unlock()
+	s.audit.close()
+	s.tickets.close()
 	return nil
 }
 
@@ -333,7 +370,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// instrument counts requests by route and status code.
+// instrument counts and times requests by route (the path pattern, or
+// "other"), method and status code.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -347,8 +385,8 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 				code = http.StatusInternalServerError
 				defer panic(p) // let recoverer answer and log it
 			}
-			s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-			s.metrics.latency.WithLabelValues(route).Observe(s.clock.Now().Sub(start).Seconds())
+			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+			s.metrics.latency.WithLabelValues(route, r.Method).Observe(s.clock.Now().Sub(start).Seconds())
 		}()
 		h.ServeHTTP(sw, r)
 	})
@@ -372,16 +410,6 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
-}
-
-// remoteIP is the client's IP from the connection's address. Headers such
-// as X-Forwarded-For are ignored: they are the client's to forge.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

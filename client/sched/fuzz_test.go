@@ -64,7 +64,7 @@ func fuzzOnce(t *testing.T, data []byte) {
 			op := next()
 			now = now.Add(time.Duration(next()) * 7 * time.Millisecond)
 			var ev sched.Event
-			switch op % 15 {
+			switch op % 16 {
 			case 0:
 				if b := next(); b%2 == 0 && queued != nil {
 					ev = sched.Play{At: now, Track: *queued, StartOffset: int64(b) * 100}
@@ -77,7 +77,7 @@ func fuzzOnce(t *testing.T, data []byte) {
 			case 2, 3:
 				if len(order) > 0 {
 					id := order[int(next())%len(order)]
-					if op%15 == 2 {
+					if op%16 == 2 {
 						ev = sched.ChunkArrived{At: now, Req: id, Bytes: chunk}
 					} else {
 						ev = sched.RequestFailed{At: now, Req: id, Reason: sched.FailReason(next()%6 + 1)}
@@ -124,6 +124,8 @@ func fuzzOnce(t *testing.T, data []byte) {
 				ev = sched.Show{At: now, Track: pick(next())}
 			case 14:
 				ev = sched.RoutingGrew{At: now}
+			case 15:
+				ev = sched.Dropped{At: now, Chunk: int(next() % 40), Cached: next()%2 == 0}
 			}
 			if ev == nil {
 				continue

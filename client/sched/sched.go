@@ -23,7 +23,7 @@ type Scheduler struct {
 	holders map[string][]*source // track ID -> peers known to hold it
 	lookups map[string]*lookup   // tracks with a FindPeers issued
 	queue   []string             // queued track IDs (for pruning and lookup retries)
-	shown   []string             // tracks shown to the listener (Show), oldest first
+	shown   []shownTrack         // tracks shown to the listener (Show), oldest first
 
 	reqs    map[ReqID]*request
 	free    []*request // recycled request structs
@@ -62,6 +62,10 @@ type source struct {
 	lackFrom  int
 	lackRetry time.Time
 	lacks     int // DontHave answers in a row: each doubles the wait
+	// window is the bytes of requests a peer may have in flight (see
+	// hasSlot, grow); 0 means Config.InitialWindow. Past thresh (set by a
+	// failure; 0: none) it grows by one chunk a round trip.
+	window, thresh int64
 }
 
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
@@ -224,6 +228,9 @@ func (s *Scheduler) newPlay(t TrackInfo) (*play, error) {
 	default:
 		return nil, fmt.Errorf("%w: track %q has neither Duration nor BitrateBps", ErrBadTrack, t.ID)
 	}
+	if t.Cached != nil {
+		t.Cached = append([]bool(nil), t.Cached...) // Dropped may set flags
+	}
 	p := &play{track: t, offsets: offs, chunks: make([]chunkState, n)}
 	p.ph.Rate = rate * s.cfg.Speed
 	p.stats.Track = t.ID
@@ -288,6 +295,8 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 		out = s.onShow(e, out)
 	case RoutingGrew:
 		s.onRoutingGrew()
+	case Dropped:
+		err = s.onDropped(e)
 	case Queue:
 		out, err = s.onQueue(e, out)
 	case Stop:
@@ -348,7 +357,7 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		// The driver's view of the cache may have changed; prefetched
 		// chunks stay arrived either way.
 		if len(e.Track.Cached) == p.n() {
-			p.track.Cached = e.Track.Cached
+			p.track.Cached = append([]bool(nil), e.Track.Cached...)
 		}
 	}
 	if s.cur != nil {
@@ -527,7 +536,7 @@ func (s *Scheduler) prune(out []Action) []Action {
 			}
 		}
 		for _, q := range s.shown {
-			if q == id {
+			if q.id == id {
 				return true
 			}
 		}
@@ -621,10 +630,11 @@ func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
 		if len(s.usableHoldersOf(e.Track)) == 0 {
 			// Found nothing usable (or the lookup failed): look again
 			// later, sooner when the routing table grows.
+			lk.empty = true
 			lk.fails++
 			lk.retryAt = s.now.Add(min(s.cfg.LookupRetry<<min(lk.fails-1, 16), s.cfg.LookupRetryMax))
 		} else {
-			lk.fails = 0
+			lk.empty, lk.fails = false, 0
 		}
 	}
 	if s.cur != nil && s.cur.track.ID == e.Track {
@@ -693,6 +703,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	}
 	s.learnLag(src, model, true)
 	src.fails, src.lacks = 0, 0
+	s.grow(src, e.Bytes)
 	s.release(r)
 	c.forget(id)
 	if c.arrived {
@@ -734,6 +745,11 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	p.stats.Failures++
 	s.release(r)
 	c.forget(id)
+	if src.info.ID == CacheSource && p.track.Cached != nil {
+		// The cache no longer has it (evicted): fetch it from the
+		// network instead of asking the cache again.
+		p.track.Cached[chunk] = false
+	}
 	if src.info.Kind == KindPeer {
 		c.failed = true
 	}
@@ -765,6 +781,9 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 		s.backoff(src)
 	default: // Busy, Timeout, unknown
 		s.backoff(src)
+	}
+	if e.Reason != FailDontHave {
+		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
 }
@@ -866,15 +885,16 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 	if !src.info.Connected && kind == KindPeer {
 		src.warmed = true // the request dials it
 	}
-	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason})
+	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason, Deadline: s.deadline(p, i)})
 }
 
 // lookup is the state of a track's DHT lookups.
 type lookup struct {
 	inflight bool      // a FindPeers is out
 	sentAt   time.Time // when it went out
+	empty    bool      // the last answer held no usable holder: look again
 	fails    int       // lookups in a row that found no usable holder
-	retryAt  time.Time // when to look again, if fails > 0
+	retryAt  time.Time // when to look again, if empty
 }
 
 // lookupLost is how long a FindPeers may go unanswered before the
@@ -903,7 +923,7 @@ func (s *Scheduler) findPeers(track string, out []Action) []Action {
 func (s *Scheduler) retryLookups(out []Action) []Action {
 	try := func(id string) {
 		lk := s.lookups[id]
-		if lk == nil || lk.fails == 0 || lk.pending(s.now) {
+		if lk == nil || !lk.empty || lk.pending(s.now) {
 			return
 		}
 		if s.now.Before(lk.retryAt) {
@@ -911,7 +931,7 @@ func (s *Scheduler) retryLookups(out []Action) []Action {
 			return
 		}
 		if len(s.usableHoldersOf(id)) > 0 {
-			lk.fails = 0
+			lk.empty, lk.fails = false, 0
 			return
 		}
 		out = s.findPeers(id, out)
@@ -924,18 +944,34 @@ func (s *Scheduler) retryLookups(out []Action) []Action {
 			try(id)
 		}
 	}
-	for _, id := range s.shown {
-		try(id)
+	keep := s.shown[:0]
+	for _, sh := range s.shown {
+		if s.now.Sub(sh.at) < shownFor {
+			keep = append(keep, sh)
+			try(sh.id)
+		}
 	}
+	clear(s.shown[len(keep):])
+	s.shown = keep
 	return out
 }
 
-// maxShown is how many shown tracks (Show) the scheduler keeps looking up.
-const maxShown = 16
+// maxShown is how many shown tracks (Show) the scheduler keeps looking up,
+// and shownFor for how long after their last Show.
+const (
+	maxShown = 16
+	shownFor = 2 * time.Minute
+)
+
+// shownTrack is a track shown to the listener, and when it last was.
+type shownTrack struct {
+	id string
+	at time.Time
+}
 
 func (s *Scheduler) onShow(e Show, out []Action) []Action {
-	for i, id := range s.shown {
-		if id == e.Track {
+	for i, sh := range s.shown {
+		if sh.id == e.Track {
 			s.shown = append(s.shown[:i], s.shown[i+1:]...)
 			break
 		}
@@ -943,20 +979,21 @@ func (s *Scheduler) onShow(e Show, out []Action) []Action {
 	if len(s.shown) == maxShown {
 		s.shown = append(s.shown[:0], s.shown[1:]...)
 	}
-	s.shown = append(s.shown, e.Track)
-	if lk := s.lookups[e.Track]; lk == nil || (lk.fails > 0 && !lk.pending(s.now)) {
+	s.shown = append(s.shown, shownTrack{id: e.Track, at: s.now})
+	if lk := s.lookups[e.Track]; lk == nil || (lk.empty && !lk.pending(s.now)) {
 		out = s.findPeers(e.Track, out)
 	}
 	return out
 }
 
-// onRoutingGrew retries at once every lookup that found nothing, and lets
+// onRoutingGrew retries at once every lookup that found nothing, with its
+// backoff started afresh (the new peer may bring others), and lets
 // disconnected peers be asked again: the one that joined may be one of
 // them.
 func (s *Scheduler) onRoutingGrew() {
 	for _, lk := range s.lookups {
-		if lk.fails > 0 {
-			lk.retryAt = s.now
+		if lk.empty {
+			lk.fails, lk.retryAt = 0, s.now
 		}
 	}
 	for _, src := range s.sources {
@@ -1000,4 +1037,31 @@ func (s *Scheduler) giveUp(out []Action) []Action {
 	s.cur = nil
 	s.log.Debug("giving up", "track", p.track.ID, "stuck", s.now.Sub(since))
 	return append(out, GaveUp{Track: p.track.ID, Stuck: s.now.Sub(since), Stats: p.stats})
+}
+
+// onDropped marks a chunk of the current play missing again.
+func (s *Scheduler) onDropped(e Dropped) error {
+	p := s.cur
+	if p == nil || p.stopped {
+		return nil // the play it belonged to is over
+	}
+	if e.Chunk < 0 || e.Chunk >= p.n() {
+		return fmt.Errorf("%w: dropped chunk %d of a %d-chunk track", ErrBadEvent, e.Chunk, p.n())
+	}
+	c := &p.chunks[e.Chunk]
+	if !c.arrived {
+		return nil
+	}
+	c.arrived = false
+	if e.Cached {
+		if p.track.Cached == nil {
+			p.track.Cached = make([]bool, p.n())
+		}
+		p.track.Cached[e.Chunk] = true
+	}
+	// The playhead needs it again only if it lies ahead.
+	if at := p.chunkAt(p.ph.Position(s.now)); e.Chunk >= at && e.Chunk < p.contig {
+		p.contig = e.Chunk
+	}
+	return nil
 }

@@ -187,7 +187,7 @@ type SourceInfo struct {
 
 // Event is an input to Scheduler.Step. The set is closed: Play, Seek,
 // PlayerPosition, Pause, Resume, ChunkArrived, RequestFailed, TimerFired,
-// SourceUpdate, PeersFound, Show, RoutingGrew, Queue and Stop.
+// SourceUpdate, PeersFound, Show, RoutingGrew, Dropped, Queue and Stop.
 type Event interface {
 	// Time returns when the event happened on the driver's clock.
 	Time() time.Time
@@ -269,17 +269,28 @@ type PeersFound struct {
 	Sources []SourceInfo
 }
 
+// Dropped reports that the driver no longer holds chunk Chunk of the
+// current play (it keeps only a window of decrypted audio): the chunk counts
+// as missing again and is fetched again if the playhead comes to need it,
+// from the cache when Cached says the cache holds it.
+type Dropped struct {
+	At     time.Time
+	Chunk  int
+	Cached bool
+}
+
 // Show tells that Track is shown to the listener (in a list, hovered):
 // its holders are looked up now, and again while lookups find nothing, so a
-// later Play finds them known. The last 16 shown tracks count as shown.
+// later Play finds them known. The last 16 shown tracks count as shown, each
+// for 2 minutes after its last Show.
 type Show struct {
 	At    time.Time
 	Track string
 }
 
 // RoutingGrew reports that the DHT routing table gained a peer: lookups
-// that found nothing are retried at once, and disconnected peers in
-// backoff may be asked again.
+// that found nothing are retried at once (their backoff starts afresh),
+// and disconnected peers in backoff may be asked again.
 type RoutingGrew struct {
 	At time.Time
 }
@@ -330,6 +341,9 @@ func (e PeersFound) Time() time.Time { return e.At }
 func (e Show) Time() time.Time { return e.At }
 
 // Time returns e.At.
+func (e Dropped) Time() time.Time { return e.At }
+
+// Time returns e.At.
 func (e RoutingGrew) Time() time.Time { return e.At }
 
 // Time returns e.At.
@@ -349,6 +363,7 @@ func (TimerFired) isEvent()     {}
 func (SourceUpdate) isEvent()   {}
 func (PeersFound) isEvent()     {}
 func (Show) isEvent()           {}
+func (Dropped) isEvent()        {}
 func (RoutingGrew) isEvent()    {}
 func (Queue) isEvent()          {}
 func (Stop) isEvent()           {}
@@ -370,6 +385,10 @@ type Request struct {
 	Source SourceID
 	Kind   SourceKind
 	Reason Reason
+	// Deadline is when the playhead reaches the chunk (for the next
+	// track: when it would, once the current one ends). A driver may pass
+	// it to the source so it serves the most urgent requests first.
+	Deadline time.Time
 }
 
 // Cancel asks the driver to abandon request Req. The driver may still

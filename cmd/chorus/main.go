@@ -35,10 +35,16 @@ func commands() map[string]command {
 		"origin":  {"serve encrypted chunks over HTTP/3, HTTP/2 and HTTP/1.1", runOrigin},
 		"user":    {"manage accounts: user add NAME (password from a prompt or stdin)", runUser},
 		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
+		"gc":      {"remove chunks no track refers to (left by interrupted ingests)", runGC},
 		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
 		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
 		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
+		"migrate": {"copy the tracker's SQLite store into an empty PostgreSQL database and verify it: migrate --to postgres://...", runMigrate},
+		"version": {"print the version, VCS revision and Go version this binary was built from", runVersion},
+		"daemon":  {"run the listener's daemon: session, swarm node, cache, local API and audio stream", runDaemon},
+		"login":   {"log in once for the daemon: login --user NAME (password from a prompt or stdin)", runLogin},
+		"ctl":     {"control the running daemon: ctl status | search WORDS | play ID | pause | next | queue ... | url", runCtl},
 	}
 }
 

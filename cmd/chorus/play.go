@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,6 +56,18 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if *giveUp < 0 {
 		return fmt.Errorf("--give-up %v: want a positive duration (or 0 for the default)", *giveUp)
+	}
+	outFile, err := openOutput(ctx, *out, env.stdout) // before any download
+	if err != nil {
+		return err
+	}
+	defer outFile.Abort()
+	if *swarm {
+		release, err := lockClientDir(*dataDir, "chorus play --swarm", "--data")
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	if err != nil {
@@ -115,7 +126,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	// times out.
 	stopClosing := context.AfterFunc(ctx, func() { pb.Close() })
 	defer stopClosing()
-	playErr := writeOutput(*out, env.stdout, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}})
+	playErr := copyOutput(outFile, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}})
 	// The statistics are printed whatever happened: they tell how far the
 	// play got and from where.
 	enc := json.NewEncoder(env.stdout)
@@ -157,37 +168,6 @@ func originClient(caFile, proto string) (*http.Client, error) {
 		return origin.NewHTTP1Client(roots), nil
 	}
 	return nil, fmt.Errorf("--origin-proto %q: want h3, h2 or h1", proto)
-}
-
-// writeOutput copies the playback to path atomically (a temporary file
-// renamed on success, so a failed play leaves no partial file), or to
-// stdout for "-".
-func writeOutput(path string, stdout io.Writer, r io.Reader) error {
-	if path == "-" {
-		_, err := io.Copy(stdout, r)
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".chorus-play-*")
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return fmt.Errorf("play: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	// A temporary file is private; the finished output is an ordinary
-	// file (the umask still applies to new files elsewhere).
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	return nil
 }
 
 // pacedReader reads a playback no faster than its playhead moves on the

@@ -4,20 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/tracker"
-	"github.com/chorus-music/chorus/tracker/store/sqlite"
 )
 
 // trackerHome is the layout of a tracker's data directory.
@@ -28,11 +23,11 @@ func (h trackerHome) chunks() string { return filepath.Join(h.dir, "chunks") }
 
 // openTracker opens the tracker's store and a Server over it, for the
 // operator commands that act on a data directory directly.
-func openTracker(env *cmdEnv, dataDir string, opts tracker.Options) (*tracker.Server, func(), error) {
+func openTracker(env *cmdEnv, dataDir, storeURL string, opts tracker.Options) (*tracker.Server, func(), error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(trackerHome{dataDir}.db())
+	st, err := openStore(dataDir, storeURL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,6 +52,10 @@ func dataFlag(fs interface {
 func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "tracker", "")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
+	var proxies prefixList
+	fs.Var(&proxies, "trusted-proxy", "network (CIDR) of a reverse proxy or load balancer whose X-Forwarded-For is believed (repeatable)")
+	keyRefresh := fs.Duration("key-refresh", time.Second, "how stale the signing keys may be when another tracker on the same store rotates them")
 	listen := fs.String("listen", envOr("CHORUS_TRACKER_LISTEN", "127.0.0.1:7070"), "host:port of the HTTP API (env CHORUS_TRACKER_LISTEN)")
 	var origins stringList
 	fs.Var(&origins, "origin", "base URL of an origin to list to clients (repeatable)")
@@ -73,7 +72,8 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{Origins: origins, AccessTTL: *accessTTL, TicketTTL: *ticketTTL})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{Origins: origins, AccessTTL: *accessTTL, TicketTTL: *ticketTTL,
+		TrustedProxies: proxies, KeyRefresh: *keyRefresh})
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir)
+	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir, "store", storeName(*storeURL))
 
 	running := 1
 	if *serveOrigin != "" {
@@ -158,6 +158,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fs := newFlags(env, "user add", "NAME")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
 	posArgs, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -170,7 +171,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{})
 	if err != nil {
 		return err
 	}
@@ -188,6 +189,7 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fs := newFlags(env, "keys "+args[0], "")
 	dataDir := dataFlag(fs)
+	storeURL := storeFlag(fs)
 	posArgs, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -195,7 +197,7 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
+	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{})
 	if err != nil {
 		return err
 	}
@@ -214,110 +216,6 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 			state = "retired"
 		}
 		fmt.Fprintf(env.stdout, "%s\t%s\t%s\n", k.KeyID, k.CreatedAt.Format(time.RFC3339), state)
-	}
-	return nil
-}
-
-// audioExts are the file endings ingest picks up from directories.
-var audioExts = map[string]bool{".wav": true, ".ogg": true, ".oga": true, ".mp3": true, ".flac": true}
-
-// audioFiles expands FILES|DIRS into the audio files to ingest, sorted.
-func audioFiles(args []string) ([]string, int64, error) {
-	var out []string
-	var total int64
-	for _, a := range args {
-		err := filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				return nil
-			}
-			if p != a && !audioExts[strings.ToLower(filepath.Ext(p))] {
-				return nil // in a directory, only audio files
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-			total += info.Size()
-			return nil
-		})
-		if err != nil {
-			return nil, 0, fmt.Errorf("ingest: %w", err)
-		}
-	}
-	sort.Strings(out)
-	return out, total, nil
-}
-
-func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "ingest", "FILES|DIRS")
-	dataDir := dataFlag(fs)
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	posArgs, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(posArgs) == 0 {
-		fs.Usage()
-		return errors.New("ingest needs FILES or DIRS")
-	}
-	files, total, err := audioFiles(posArgs)
-	if err != nil {
-		return err
-	}
-	srv, closeTracker, err := openTracker(env, *dataDir, tracker.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeTracker()
-	store, err := origin.OpenDirStore(trackerHome{*dataDir}.chunks())
-	if err != nil {
-		return err
-	}
-	var bar *progressbar.ProgressBar
-	if !*quiet {
-		bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(env.stderr),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("ingest"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(env.stderr) }),
-		)
-	}
-	var done int64
-	var failed int
-	for _, f := range files {
-		base := done
-		t, created, err := srv.Ingest(ctx, f, store.Batch(), func(d, _ int64) {
-			if bar != nil {
-				bar.Set64(base + d)
-			}
-		})
-		if info, serr := os.Stat(f); serr == nil {
-			done = base + info.Size()
-		}
-		if bar != nil {
-			bar.Set64(done)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failed++
-			env.log.Error("ingest failed", "file", f, "err", err)
-			continue
-		}
-		state := "added"
-		if !created {
-			state = "already in the catalog"
-		}
-		fmt.Fprintf(env.stdout, "%s\t%s\t%s — %s (%s)\n", t.ID, state, t.Artist, t.Title, f)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d files failed to ingest", failed, len(files))
 	}
 	return nil
 }

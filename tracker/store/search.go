@@ -17,20 +17,31 @@ const (
 // separates words, so a backend that quotes each term can never be fed
 // search syntax.
 func SearchTerms(q string) []string {
-	isWord := func(r rune) bool {
-		return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsNumber(r) || unicode.IsMark(r)
-	}
-	fields := strings.FieldsFunc(q, func(r rune) bool { return !isWord(r) })
 	var terms []string
-	for _, f := range fields {
+	for _, f := range SearchWords(q) {
 		if len(terms) == MaxSearchTerms {
 			break
 		}
-		r := []rune(strings.ToLower(f))
+		r := []rune(f)
 		if len(r) > MaxSearchTermLen {
 			r = r[:MaxSearchTermLen]
 		}
 		terms = append(terms, string(r))
 	}
 	return terms
+}
+
+// SearchWords splits indexed text (a title, artist or album) into the same
+// lower-cased words as SearchTerms, without its limits. A backend whose own
+// tokenizer differs indexes these words, so that index and query split
+// text alike.
+func SearchWords(s string) []string {
+	isWord := func(r rune) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsNumber(r) || unicode.IsMark(r)
+	}
+	fields := strings.FieldsFunc(s, func(r rune) bool { return !isWord(r) })
+	for i, f := range fields {
+		fields[i] = strings.ToLower(f)
+	}
+	return fields
 }

@@ -65,14 +65,17 @@ type Store interface {
 	// newest key or is already retired.
 	RotateSigningKey(ctx context.Context, current string, next SigningKey) error
 
-	// LogKeyRequest appends to the key-request audit log.
-	LogKeyRequest(ctx context.Context, r KeyRequest) error
+	// LogKeyRequests appends entries to the key-request audit log, in
+	// order, in one transaction (one statement where the backend can).
+	LogKeyRequests(ctx context.Context, rs []KeyRequest) error
 	// KeyRequests returns the newest limit audit entries for account (all
 	// accounts when empty), newest first.
 	KeyRequests(ctx context.Context, account string, limit int) ([]KeyRequest, error)
 
-	// PutTicket records a ticket the tracker issued.
-	PutTicket(ctx context.Context, t TicketRecord) error
+	// PutTickets records tickets the tracker issued, in one transaction
+	// (one statement where the backend can); ErrInvalid, and nothing
+	// written, if any lacks its peer or account.
+	PutTickets(ctx context.Context, ts []TicketRecord) error
 	// LiveTicket returns the latest-expiring ticket issued to account for
 	// peerID that is still valid at now, or ErrNotFound.
 	LiveTicket(ctx context.Context, account, peerID string, now time.Time) (TicketRecord, error)
@@ -83,8 +86,24 @@ type Store interface {
 	// Announcements returns up to limit announcements unexpired at now,
 	// most recently announced first.
 	Announcements(ctx context.Context, now time.Time, limit int) ([]Announcement, error)
-	// DeleteExpired removes tickets and announcements expired at now.
+	// DeleteExpired removes tickets and announcements expired at now, and
+	// throttles clear at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+
+	// ChargeThrottle charges one attempt to every key in cs, or to none, in
+	// one transaction, so that trackers sharing the store share the limit.
+	// A key's state is the instant its debt is paid off (ClearAt; debts
+	// drain at one second per second); charging sets it to
+	// max(ClearAt, now) + Cost. If that would put any key's debt above its
+	// Limit, nothing is charged, ok is false and retryAt is the earliest
+	// instant at which the same charge would be accepted.
+	ChargeThrottle(ctx context.Context, now time.Time, cs []ThrottleCharge) (retryAt time.Time, ok bool, err error)
+	// RefundThrottle takes Cost back from every key in cs (never below
+	// now), e.g. for an attempt charged up front that succeeded.
+	RefundThrottle(ctx context.Context, now time.Time, cs []ThrottleCharge) error
+	// Throttles returns the ClearAt instant of each key that has a debt at
+	// now; keys without one are absent.
+	Throttles(ctx context.Context, now time.Time, keys []string) (map[string]time.Time, error)
 
 	// Close releases the store. Calls after Close return ErrClosed.
 	Close() error
@@ -161,6 +180,15 @@ type TicketRecord struct {
 	KeyID     string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+}
+
+// ThrottleCharge is one key's share of a throttled attempt (see
+// Store.ChargeThrottle). A key allows Limit/Cost attempts at once, and one
+// more every Cost after that.
+type ThrottleCharge struct {
+	Key   string
+	Cost  time.Duration // debt one attempt adds; > 0
+	Limit time.Duration // most debt the key may carry; >= Cost
 }
 
 // Announcement is a node offering itself as a bootstrap peer.

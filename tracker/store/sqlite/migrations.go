@@ -82,6 +82,13 @@ CREATE TABLE announcements (
 );
 CREATE INDEX announcements_recent ON announcements(announced_at);
 `,
+	2: `
+CREATE TABLE throttles (
+	key      TEXT PRIMARY KEY,
+	clear_at INTEGER NOT NULL
+);
+CREATE INDEX throttles_clear ON throttles(clear_at);
+`,
 }
 
 // migrate brings the schema up to date on the writer connection.

@@ -30,10 +30,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPaging", testListPaging},
 		{"Search", testSearch},
 		{"SearchOddInput", testSearchOddInput},
+		{"SearchInsertionOrder", testSearchInsertionOrder},
 		{"SigningKeys", testSigningKeys},
+		{"RotateSigningKeyRace", testRotateSigningKeyRace},
 		{"KeyRequests", testKeyRequests},
 		{"Tickets", testTickets},
 		{"Announcements", testAnnouncements},
+		{"Throttle", testThrottle},
+		{"ThrottleConcurrent", testThrottleConcurrent},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
@@ -366,6 +370,9 @@ func testSearch(t *testing.T, s store.Store) {
 		{"café", []int{3}},
 		{"caf", []int{3}},
 		{"élodie", []int{3}},
+		{"elodie", []int{3}},
+		{"cafe noir", []int{3}},
+		{"ÉLODIE", []int{3}},
 		{"nuit", []int{3}},
 		{"and", []int{4}},
 		{"quoted", []int{4}},
@@ -395,6 +402,37 @@ func testSearch(t *testing.T, s store.Store) {
 	got, total, err := s.SearchTracks(ctx, "light", 1, 1)
 	if err != nil || total != 2 || len(got) != 1 || got[0].ID != tracks[1].ID {
 		t.Errorf("SearchTracks(light, 1, 1) = %v, %d, %v; want [%s], 2", got, total, err, tracks[1].ID)
+	}
+}
+
+// testSearchInsertionOrder: matches come in ingest order, which here is
+// neither ID order nor creation-time order.
+func testSearchInsertionOrder(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustKey(t, s, "k1")
+	order := []int{5, 2, 9, 1, 7}
+	for i, n := range order {
+		tr := testTrack(n, fmt.Sprint("Echo ", n), "Same Artist", "")
+		tr.CreatedAt = t0.Add(-time.Duration(i) * time.Hour)
+		if err := s.PutTrack(ctx, tr, hash(fmt.Sprint(n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"echo", "same art", "ech sam"} {
+		got, total, err := s.SearchTracks(ctx, q, 10, 0)
+		var ids []int
+		for _, m := range got {
+			var i int
+			fmt.Sscanf(m.ID, "bafktrack%04d", &i)
+			ids = append(ids, i)
+		}
+		if err != nil || total != len(order) || !reflect.DeepEqual(ids, order) {
+			t.Errorf("SearchTracks(%q) = %v (total %d), %v; want %v", q, ids, total, err, order)
+		}
+	}
+	got, _, err := s.SearchTracks(ctx, "echo", 2, 2)
+	if err != nil || len(got) != 2 || got[0].ID != testTrack(9, "", "", "").ID || got[1].ID != testTrack(1, "", "", "").ID {
+		t.Errorf("SearchTracks(echo, 2, 2) = %v, %v; want tracks 9, 1", got, err)
 	}
 }
 
@@ -462,12 +500,50 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 }
 
+// testRotateSigningKeyRace: of concurrent rotations away from one key (two
+// trackers rotating at once), exactly one wins; the rest get ErrConflict
+// and the key list stays a chain.
+func testRotateSigningKeyRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustKey(t, s, "k0")
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := testKey(fmt.Sprint("r", i), t0.Add(time.Minute))
+			next.EndorsedBy = "k0"
+			errs[i] = s.RotateSigningKey(ctx, "k0", next)
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("RotateSigningKey = %v; want nil or ErrConflict", err)
+		}
+	}
+	keys, err := s.SigningKeys(ctx)
+	if wins != 1 || err != nil || len(keys) != 2 || !keys[0].Retired() || keys[1].Retired() {
+		t.Fatalf("%d of %d concurrent rotations won, keys %+v, %v; want 1 win and k0 retired, one current", wins, n, keys, err)
+	}
+}
+
 func testKeyRequests(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	var batch []store.KeyRequest
 	for i, acct := range []string{"alice", "bob", "alice"} {
-		r := store.KeyRequest{Account: acct, TrackID: fmt.Sprint("t", i), At: t0.Add(time.Duration(i) * time.Second), RemoteAddr: "127.0.0.1:1234"}
-		if err := s.LogKeyRequest(ctx, r); err != nil {
-			t.Fatalf("LogKeyRequest = %v", err)
+		batch = append(batch, store.KeyRequest{Account: acct, TrackID: fmt.Sprint("t", i), At: t0.Add(time.Duration(i) * time.Second), RemoteAddr: "127.0.0.1:1234"})
+	}
+	// One batch of two, then one of one, then an empty one: order is kept.
+	for _, b := range [][]store.KeyRequest{batch[:2], batch[2:], nil} {
+		if err := s.LogKeyRequests(ctx, b); err != nil {
+			t.Fatalf("LogKeyRequests(%d) = %v", len(b), err)
 		}
 	}
 	got, err := s.KeyRequests(ctx, "alice", 10)
@@ -482,13 +558,29 @@ func testKeyRequests(t *testing.T, s store.Store) {
 func testTickets(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rec := store.TicketRecord{PeerID: "peerA", Account: "alice", KeyID: "k1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	if err := s.PutTicket(ctx, rec); err != nil {
-		t.Fatalf("PutTicket = %v", err)
+	if err := s.PutTickets(ctx, []store.TicketRecord{rec}); err != nil {
+		t.Fatalf("PutTickets = %v", err)
 	}
 	later := rec
 	later.IssuedAt, later.ExpiresAt = t0.Add(30*time.Minute), t0.Add(90*time.Minute)
-	if err := s.PutTicket(ctx, later); err != nil {
-		t.Fatalf("PutTicket(later) = %v", err)
+	if err := s.PutTickets(ctx, []store.TicketRecord{later}); err != nil {
+		t.Fatalf("PutTickets(later) = %v", err)
+	}
+	// A batch with an invalid record writes none of it.
+	stray := store.TicketRecord{PeerID: "peerZ", Account: "alice", KeyID: "k1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.PutTickets(ctx, []store.TicketRecord{stray, {PeerID: "peerY"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("PutTickets(with an invalid record) = %v; want ErrInvalid", err)
+	}
+	if _, err := s.LiveTicket(ctx, "alice", "peerZ", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LiveTicket(peerZ) after a refused batch = %v; want ErrNotFound", err)
+	}
+	if err := s.PutTickets(ctx, []store.TicketRecord{stray, {PeerID: "peerY", Account: "bob", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}}); err != nil {
+		t.Fatalf("PutTickets(two) = %v", err)
+	}
+	for _, p := range [][2]string{{"alice", "peerZ"}, {"bob", "peerY"}} {
+		if _, err := s.LiveTicket(ctx, p[0], p[1], t0); err != nil {
+			t.Fatalf("LiveTicket(%s, %s) after a batch of two = %v", p[0], p[1], err)
+		}
 	}
 	got, err := s.LiveTicket(ctx, "alice", "peerA", t0.Add(time.Minute))
 	if err != nil || !got.ExpiresAt.Equal(later.ExpiresAt) || got.KeyID != "k1" {
@@ -632,4 +724,92 @@ func slicesContainsID(ms []store.TrackMeta, id string) bool {
 		}
 	}
 	return false
+}
+
+func testThrottle(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	pair := store.ThrottleCharge{Key: "pair", Cost: 10 * time.Second, Limit: 30 * time.Second} // 3 at once
+	wide := store.ThrottleCharge{Key: "wide", Cost: time.Second, Limit: 100 * time.Second}
+	for i := range 3 {
+		if _, ok, err := s.ChargeThrottle(ctx, t0, []store.ThrottleCharge{pair, wide}); err != nil || !ok {
+			t.Fatalf("charge %d = %v, %v; want accepted", i, ok, err)
+		}
+	}
+	retry, ok, err := s.ChargeThrottle(ctx, t0, []store.ThrottleCharge{pair, wide})
+	if err != nil || ok || !retry.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("4th charge = %v, %v, %v; want refused until t0+10s", retry, ok, err)
+	}
+	// The refused charge took nothing from the other key.
+	got, err := s.Throttles(ctx, t0, []string{"pair", "wide", "none"})
+	if err != nil || len(got) != 2 || !got["pair"].Equal(t0.Add(30*time.Second)) || !got["wide"].Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("Throttles = %v, %v; want pair t0+30s, wide t0+3s", got, err)
+	}
+	// A refund gives one attempt back at once.
+	if err := s.RefundThrottle(ctx, t0, []store.ThrottleCharge{pair}); err != nil {
+		t.Fatalf("RefundThrottle = %v", err)
+	}
+	if _, ok, err := s.ChargeThrottle(ctx, t0, []store.ThrottleCharge{pair}); err != nil || !ok {
+		t.Fatalf("charge after refund = %v, %v; want accepted", ok, err)
+	}
+	// Time drains the debt.
+	if _, ok, err := s.ChargeThrottle(ctx, t0.Add(10*time.Second), []store.ThrottleCharge{pair}); err != nil || !ok {
+		t.Fatalf("charge 10s later = %v, %v; want accepted", ok, err)
+	}
+	if got, err := s.Throttles(ctx, t0.Add(41*time.Second), []string{"pair", "wide"}); err != nil || len(got) != 0 {
+		t.Fatalf("Throttles when clear = %v, %v; want none", got, err)
+	}
+	// Refunding a clear key leaves it clear; the sweep removes clear keys.
+	if err := s.RefundThrottle(ctx, t0.Add(time.Hour), []store.ThrottleCharge{pair, wide}); err != nil {
+		t.Fatalf("RefundThrottle(clear) = %v", err)
+	}
+	if err := s.DeleteExpired(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Throttles(ctx, t0, []string{"pair", "wide"}); err != nil || len(got) != 0 {
+		t.Fatalf("Throttles after sweep = %v, %v; want none", got, err)
+	}
+	for _, bad := range [][]store.ThrottleCharge{
+		{{Key: "", Cost: time.Second, Limit: time.Second}},
+		{{Key: "x", Cost: 0, Limit: time.Second}},
+		{{Key: "x", Cost: 2 * time.Second, Limit: time.Second}},
+		{pair, pair},
+	} {
+		if _, _, err := s.ChargeThrottle(ctx, t0, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ChargeThrottle(%+v) = %v; want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// testThrottleConcurrent: parallel charges never let more through than the
+// limit allows.
+func testThrottleConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cs := []store.ThrottleCharge{{Key: "b", Cost: time.Second, Limit: 5 * time.Second}, {Key: "a", Cost: time.Second, Limit: 50 * time.Second}}
+	const n = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			order := cs
+			if i%2 == 1 {
+				order = []store.ThrottleCharge{cs[1], cs[0]}
+			}
+			_, ok, err := s.ChargeThrottle(ctx, t0, order)
+			if err != nil {
+				t.Errorf("ChargeThrottle = %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				accepted++
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted != 5 {
+		t.Fatalf("%d of %d concurrent charges accepted; want exactly 5", accepted, n)
+	}
 }
