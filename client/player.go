@@ -138,6 +138,14 @@ func (f *failures) note(err error, reason sched.FailReason) {
 	}
 }
 
+// arrived forgets the failures a delivered chunk made stale. Corrupt
+// data is kept: its source stays banned for the play, so it still explains
+// a play that cannot progress (another chunk, requested in the same flight,
+// may arrive after the corrupt one was refused).
+func (f *failures) arrived() {
+	*f = failures{corrupt: f.corrupt, n: f.nCorrupt, nCorrupt: f.nCorrupt}
+}
+
 // cause is the most telling failure: one the user can act on first.
 func (f *failures) cause() error {
 	switch {
@@ -372,6 +380,11 @@ func (p *player) step(ev sched.Event) {
 	for _, a := range out {
 		p.act(a)
 	}
+	if ts := p.cur; ts != nil && ts.pb != nil {
+		if pos, ok := p.sched.Position(p.now()); ok {
+			ts.pb.setHead(pos)
+		}
+	}
 }
 
 func (p *player) act(a sched.Action) {
@@ -590,7 +603,7 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 		return
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
-	ts.failures = failures{}
+	ts.failures.arrived()
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)
 	} else if ts.chunks != nil {

@@ -835,3 +835,49 @@ func TestPlayerForgetsPeersOfPastPlays(t *testing.T) {
 		t.Error("the origin was forgotten")
 	}
 }
+
+// TestPlayerReaderAheadFetchesOnce: a reader that drains every chunk the
+// moment it arrives (io.Copy into a file) runs far ahead of the playhead;
+// the chunks it leaves behind are still ahead of the playhead, so dropping
+// them would make the scheduler fetch them again. Every chunk is fetched
+// once, and the decrypted window stays bounded around reader and playhead.
+func TestPlayerReaderAheadFetchesOnce(t *testing.T) {
+	a := makeTrack(t, 7, 120) // 120 s of 1 s chunks at speed 4: 30 s of clock
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}})
+	pb := r.start(a, 0)
+	var got []byte
+	buf := make([]byte, 4096)
+	r.until(time.Minute, "the whole track read", func() bool {
+		for len(got) < len(a.plain) && pb.has(len(got)/4096) {
+			n, err := pb.Read(buf)
+			if err != nil {
+				t.Fatalf("Read at %d: %v", len(got), err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		r.run.drain(t)
+		pb.mu.Lock()
+		held := 0
+		for _, c := range pb.chunks {
+			if c != nil {
+				held++
+			}
+		}
+		pb.mu.Unlock()
+		if max := len(a.plain)/4096 + 1; held > max {
+			t.Fatalf("holds %d decrypted chunks; want at most %d", held, max)
+		}
+		return len(got) == len(a.plain)
+	})
+	if !bytes.Equal(got, a.plain) {
+		t.Fatal("bytes read differ from the track")
+	}
+	var total int64
+	for _, c := range a.cipher {
+		total += int64(len(c))
+	}
+	if o.served != total {
+		t.Errorf("origin served %d bytes for a %d-byte track; want each chunk once", o.served, total)
+	}
+}
