@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/ipfs/go-cid"
 )
@@ -28,6 +26,10 @@ func HashSource(r io.Reader) (string, error) {
 type IngestOptions struct {
 	// Path is the source audio file. Required.
 	Path string
+	// Source, if not nil, is Inspect's finding on Path, which Ingest then
+	// does not repeat; the file must still have Source.Hash when it is
+	// encrypted. Nil means Ingest inspects the file first.
+	Source *Source
 	// Key encrypts the chunks. The same file and key always give the same
 	// chunks, manifest and track ID.
 	Key TrackKey
@@ -50,10 +52,12 @@ type IngestResult struct {
 	SourceHash string  // HashSource of the file
 }
 
-// Ingest reads the audio file at opts.Path chunk by chunk, encrypts each
-// chunk with opts.Key at its offset, puts it to opts.Sink under its CID and
-// returns the track's manifest. Plaintext never leaves memory; only
-// ciphertext reaches the sink. It stops between chunks when ctx is done.
+// Ingest checks the audio file at opts.Path (Inspect, unless opts.Source
+// is given), then reads it chunk by chunk, encrypts each chunk with
+// opts.Key at its offset, puts it to opts.Sink under its CID and returns
+// the track's manifest. Plaintext never leaves memory; only ciphertext
+// reaches the sink. It stops between chunks when ctx is done. Errors about
+// the file are *IngestError.
 func Ingest(ctx context.Context, opts IngestOptions) (*IngestResult, error) {
 	chunkSize := opts.ChunkSize
 	if chunkSize == 0 {
@@ -66,29 +70,23 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestResult, error) {
 		return nil, fmt.Errorf("%w: no sink", ErrBadOptions)
 	case chunkSize < 0 || chunkSize%16 != 0 || chunkSize > MaxChunkSize:
 		return nil, fmt.Errorf("%w: chunk size %d", ErrBadOptions, opts.ChunkSize)
+	case opts.Source != nil && opts.Source.Path != opts.Path:
+		return nil, fmt.Errorf("%w: Source is of %q, not %q", ErrBadOptions, opts.Source.Path, opts.Path)
 	}
-
-	f, err := os.Open(opts.Path)
+	src := opts.Source
+	if src == nil {
+		var err error
+		if src, err = Inspect(ctx, opts.Path); err != nil {
+			return nil, err
+		}
+	}
+	f, st, err := openSource(opts.Path)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: ingest: %w", err)
+		return nil, sourceErr(opts.Path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("catalog: ingest: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %q is not a regular file", ErrBadOptions, opts.Path)
-	}
 	total := st.Size()
-	md, err := ReadMetadata(f, total, filepath.Base(opts.Path))
-	if err != nil {
-		return nil, fmt.Errorf("catalog: ingest: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("catalog: ingest: %w", err)
-	}
-
+	md := src.Metadata
 	m := &Manifest{
 		Version:     ManifestVersion,
 		ContentType: md.ContentType,
@@ -99,19 +97,23 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestResult, error) {
 		BitrateKbps: md.BitrateKbps,
 		ChunkSize:   chunkSize,
 	}
-	src := sha256.New()
-	if err := encryptChunks(ctx, f, src, opts, chunkSize, total, m); err != nil {
+	h := sha256.New()
+	if err := encryptChunks(ctx, f, h, opts, chunkSize, total, m); err != nil {
 		return nil, err
+	}
+	hash := hex.EncodeToString(h.Sum(nil))
+	if hash != src.Hash {
+		return nil, sourceErr(opts.Path, errors.New("file changed while being ingested"))
 	}
 	canonical, err := m.Encode()
 	if err != nil {
-		return nil, fmt.Errorf("catalog: ingest %q: %w", opts.Path, err)
+		return nil, sourceErr(opts.Path, err)
 	}
 	return &IngestResult{
 		Manifest:   m,
 		Canonical:  canonical,
 		TrackID:    ManifestID(canonical),
-		SourceHash: hex.EncodeToString(src.Sum(nil)),
+		SourceHash: hash,
 	}, nil
 }
 
@@ -121,7 +123,7 @@ func encryptChunks(ctx context.Context, r io.Reader, src hash.Hash, opts IngestO
 	var off int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("catalog: ingest %q at byte %d: %w", opts.Path, off, err)
+			return sourceErr(opts.Path, fmt.Errorf("interrupted at byte %d: %w", off, err))
 		}
 		// A fresh buffer per chunk: the sink may keep the slice it is given.
 		buf := make([]byte, chunkSize)
@@ -130,7 +132,7 @@ func encryptChunks(ctx context.Context, r io.Reader, src hash.Hash, opts IngestO
 			break
 		}
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("catalog: ingest %q at byte %d: %w", opts.Path, off, err)
+			return sourceErr(opts.Path, fmt.Errorf("read at byte %d: %w", off, err))
 		}
 		buf = buf[:n]
 		src.Write(buf)
@@ -139,7 +141,7 @@ func encryptChunks(ctx context.Context, r io.Reader, src hash.Hash, opts IngestO
 		}
 		c := ChunkCID(buf)
 		if err := opts.Sink.Put(ctx, c, buf); err != nil {
-			return fmt.Errorf("catalog: ingest %q: put chunk %d: %w", opts.Path, len(m.Chunks), err)
+			return sourceErr(opts.Path, fmt.Errorf("store chunk %d: %w", len(m.Chunks), err))
 		}
 		m.Chunks = append(m.Chunks, Chunk{CID: c, Size: n})
 		off += int64(n)

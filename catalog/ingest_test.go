@@ -218,7 +218,7 @@ func TestIngestErrors(t *testing.T) {
 		{"odd chunk size", IngestOptions{Path: good, Sink: newMemSink(), ChunkSize: 1000}, ErrBadOptions},
 		{"negative chunk size", IngestOptions{Path: good, Sink: newMemSink(), ChunkSize: -16}, ErrBadOptions},
 		{"huge chunk size", IngestOptions{Path: good, Sink: newMemSink(), ChunkSize: 2 * MaxChunkSize}, ErrBadOptions},
-		{"directory", IngestOptions{Path: t.TempDir(), Sink: newMemSink()}, ErrBadOptions},
+		{"directory", IngestOptions{Path: t.TempDir(), Sink: newMemSink()}, ErrNotRegular},
 		{"missing", IngestOptions{Path: filepath.Join(t.TempDir(), "x.wav"), Sink: newMemSink()}, os.ErrNotExist},
 		{"not audio", IngestOptions{Path: notAudio, Sink: newMemSink()}, ErrUnsupportedAudio},
 		{"sink fails", IngestOptions{Path: good, Sink: errSink{}}, errPut},

@@ -22,6 +22,10 @@ type Metadata struct {
 	Album       string
 	DurationMS  int64
 	BitrateKbps int
+
+	// audio is where the audio frames lie and what the header declares of
+	// them, for Inspect's check of the frames really present.
+	audio audioInfo
 }
 
 // Content types ReadMetadata reports.
@@ -49,6 +53,9 @@ const (
 	maxTagRunes = 256
 )
 
+// errNoSignature is ReadMetadata's error for a file of no format it knows.
+var errNoSignature = fmt.Errorf("%w: not WAV, Ogg Vorbis, MP3 or FLAC (no known signature at its start)", ErrUnsupportedAudio)
+
 // ReadMetadata identifies the audio file in r (size bytes long; fileName is
 // used in errors and as the title fallback) by its magic bytes, reads its
 // tags and its duration and bitrate from its headers. Files of other formats
@@ -59,12 +66,12 @@ const (
 func ReadMetadata(r io.ReadSeeker, size int64, fileName string) (Metadata, error) {
 	var md Metadata
 	if size < 0 {
-		return md, fmt.Errorf("%w: %q has negative size %d", ErrUnsupportedAudio, fileName, size)
+		return md, fmt.Errorf("%w: negative size %d", ErrUnsupportedAudio, size)
 	}
 	var head [12]byte
 	n, err := readAt(r, head[:], 0)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return md, fmt.Errorf("catalog: read %q: %w", fileName, err)
+		return md, fmt.Errorf("read: %w", err)
 	}
 	h := head[:n]
 	switch {
@@ -78,17 +85,17 @@ func ReadMetadata(r io.ReadSeeker, size int64, fileName string) (Metadata, error
 		md, err = readMP3(r, size, true)
 	case len(h) >= 4:
 		if _, ok := parseMP3Header(h[:4]); !ok {
-			return md, fmt.Errorf("%w: %q", ErrUnsupportedAudio, fileName)
+			return md, errNoSignature
 		}
 		md, err = readMP3(r, size, false)
 	default:
-		return md, fmt.Errorf("%w: %q", ErrUnsupportedAudio, fileName)
+		return md, errNoSignature
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return Metadata{}, fmt.Errorf("%w: %q is truncated: %v", ErrUnsupportedAudio, fileName, err)
+		return Metadata{}, fmt.Errorf("%w: the file ends inside its headers", ErrTruncated)
 	}
 	if err != nil {
-		return Metadata{}, fmt.Errorf("catalog: metadata of %q: %w", fileName, err)
+		return Metadata{}, err
 	}
 	md.Title, md.Artist, md.Album = cleanTag(md.Title), cleanTag(md.Artist), cleanTag(md.Album)
 	if md.Title == "" {
@@ -172,12 +179,12 @@ func readTags(read func(io.ReadSeeker) (tag.Metadata, error), rs io.ReadSeeker) 
 func readWAV(r io.ReadSeeker, size int64) (Metadata, error) {
 	md := Metadata{ContentType: ContentTypeWAV}
 	var byteRate uint32
-	var dataSize int64 = -1
+	var dataSize, declared int64 = -1, 0
 	off := int64(12)
 	for i := 0; i < maxBlocks && off+8 <= size; i++ {
 		var hdr [8]byte
 		if _, err := readAt(r, hdr[:], off); err != nil {
-			return md, fmt.Errorf("catalog: wav chunk header at %d: %w", off, err)
+			return md, fmt.Errorf("wav chunk header at %d: %w", off, err)
 		}
 		id := string(hdr[:4])
 		n := int64(binary.LittleEndian.Uint32(hdr[4:]))
@@ -189,16 +196,21 @@ func readWAV(r io.ReadSeeker, size int64) (Metadata, error) {
 			}
 			var f [16]byte
 			if _, err := readAt(r, f[:], body); err != nil {
-				return md, fmt.Errorf("catalog: wav fmt chunk: %w", err)
+				return md, fmt.Errorf("wav fmt chunk: %w", err)
 			}
 			byteRate = binary.LittleEndian.Uint32(f[8:12])
 		case "data":
 			dataSize = min(n, size-body)
+			// A writer that streamed the file may leave 0 or 0xFFFFFFFF
+			// ("unknown"); any other size is a promise the file must keep.
+			if n > size-body && n != 0 && n != 0xffffffff {
+				declared = n
+			}
 		case "LIST":
 			if n >= 4 && n <= maxInfoBytes && body+n <= size {
 				buf := make([]byte, n)
 				if _, err := readAt(r, buf, body); err != nil {
-					return md, fmt.Errorf("catalog: wav LIST chunk: %w", err)
+					return md, fmt.Errorf("wav LIST chunk: %w", err)
 				}
 				readRIFFInfo(buf, &md)
 			}
@@ -207,6 +219,10 @@ func readWAV(r io.ReadSeeker, size int64) (Metadata, error) {
 	}
 	if byteRate == 0 || dataSize < 0 {
 		return md, unsupported("wav without fmt and data chunks")
+	}
+	if declared > 0 {
+		return md, fmt.Errorf("%w: its data chunk declares %s of audio, the file holds %s",
+			ErrTruncated, seconds(declared*1000/int64(byteRate)), seconds(dataSize*1000/int64(byteRate)))
 	}
 	md.DurationMS = dataSize * 1000 / int64(byteRate)
 	md.BitrateKbps = int(int64(byteRate) * 8 / 1000)
@@ -245,21 +261,21 @@ func readFLAC(r io.ReadSeeker, size int64) (Metadata, error) {
 	md := Metadata{ContentType: ContentTypeFLAC}
 	off := int64(4)
 	var haveInfo bool
-	var sampleRate, totalSamples uint64
+	var sampleRate, totalSamples, maxFrame, maxBlock uint64
 	for i := 0; ; i++ {
 		if i >= maxBlocks {
 			return md, unsupported("flac with more than %d metadata blocks", maxBlocks)
 		}
 		var hdr [4]byte
 		if _, err := readAt(r, hdr[:], off); err != nil {
-			return md, fmt.Errorf("catalog: flac block header at %d: %w", off, err)
+			return md, fmt.Errorf("flac block header at %d: %w", off, err)
 		}
 		last := hdr[0]&0x80 != 0
 		typ := hdr[0] & 0x7f
 		n := int64(hdr[1])<<16 | int64(hdr[2])<<8 | int64(hdr[3])
 		body := off + 4
 		if body+n > size {
-			return md, unsupported("flac block of %d bytes past end of file", n)
+			return md, fmt.Errorf("%w: the file ends inside its FLAC metadata (a block of %d bytes at byte %d runs past the end)", ErrTruncated, n, body)
 		}
 		switch {
 		case i == 0 && typ != 0:
@@ -270,8 +286,12 @@ func readFLAC(r io.ReadSeeker, size int64) (Metadata, error) {
 			}
 			var si [18]byte
 			if _, err := readAt(r, si[:], body); err != nil {
-				return md, fmt.Errorf("catalog: flac STREAMINFO: %w", err)
+				return md, fmt.Errorf("flac STREAMINFO: %w", err)
 			}
+			// Bytes 7..9: the largest frame in bytes (0: unknown).
+			maxFrame = uint64(si[7])<<16 | uint64(si[8])<<8 | uint64(si[9])
+			// Bytes 2..3: the largest block in samples.
+			maxBlock = uint64(si[2])<<8 | uint64(si[3])
 			// Bytes 10..17: 20 bits sample rate, 3 channels, 5 bits per
 			// sample, 36 total samples.
 			v := binary.BigEndian.Uint64(si[10:18])
@@ -281,7 +301,7 @@ func readFLAC(r io.ReadSeeker, size int64) (Metadata, error) {
 		case typ == 4 && n <= maxCommentBytes:
 			buf := make([]byte, n)
 			if _, err := readAt(r, buf, body); err != nil {
-				return md, fmt.Errorf("catalog: flac comment block: %w", err)
+				return md, fmt.Errorf("flac comment block: %w", err)
 			}
 			md.Title, md.Artist, md.Album = vorbisCommentTags(buf)
 		}
@@ -293,6 +313,7 @@ func readFLAC(r io.ReadSeeker, size int64) (Metadata, error) {
 	if !haveInfo || sampleRate == 0 {
 		return md, unsupported("flac STREAMINFO without sample rate")
 	}
+	md.audio = audioInfo{start: off, end: size, sampleRate: int64(sampleRate), declaredSamples: int64(totalSamples), maxFrame: int64(maxFrame), maxBlock: int64(maxBlock)}
 	if totalSamples > 0 {
 		md.DurationMS = int64(totalSamples * 1000 / sampleRate)
 	}
@@ -435,7 +456,7 @@ const maxOggPage = oggHeaderLen + 255 + 255*255
 func readOggPageAt(r io.ReadSeeker, off, size int64) (oggPage, []byte, error) {
 	var hdr [oggHeaderLen]byte
 	if _, err := readAt(r, hdr[:], off); err != nil {
-		return oggPage{}, nil, fmt.Errorf("catalog: ogg page at %d: %w", off, err)
+		return oggPage{}, nil, fmt.Errorf("ogg page at %d: %w", off, err)
 	}
 	if string(hdr[:4]) != "OggS" || hdr[4] != 0 {
 		return oggPage{}, nil, unsupported("no ogg page at %d", off)
@@ -443,7 +464,7 @@ func readOggPageAt(r io.ReadSeeker, off, size int64) (oggPage, []byte, error) {
 	seg := make([]byte, oggHeaderLen+int(hdr[26]))
 	copy(seg, hdr[:])
 	if _, err := io.ReadFull(r, seg[oggHeaderLen:]); err != nil {
-		return oggPage{}, nil, fmt.Errorf("catalog: ogg segment table at %d: %w", off, err)
+		return oggPage{}, nil, fmt.Errorf("ogg segment table at %d: %w", off, err)
 	}
 	p, n, _ := parseOggPage(seg)
 	if off+int64(n+p.dataLen) > size {
@@ -452,7 +473,7 @@ func readOggPageAt(r io.ReadSeeker, off, size int64) (oggPage, []byte, error) {
 	page := make([]byte, n+p.dataLen)
 	copy(page, seg)
 	if _, err := io.ReadFull(r, page[n:]); err != nil {
-		return oggPage{}, nil, fmt.Errorf("catalog: ogg page data at %d: %w", off, err)
+		return oggPage{}, nil, fmt.Errorf("ogg page data at %d: %w", off, err)
 	}
 	if oggCRC(page) != binary.LittleEndian.Uint32(page[22:26]) {
 		return oggPage{}, nil, unsupported("ogg page at %d has a bad checksum", off)
@@ -621,7 +642,7 @@ func readMP3(r io.ReadSeeker, size int64, id3 bool) (Metadata, error) {
 	if id3 {
 		var h [10]byte
 		if _, err := readAt(r, h[:], 0); err != nil {
-			return md, fmt.Errorf("catalog: id3v2 header: %w", err)
+			return md, fmt.Errorf("id3v2 header: %w", err)
 		}
 		if h[6]|h[7]|h[8]|h[9] >= 0x80 {
 			return md, unsupported("id3v2 size not syncsafe")
@@ -644,7 +665,7 @@ func readMP3(r io.ReadSeeker, size int64, id3 bool) (Metadata, error) {
 	// it (or the file ends there).
 	win := make([]byte, min(size-start, mp3SyncWindow+4))
 	if _, err := readAt(r, win, start); err != nil {
-		return md, fmt.Errorf("catalog: mp3 frames at %d: %w", start, err)
+		return md, fmt.Errorf("mp3 frames at %d: %w", start, err)
 	}
 	limit := 1
 	if id3 {
@@ -694,11 +715,18 @@ func readMP3(r io.ReadSeeker, size int64, id3 bool) (Metadata, error) {
 	// Xing/Info or VBRI header in the first frame.
 	fb := make([]byte, min(int64(f.length), audio, 1024))
 	if _, err := readAt(r, fb, start); err != nil {
-		return md, fmt.Errorf("catalog: mp3 first frame: %w", err)
+		return md, fmt.Errorf("mp3 first frame: %w", err)
 	}
 	// A layer III frame is at least 24 bytes (8 kbit/s at 24 kHz), which
 	// bounds a believable frame count.
-	if frames, bytesTotal, gapless, vbr, ok := parseXing(fb, f); ok && frames > 0 && frames <= audio/24+1 {
+	md.audio = audioInfo{start: start, end: end, sampleRate: int64(f.sampleRate), samplesPerFrame: int64(f.samplesPerFrme)}
+	frames, bytesTotal, gapless, vbr, ok := parseXing(fb, f)
+	if ok && frames > 0 {
+		// Even a count too large for the file is what the header declares:
+		// Inspect then finds the file truncated.
+		md.audio.declaredFrames = frames
+	}
+	if ok && frames > 0 && frames <= audio/24+1 {
 		samples := frames * int64(f.samplesPerFrme)
 		if gapless > 0 && gapless < samples {
 			samples -= gapless

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -128,8 +129,12 @@ func TestReadMetadataUnsupported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ReadMetadata(bytes.NewReader(tt.data), int64(len(tt.data)), tt.name)
-		if !errors.Is(err, ErrUnsupportedAudio) {
-			t.Errorf("ReadMetadata(%s) = %v; want ErrUnsupportedAudio", tt.name, err)
+		want := ErrUnsupportedAudio
+		if strings.HasPrefix(tt.name, "flac ") {
+			want = ErrTruncated // the header is cut off, the format known
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("ReadMetadata(%s) = %v; want %v", tt.name, err, want)
 		}
 	}
 }

@@ -35,9 +35,11 @@ type Options struct {
 	// Sched configures the deadline scheduler (playback speed, buffer and
 	// origin policy); its zero value is a listener's real-time defaults.
 	Sched sched.Config
-	// GiveUpAfter ends a play with ErrNoSource when requests keep failing
-	// and no chunk of it has arrived for this long (every source down, or
-	// none holds the track). Zero means 20 s.
+	// GiveUpAfter ends a play with a *StuckError (wrapping ErrNoSource and
+	// the cause) when its playhead has waited or stalled this long with no
+	// chunk arriving (every source down or failing, or none holds the
+	// track), checked on a timer whether or not requests are in flight.
+	// Zero means 15 s.
 	GiveUpAfter time.Duration
 	// MaxProviders bounds the DHT lookup per play; 0 means 20 (Spotify's
 	// tracker remembered 20 peers per track).
@@ -72,7 +74,7 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("client: negative GiveUpAfter %v", opts.GiveUpAfter)
 	}
 	if opts.GiveUpAfter == 0 {
-		opts.GiveUpAfter = 20 * time.Second
+		opts.GiveUpAfter = 15 * time.Second
 	}
 	if opts.MaxProviders < 0 {
 		return nil, fmt.Errorf("client: negative MaxProviders %d", opts.MaxProviders)
@@ -147,19 +149,18 @@ func (c *Client) Play(ctx context.Context, trackID string) (*Playback, error) {
 // PlayFrom starts playing a track at a byte offset.
 func (c *Client) PlayFrom(ctx context.Context, trackID string, offset int64) (*Playback, error) {
 	start := c.clock.Now()
-	track, err := cid.Decode(trackID)
+	tc, err := cid.Decode(trackID)
 	if err != nil {
 		return nil, fmt.Errorf("client: track ID %q: %w", trackID, err)
 	}
-	stats := PlayStats{TrackID: trackID}
-	m, key, err := c.manifestAndKey(ctx, trackID, &stats)
+	own := PlayStats{TrackID: trackID}
+	m, key, err := c.manifestAndKey(ctx, trackID, &own)
 	if err != nil {
 		return nil, err
 	}
 	if offset < 0 || offset >= m.ByteLength {
 		return nil, fmt.Errorf("client: start offset %d outside track of %d bytes", offset, m.ByteLength)
 	}
-	stats.Title = m.Title
 	if len(c.origins) == 0 && c.swarm == nil && c.cache == nil {
 		return nil, fmt.Errorf("client: play %s: %w: no origin, swarm or cache configured", trackID, ErrNoSource)
 	}
@@ -167,20 +168,8 @@ func (c *Client) PlayFrom(ctx context.Context, trackID string, offset int64) (*P
 	if err != nil {
 		return nil, err
 	}
-	pb := newPlayback(m, key, c.clock, start, stats)
-	pb.player = pl
-	pb.mu.Lock()
-	pb.pos = offset
-	pb.mu.Unlock()
-	ok := pl.call(func() {
-		ts := pl.tracks[trackID]
-		if ts == nil {
-			ts = &trackState{id: trackID, cid: track, m: m, key: key}
-		}
-		pb.ts = ts
-		pl.play(pb, ts, offset)
-	})
-	if !ok {
+	pb := newPlayback(m, c.clock, start, offset, own, pl)
+	if !pl.Start(pb, track{id: trackID, cid: tc, m: m, key: key}, offset) {
 		return nil, ErrClosed
 	}
 	return pb, nil
@@ -190,9 +179,9 @@ func (c *Client) PlayFrom(ctx context.Context, trackID string, offset int64) (*P
 // peers, warms connections and prefetches their first chunks before the
 // current track ends. It fetches their manifests and keys now.
 func (c *Client) Queue(ctx context.Context, trackIDs ...string) error {
-	var infos []*trackState
+	var next []track
 	for _, id := range trackIDs {
-		track, err := cid.Decode(id)
+		tc, err := cid.Decode(id)
 		if err != nil {
 			return fmt.Errorf("client: track ID %q: %w", id, err)
 		}
@@ -200,27 +189,15 @@ func (c *Client) Queue(ctx context.Context, trackIDs ...string) error {
 		if err != nil {
 			return err
 		}
-		infos = append(infos, &trackState{id: id, cid: track, m: m, key: key})
+		next = append(next, track{id: id, cid: tc, m: m, key: key})
 	}
 	pl, err := c.getPlayer()
 	if err != nil {
 		return err
 	}
-	pl.call(func() {
-		pl.addOrigins()
-		var next []sched.TrackInfo
-		for _, ts := range infos {
-			if old := pl.tracks[ts.id]; old != nil {
-				ts = old
-			} else {
-				ts.chunks = make([][]byte, len(ts.m.Chunks))
-				ts.kinds = make([]SourceKind, len(ts.m.Chunks))
-				pl.tracks[ts.id] = ts
-			}
-			next = append(next, pl.trackInfo(ts))
-		}
-		pl.step(sched.Queue{At: pl.now(), Next: next})
-	})
+	if !pl.Queue(next) {
+		return ErrClosed
+	}
 	return nil
 }
 
@@ -232,7 +209,7 @@ func (c *Client) Lookup(trackID string) error {
 	if err != nil {
 		return err
 	}
-	pl.do(func() { pl.findPeers(trackID) })
+	pl.Lookup(trackID)
 	return nil
 }
 
@@ -255,7 +232,13 @@ func (c *Client) getPlayer() (*player, error) {
 		return nil, ErrClosed
 	}
 	if c.player == nil {
-		pl, err := newPlayer(c)
+		pl, err := newPlayer(playerConfig{
+			sched:   c.schedCfg,
+			clock:   c.clock,
+			log:     c.log,
+			giveUp:  c.giveUp,
+			maxProv: c.maxProv,
+		}, playerSources{origins: c.origins, swarm: c.swarm, cache: c.cache}, newLoop())
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,12 +11,16 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/protocol"
 )
 
 // ChunkSource delivers encrypted chunks by CID. Implementations need not
 // verify what they return: the playback verifies every chunk against its CID
-// before use.
+// before use. A source classifies its own failures: Fetch returns a
+// *FetchError whose Reason tells the scheduler what to make of it (an error
+// of another type counts as sched.FailGone, or FailTimeout past the
+// context's deadline).
 type ChunkSource interface {
 	// Name identifies the source in stats and logs, e.g. "origin
 	// https://127.0.0.1:4433" or "peer 12D3Koo…".
@@ -26,14 +31,16 @@ type ChunkSource interface {
 	Fetch(ctx context.Context, c cid.Cid) ([]byte, error)
 }
 
-// SourceKind classifies sources for statistics.
-type SourceKind string
+// SourceKind classifies sources for statistics: the scheduler's kinds, so
+// the client and sched count in one set of columns. It encodes as "cache",
+// "peer" or "origin" (JSON map keys included).
+type SourceKind = sched.SourceKind
 
 // Source kinds.
 const (
-	KindCache  SourceKind = "cache"
-	KindPeer   SourceKind = "peer"
-	KindOrigin SourceKind = "origin"
+	KindCache  = sched.KindCache
+	KindPeer   = sched.KindPeer
+	KindOrigin = sched.KindOrigin
 )
 
 // OriginSource fetches chunks from an origin server over HTTP (HTTP/3 when
@@ -68,23 +75,40 @@ func (o *OriginSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	fail := func(reason sched.FailReason, err error) error {
+		return &FetchError{Source: o.Name(), Reason: reason, Err: fmt.Errorf("origin %s: chunk %s: %w", o.base, c, err)}
+	}
 	resp, err := o.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("origin %s: chunk %s: %w", o.base, c, err)
+		if ctx.Err() == nil {
+			err = classifyTransport(err, ErrOriginUnreachable)
+		}
+		return nil, fail(transportReason(err), err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("origin %s: chunk %s: %w", o.base, c, ErrNotFound)
+		return nil, fail(sched.FailDontHave, ErrNotFound)
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+		return nil, fail(sched.FailBusy, fmt.Errorf("status %s", resp.Status))
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("origin %s: chunk %s: status %s", o.base, c, resp.Status)
+		return nil, fail(sched.FailGone, fmt.Errorf("status %s", resp.Status))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, catalog.MaxChunkSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("origin %s: chunk %s: %w", o.base, c, err)
+		return nil, fail(transportReason(err), err)
 	}
 	if len(data) > catalog.MaxChunkSize {
-		return nil, fmt.Errorf("origin %s: chunk %s exceeds %d bytes", o.base, c, catalog.MaxChunkSize)
+		return nil, fail(sched.FailCorrupt, fmt.Errorf("%w: more than %d bytes", ErrCorruptChunk, catalog.MaxChunkSize))
 	}
 	return data, nil
+}
+
+// transportReason classifies a failed exchange with a source: a timeout, or
+// a lost or refused connection.
+func transportReason(err error) sched.FailReason {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return sched.FailTimeout
+	}
+	return sched.FailGone
 }

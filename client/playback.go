@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -49,46 +50,118 @@ type PlayStats struct {
 // audio. The client's scheduler fetches chunks in the background; Read
 // blocks until the chunk under the read position has arrived. Read is not
 // paced: Position tells where the playback clock's playhead is, for a
-// player that paces itself.
+// player that paces itself. A Playback reaches its player only through
+// playControl.
+//
+// Memory is bounded by the buffer, not the track: a Playback keeps the
+// decrypted chunks from keepBehind (10 s of audio) before its read position
+// to the scheduler's BufferAhead (60 s by default) after it, and drops the
+// rest (the scheduler fetches a dropped chunk again, from the cache when it
+// holds it, if a seek comes back to it). With a reader that keeps up with
+// Position, as an audio output does, that is at most about 70 s of audio
+// plus two chunks (2.8 MB at 320 kbit/s) whatever the length of the track;
+// a reader that falls behind the playhead without Pause holds what arrived
+// in between as well.
 type Playback struct {
-	m      *catalog.Manifest
-	key    catalog.TrackKey
-	clock  clock.Clock
-	start  time.Time
-	player *player
-	ts     *trackState
-	ended  chan struct{} // closed when the playhead reaches the end
+	m     *catalog.Manifest
+	clock clock.Clock
+	start time.Time
+	ctl   playControl
+	ended chan struct{} // closed when the playhead reaches the end
 
 	mu       sync.Mutex // guards the fields below
 	cond     *sync.Cond
-	chunks   [][]byte // decrypted chunks, nil until arrived
+	chunks   [][]byte // decrypted chunks held, nil until arrived or once dropped
+	got      []bool   // chunks that ever arrived
+	lo, hi   int      // chunks outside [lo, hi] are nil
+	win      window   // how much to keep around the read position
 	pos      int64
 	closed   bool
 	finished bool
-	err      error // fatal fetch error
-	stats    PlayStats
-	sched    sched.Stats // the scheduler's view, when the play ended
+	err      error       // fatal fetch error
+	own      PlayStats   // what only the client knows: start latency, cache flags, bans
+	sched    sched.Stats // the scheduler's statistics, as of the last look
 	banned   map[string]bool
 }
 
 var _ io.ReadSeekCloser = (*Playback)(nil)
 
-func newPlayback(m *catalog.Manifest, key catalog.TrackKey, clk clock.Clock, start time.Time, stats PlayStats) *Playback {
-	stats.Chunks = len(m.Chunks)
-	stats.BytesBySource = map[SourceKind]int64{}
-	stats.OriginRequests = map[string]int{}
+// newPlayback returns a playback of m at offset, started at start, whose
+// player is ctl. own carries the track ID and the manifest and key cache
+// flags.
+func newPlayback(m *catalog.Manifest, clk clock.Clock, start time.Time, offset int64, own PlayStats, ctl playControl) *Playback {
+	own.Chunks = len(m.Chunks)
+	own.Title = m.Title
 	pb := &Playback{
 		m:      m,
-		key:    key,
 		clock:  clk,
 		start:  start,
+		ctl:    ctl,
 		chunks: make([][]byte, len(m.Chunks)),
-		stats:  stats,
+		got:    make([]bool, len(m.Chunks)),
+		lo:     len(m.Chunks),
+		hi:     -1,
+		pos:    offset,
+		own:    own,
 		banned: map[string]bool{},
 		ended:  make(chan struct{}),
 	}
 	pb.cond = sync.NewCond(&pb.mu)
 	return pb
+}
+
+// window is how many chunks a Playback keeps before and after the chunk
+// under its read position; zero values keep everything.
+type window struct{ behind, ahead int }
+
+// keepBehind is how much audio behind the read position a Playback keeps
+// for short seeks back.
+const keepBehind = 10 * time.Second
+
+// windowFor sizes the window for m at a bitrate in bits per second:
+// keepBehind behind, bufferAhead ahead, each rounded up, plus a chunk.
+func windowFor(m *catalog.Manifest, bitrateBps int64, bufferAhead time.Duration) window {
+	bytesPerSec := float64(bitrateBps) / 8
+	if m.DurationMS > 0 {
+		bytesPerSec = float64(m.ByteLength) / (float64(m.DurationMS) / 1000)
+	}
+	size := float64(max(m.ChunkSize, 1))
+	chunks := func(d time.Duration) int { return int(math.Ceil(d.Seconds()*bytesPerSec/size)) + 1 }
+	return window{behind: chunks(keepBehind), ahead: chunks(bufferAhead)}
+}
+
+// setWindow sets how much the playback keeps.
+func (pb *Playback) setWindow(w window) {
+	pb.mu.Lock()
+	pb.win = w
+	pb.mu.Unlock()
+}
+
+// dropLocked drops the chunks outside the window around the read position
+// and returns their indexes, for the scheduler.
+func (pb *Playback) dropLocked() []int {
+	if pb.win == (window{}) || pb.lo > pb.hi {
+		return nil
+	}
+	cur := pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1))
+	var out []int
+	drop := func(from, to int) {
+		for i := max(from, 0); i <= to && i < len(pb.chunks); i++ {
+			if pb.chunks[i] != nil {
+				pb.chunks[i] = nil
+				out = append(out, i)
+			}
+		}
+	}
+	if lo := cur - pb.win.behind; pb.lo < lo {
+		drop(pb.lo, lo-1)
+		pb.lo = lo
+	}
+	if hi := cur + pb.win.ahead; pb.hi > hi {
+		drop(hi+1, pb.hi)
+		pb.hi = hi
+	}
+	return out
 }
 
 // Manifest returns the playing track's manifest.
@@ -98,7 +171,16 @@ func (pb *Playback) Manifest() *catalog.Manifest { return pb.m }
 // position has arrived.
 func (pb *Playback) Read(p []byte) (int, error) {
 	pb.mu.Lock()
-	defer pb.mu.Unlock()
+	n, err := pb.readLocked(p)
+	dropped := pb.dropLocked()
+	pb.mu.Unlock()
+	if len(dropped) > 0 {
+		pb.ctl.dropped(pb, dropped)
+	}
+	return n, err
+}
+
+func (pb *Playback) readLocked(p []byte) (int, error) {
 	if pb.closed {
 		return 0, ErrClosed
 	}
@@ -143,14 +225,13 @@ func (pb *Playback) Seek(offset int64, whence int) (int64, error) {
 	}
 	moved := abs != pb.pos
 	pb.pos = abs
+	dropped := pb.dropLocked()
 	pb.mu.Unlock()
-	if moved && abs < pb.m.ByteLength && pb.player != nil {
-		pl := pb.player
-		pl.do(func() {
-			if pl.cur == pb.ts && pb.ts.pb == pb {
-				pl.step(sched.Seek{At: pl.now(), Offset: abs})
-			}
-		})
+	if len(dropped) > 0 {
+		pb.ctl.dropped(pb, dropped) // before the seek: the scheduler then sees what is missing
+	}
+	if moved && abs < pb.m.ByteLength {
+		pb.ctl.seek(pb, abs)
 	}
 	return abs, nil
 }
@@ -159,18 +240,38 @@ func (pb *Playback) Seek(offset int64, whence int) (int64, error) {
 // whether the playhead has started (false before the first chunk, and
 // after the play was closed or replaced).
 func (pb *Playback) Position() (int64, bool) {
-	if pb.player == nil {
-		return 0, false
+	return pb.ctl.position(pb)
+}
+
+// Err returns the error that ended the play (a *StuckError when no source
+// could deliver, ErrClosed when it was replaced or the client closed), or
+// nil while it plays. A reader that paces itself by Position, which reports
+// false once the play ended, stops on it.
+func (pb *Playback) Err() error {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.err
+}
+
+// Pause stops the playback clock, as when the listener pauses: Position
+// stands still, the play neither stalls nor ends, and fetching goes on to
+// fill the buffer. It does nothing if the play is paused already, closed or
+// replaced.
+func (pb *Playback) Pause() { pb.ctl.pause(pb) }
+
+// Resume restarts the playback clock where Pause stopped it.
+func (pb *Playback) Resume() { pb.ctl.resume(pb) }
+
+// Heard reports the position (a byte offset) that the audio output has
+// reached; the scheduler re-anchors its playhead there, so deadlines follow
+// the listener's player rather than the playback clock's estimate. An
+// offset outside the track is refused.
+func (pb *Playback) Heard(offset int64) error {
+	if offset < 0 || offset > pb.m.ByteLength {
+		return fmt.Errorf("client: heard offset %d outside track of %d bytes", offset, pb.m.ByteLength)
 	}
-	var pos int64
-	var ok bool
-	pl := pb.player
-	pl.call(func() {
-		if pl.cur == pb.ts && pb.ts.pb == pb {
-			pos, ok = pl.sched.Position(pl.now())
-		}
-	})
-	return pos, ok
+	pb.ctl.heard(pb, offset)
+	return nil
 }
 
 // Close stops fetching and releases the playback.
@@ -183,88 +284,73 @@ func (pb *Playback) Close() error {
 	pb.closed = true
 	pb.cond.Broadcast()
 	pb.mu.Unlock()
-	if pl := pb.player; pl != nil {
-		pl.call(func() {
-			if pl.cur == pb.ts && pb.ts.pb == pb {
-				pb.setSched(pl.sched.Stats())
-				// A play that ended needs no Stop: stopping would also
-				// drop the queued next track's prefetch.
-				pb.mu.Lock()
-				ended := pb.finished
-				pb.mu.Unlock()
-				if !ended {
-					pl.step(sched.Stop{At: pl.now()})
-				}
-				pb.ts.pb = nil
-				pl.cur = nil
-			}
-		})
-	}
+	pb.ctl.stop(pb)
 	return nil
 }
 
-// Stats returns a snapshot of the play's statistics.
+// Stats returns a snapshot of the play's statistics: bytes by source,
+// origin requests, failures, stalls and cancellations as the scheduler
+// counts them, and what only the client knows (start latency from Play to
+// the first decrypted byte, manifest and key cached, rejected chunks and
+// banned sources).
 func (pb *Playback) Stats() PlayStats {
-	if pl := pb.player; pl != nil {
-		pl.call(func() {
-			if pl.cur == pb.ts && pb.ts.pb == pb {
-				pb.setSched(pl.sched.Stats())
-			}
-		})
+	if st, ok := pb.ctl.schedStats(pb); ok {
+		pb.setSched(st)
 	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	s := pb.stats
-	s.BytesBySource = make(map[SourceKind]int64, len(pb.stats.BytesBySource))
-	for k, v := range pb.stats.BytesBySource {
-		s.BytesBySource[k] = v
+	s := pb.own
+	s.Banned = append([]string(nil), pb.own.Banned...)
+	st := &pb.sched
+	s.BytesBySource = map[SourceKind]int64{}
+	for k, n := range st.Bytes {
+		if n > 0 {
+			s.BytesBySource[SourceKind(k)] = n
+		}
 	}
-	s.OriginRequests = make(map[string]int, len(pb.stats.OriginRequests))
-	for k, v := range pb.stats.OriginRequests {
-		s.OriginRequests[k] = v
+	s.OriginRequests = map[string]int{}
+	for r, n := range st.OriginRequests {
+		if n > 0 {
+			s.OriginRequests[sched.Reason(r).String()] = n
+		}
 	}
-	s.Banned = append([]string(nil), pb.stats.Banned...)
-	s.Stalls = pb.sched.Stalls
-	s.StallMS = float64(pb.sched.StallTime) / float64(time.Millisecond)
-	s.Ended = pb.sched.Ended
-	s.Cancelled = pb.sched.Cancels
-	s.WastedBytes = pb.sched.WastedBytes
+	s.Errors = st.Failures
+	s.Stalls = st.Stalls
+	s.StallMS = float64(st.StallTime) / float64(time.Millisecond)
+	s.Ended = st.Ended
+	s.Cancelled = st.Cancels
+	s.WastedBytes = st.WastedBytes
 	return s
 }
 
-// Done reports whether every chunk has arrived.
+// Done reports whether every chunk has arrived (some may have been dropped
+// since, outside the window kept around the read position).
 func (pb *Playback) Done() bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	for _, c := range pb.chunks {
-		if c == nil {
+	for _, g := range pb.got {
+		if !g {
 			return false
 		}
 	}
 	return true
 }
 
-// put stores decrypted chunk i and reports whether it was new (a hedged or
-// raced duplicate is not).
-func (pb *Playback) put(i int, plain []byte, kind SourceKind) bool {
+// put stores decrypted chunk i unless it is there already (a hedged or
+// raced duplicate).
+func (pb *Playback) put(i int, plain []byte) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if pb.chunks[i] != nil {
-		return false
+		return
 	}
 	pb.chunks[i] = plain
-	if pb.stats.StartLatencyMS == 0 && i == pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1)) {
-		pb.stats.StartLatencyMS = max(msSince(pb.clock, pb.start), 1e-3)
+	pb.got[i] = true
+	pb.lo, pb.hi = min(pb.lo, i), max(pb.hi, i)
+	if pb.own.StartLatencyMS == 0 && i == pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1)) {
+		pb.own.StartLatencyMS = max(msSince(pb.clock, pb.start), 1e-3)
 	}
 	pb.cond.Broadcast()
-	return true
-}
-
-// countBytes counts verified ciphertext bytes from a source kind.
-func (pb *Playback) countBytes(kind SourceKind, n int) {
-	pb.mu.Lock()
-	pb.stats.BytesBySource[kind] += int64(n)
-	pb.mu.Unlock()
 }
 
 // Ended is closed when the playhead reaches the end of the track on the
@@ -288,32 +374,32 @@ func (pb *Playback) setSched(s sched.Stats) {
 	pb.mu.Unlock()
 }
 
-// ban stops asking src during this play; rejected counts a chunk that
-// failed its CID check.
-func (pb *Playback) ban(src ChunkSource, rejected bool) {
+// hasEnded reports whether the playhead reached the end (Finished).
+func (pb *Playback) hasEnded() bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.finished
+}
+
+// bannedSources returns the sources banned during the play.
+func (pb *Playback) bannedSources() []string {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return append([]string(nil), pb.own.Banned...)
+}
+
+// ban records that source (by name) is not asked again during this play;
+// rejected counts a chunk that failed its CID check.
+func (pb *Playback) ban(source string, rejected bool) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if rejected {
-		pb.stats.Rejected++
+		pb.own.Rejected++
 	}
-	if !pb.banned[src.Name()] {
-		pb.banned[src.Name()] = true
-		pb.stats.Banned = append(pb.stats.Banned, src.Name())
+	if !pb.banned[source] {
+		pb.banned[source] = true
+		pb.own.Banned = append(pb.own.Banned, source)
 	}
-}
-
-// noteOrigin counts an origin request and its reason.
-func (pb *Playback) noteOrigin(reason string) {
-	pb.mu.Lock()
-	pb.stats.OriginRequests[reason]++
-	pb.mu.Unlock()
-}
-
-// noteError counts a failed request.
-func (pb *Playback) noteError() {
-	pb.mu.Lock()
-	pb.stats.Errors++
-	pb.mu.Unlock()
 }
 
 // fail ends the play with err.

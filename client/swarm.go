@@ -2,11 +2,15 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/chorus-music/chorus/client/sched"
+	"github.com/chorus-music/chorus/node"
 )
 
 // Swarm is what the client needs of a swarm node (node.Node implements
@@ -27,6 +31,14 @@ type Swarm interface {
 	// Latency is the measured round trip to a peer, 0 if unknown; it
 	// seeds the scheduler's estimate before the player has its own.
 	Latency(p peer.ID) time.Duration
+}
+
+// RoutingNotifier is implemented by a Swarm that reports the growth of its
+// DHT routing table (node.Node does). The channel is closed at the next
+// growth; each call after that returns a new one. The player then retries
+// at once the lookups that found no one.
+type RoutingNotifier interface {
+	RoutingTableChanged() <-chan struct{}
 }
 
 // Cache is the local store of verified ciphertext chunks (node/cache.Cache
@@ -54,13 +66,36 @@ func (p *PeerSource) Name() string { return "peer " + p.id.String() }
 // Kind implements ChunkSource.
 func (p *PeerSource) Kind() SourceKind { return KindPeer }
 
-// Fetch implements ChunkSource.
+// Fetch implements ChunkSource. Its failures are FetchErrors classified
+// from node's errors.
 func (p *PeerSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	data, err := p.swarm.Fetch(ctx, p.id, c)
 	if err != nil {
-		return nil, fmt.Errorf("peer %s: chunk %s: %w", p.id, c, err)
+		reason := peerFailReason(err)
+		if errors.Is(err, node.ErrCorruptChunk) {
+			err = fmt.Errorf("%w: %w", ErrCorruptChunk, err)
+		}
+		return nil, &FetchError{Source: p.Name(), Reason: reason, Err: fmt.Errorf("peer %s: chunk %s: %w", p.id, c, err)}
 	}
 	return data, nil
+}
+
+// peerFailReason says what the scheduler makes of a failed fetch from a
+// peer.
+func peerFailReason(err error) sched.FailReason {
+	switch {
+	case errors.Is(err, node.ErrCorruptChunk):
+		return sched.FailCorrupt
+	case errors.Is(err, node.ErrNotAdmitted):
+		return sched.FailCorrupt // never ask a peer we cannot admit again
+	case errors.Is(err, node.ErrDontHave):
+		return sched.FailDontHave
+	case errors.Is(err, node.ErrBusy):
+		return sched.FailBusy
+	case errors.Is(err, context.DeadlineExceeded):
+		return sched.FailTimeout
+	}
+	return sched.FailGone
 }
 
 // CacheSource is the local cache as a chunk source.

@@ -18,7 +18,7 @@ import (
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/sim/cluster"
-	"github.com/chorus-music/chorus/node"
+	"github.com/chorus-music/chorus/sim/fault"
 )
 
 const alicePassword = "correct horse battery"
@@ -134,8 +134,8 @@ func TestSwarmCorruptAndStallingPeers(t *testing.T) {
 	c := startCluster(t)
 	id, want := ingestSample(t, c, 12, 12)
 	good := swarmListener(t, c, "good", cluster.ListenerOptions{})
-	bad := swarmListener(t, c, "corrupter", cluster.ListenerOptions{Fault: node.FaultOptions{CorruptResponses: true}})
-	slow := swarmListener(t, c, "staller", cluster.ListenerOptions{Fault: node.FaultOptions{Stall: true}})
+	bad := swarmListener(t, c, "corrupter", cluster.ListenerOptions{ServeStream: fault.Corrupt})
+	slow := swarmListener(t, c, "staller", cluster.ListenerOptions{ServeStream: fault.Stall})
 	for _, l := range []*cluster.Listener{good, bad, slow} {
 		seedTrack(t, l, id, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,9 +29,11 @@ type SwarmOptions struct {
 	// CacheMaxBytes bounds the cache; 0 means 10% of the free disk, at most
 	// 10 GiB.
 	CacheMaxBytes int64
-	// Upload and Fault configure the node.
+	// Upload configures the node's serving.
 	Upload node.UploadOptions
-	Fault  node.FaultOptions
+	// ServeStream, when set, wraps the node's inbound chunk streams (a
+	// simulated peer's behaviour; see node.Options.ServeStream).
+	ServeStream func(network.Stream) network.Stream
 	// Announce offers the node to the tracker as a bootstrap peer.
 	Announce bool
 	// Registry receives the node's and the cache's metrics; nil means a
@@ -85,14 +88,14 @@ func JoinSwarm(ctx context.Context, tr *Tracker, o SwarmOptions) (*Membership, e
 		Tickets: node.TicketFunc(func(ctx context.Context, p peer.ID) (protocol.Ticket, error) {
 			return tr.Ticket(ctx, p.String())
 		}),
-		Bootstrap: func(ctx context.Context) ([]peer.AddrInfo, error) { return BootstrapPeers(ctx, tr) },
-		Store:     c,
-		Upload:    o.Upload,
-		Fault:     o.Fault,
-		Registry:  o.Registry,
-		Logger:    o.Logger.With("component", "node"),
-		Clock:     o.Clock,
-		ListenUDP: o.ListenUDP,
+		Bootstrap:   func(ctx context.Context) ([]peer.AddrInfo, error) { return BootstrapPeers(ctx, tr) },
+		Store:       c,
+		Upload:      o.Upload,
+		ServeStream: o.ServeStream,
+		Registry:    o.Registry,
+		Logger:      o.Logger.With("component", "node"),
+		Clock:       o.Clock,
+		ListenUDP:   o.ListenUDP,
 	})
 	if err != nil {
 		c.Close()

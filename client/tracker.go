@@ -286,7 +286,10 @@ func (t *Tracker) do(ctx context.Context, method, path string, in, out any, auth
 	}
 	resp, err := t.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, ref.Path, err)
+		if ctx.Err() == nil {
+			err = classifyTransport(err, ErrTrackerUnreachable)
+		}
+		return fmt.Errorf("tracker %s: %s %s: %w", t.base.Redacted(), method, ref.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))

@@ -9,7 +9,10 @@ import (
 
 	"github.com/ipfs/go-cid"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	"github.com/libp2p/go-libp2p-kad-dht/records"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 )
 
 const (
@@ -48,22 +51,48 @@ func newDHT(n *Node) (*dht.IpfsDHT, error) {
 	if n.opts.DHT.LightBootstrap {
 		opts = append(opts, dht.DisableAutoRefresh())
 	}
+	if n.opts.DHT.Records != nil {
+		opts = append(opts, dht.ProviderDatastore(n.opts.DHT.Records))
+	}
+	opts = append(opts, dht.ProviderManagerOpts(
+		records.ProvideValidity(n.opts.DHT.RecordLifetime),
+		records.ProviderAddrTTL(n.opts.DHT.RecordLifetime),
+	))
 	d, err := dht.New(&admittedHost{Host: n.host, n: n}, opts...)
 	if err != nil {
 		return nil, err
 	}
+	// Both callbacks run inside the routing table's lock: they only note
+	// the change.
 	rt := d.RoutingTable()
-	prev := rt.PeerAdded
+	prevAdded, prevRemoved := rt.PeerAdded, rt.PeerRemoved
 	rt.PeerAdded = func(p peer.ID) {
-		if prev != nil {
-			prev(p)
+		if prevAdded != nil {
+			prevAdded(p)
 		}
 		n.rtMu.Lock()
 		close(n.rtSignal)
 		n.rtSignal = make(chan struct{})
 		n.rtMu.Unlock()
+		n.ann.peerAdded(p)
+	}
+	rt.PeerRemoved = func(p peer.ID) {
+		if prevRemoved != nil {
+			prevRemoved(p)
+		}
+		n.ann.poke() // notices when the table runs empty
 	}
 	return d, nil
+}
+
+// RoutingTableChanged returns a channel that is closed at the next growth
+// of the DHT routing table (a peer added); each growth closes the current
+// channel and puts a new one in its place, so call it again after each
+// wake. A client retries a lookup that found nothing when it fires.
+func (n *Node) RoutingTableChanged() <-chan struct{} {
+	n.rtMu.Lock()
+	defer n.rtMu.Unlock()
+	return n.rtSignal
 }
 
 // waitRoutingTable waits until the routing table holds a peer. kad-dht adds
@@ -104,6 +133,9 @@ func (n *Node) bootstrapPeers(ctx context.Context) ([]peer.AddrInfo, error) {
 			out = append(out, ai)
 		}
 	}
+	n.bmu.Lock()
+	n.servers = out
+	n.bmu.Unlock()
 	return out, nil
 }
 
@@ -184,89 +216,14 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 	if err != nil {
 		return fmt.Errorf("node: provide %s: %w", track, err)
 	}
-	if err := n.dht.Provide(ctx, track, true); err != nil {
-		// Alone in the swarm, or the lookup failed: announce it again as
-		// soon as the routing table gains a peer, not at the next
+	if err := n.announce(ctx, track); err != nil {
+		// Alone in the swarm, or the lookup failed: announce it again
+		// when the routing table next changes, not at the next
 		// re-provide hours later.
-		n.retryAnnouncement(track)
+		n.ann.announceTrack(track)
 		return fmt.Errorf("node: provide %s: %w", track, err)
 	}
 	return nil
-}
-
-// retryAnnouncement queues a held track whose announcement failed and makes
-// sure one goroutine retries the queue whenever the routing table gains a
-// peer.
-func (n *Node) retryAnnouncement(track cid.Cid) {
-	n.hmu.Lock()
-	defer n.hmu.Unlock()
-	if _, held := n.held[track]; !held {
-		return
-	}
-	if n.unannounced == nil {
-		n.unannounced = map[cid.Cid]struct{}{}
-	}
-	n.unannounced[track] = struct{}{}
-	if n.announcing {
-		return
-	}
-	n.announcing = true
-	go n.announcer()
-}
-
-// announcer retries failed announcements each time the routing table gains
-// a peer, until none is left or the node closes.
-func (n *Node) announcer() {
-	for {
-		n.rtMu.Lock()
-		ch := n.rtSignal
-		n.rtMu.Unlock()
-		if n.dht.RoutingTable().Size() == 0 {
-			select {
-			case <-ch:
-			case <-n.ctx.Done():
-				return
-			}
-		}
-		n.hmu.Lock()
-		var todo []cid.Cid
-		for c := range n.unannounced {
-			if _, held := n.held[c]; held {
-				todo = append(todo, c)
-			}
-		}
-		clear(n.unannounced)
-		n.hmu.Unlock()
-		var failed []cid.Cid
-		for _, c := range todo {
-			ctx, cancel := context.WithTimeout(n.ctx, provideTimeout)
-			if err := n.dht.Provide(ctx, c, true); err != nil {
-				failed = append(failed, c)
-			} else if n.announcedHook != nil {
-				n.announcedHook(c)
-			}
-			cancel()
-		}
-		n.hmu.Lock()
-		for _, c := range failed {
-			n.unannounced[c] = struct{}{}
-		}
-		if len(n.unannounced) == 0 || n.ctx.Err() != nil {
-			n.announcing = false
-			n.hmu.Unlock()
-			return
-		}
-		n.hmu.Unlock()
-		// Wait for the routing table to change before trying again.
-		select {
-		case <-ch:
-		case <-n.ctx.Done():
-			n.hmu.Lock()
-			n.announcing = false
-			n.hmu.Unlock()
-			return
-		}
-	}
 }
 
 // Unprovide stops announcing track (its records expire on their own).
@@ -298,7 +255,8 @@ func (n *Node) heldLocked() []cid.Cid {
 	return out
 }
 
-// scheduleReprovideLocked arms the next re-announcement. Requires hmu held.
+// scheduleReprovideLocked arms the next re-announcement of every held
+// track. Requires hmu held.
 func (n *Node) scheduleReprovideLocked() {
 	if n.ctx.Err() != nil {
 		return
@@ -307,48 +265,127 @@ func (n *Node) scheduleReprovideLocked() {
 		n.hmu.Lock()
 		n.scheduleReprovideLocked()
 		n.hmu.Unlock()
-		go n.reprovide()
+		n.ann.announceAll()
 	})
 }
 
-// reprovide announces every held track again.
-func (n *Node) reprovide() {
-	for _, c := range n.Held() {
-		if n.ctx.Err() != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(n.ctx, provideTimeout)
-		err := n.dht.Provide(ctx, c, true)
-		cancel()
-		if err != nil {
-			n.log.Debug("re-provide", "track", c.String(), "err", err)
-			n.retryAnnouncement(c)
-		}
-	}
-}
-
 // FindProviders returns up to max peers (0 means 20) that announced track,
-// never this node. The DHT records their addresses in the peerstore, so
-// Fetch can dial them.
+// never this node. A node that has just started waits (within ctx) for its
+// first bootstrap attempt, so that the lookup does not run on an empty
+// routing table; a lookup that still finds nothing returns no providers and
+// no error (retry when RoutingTableChanged fires). Providers the records
+// name without addresses (a record server restarted since) are looked up
+// in the DHT. The DHT records the addresses in the peerstore, so Fetch can
+// dial them.
 func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]peer.AddrInfo, error) {
 	if max <= 0 {
 		max = defaultMaxProviders
 	}
+	select {
+	case <-n.bootstrapped:
+	case <-n.RoutingTableChanged():
+	case <-ctx.Done():
+		return nil, fmt.Errorf("node: find providers %s: %w", track, ctx.Err())
+	}
 	self := n.host.ID()
-	ctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fromServers := make(chan []peer.AddrInfo, 1)
+	go func() { fromServers <- n.askServers(lctx, track) }()
 	var out []peer.AddrInfo
-	for ai := range n.dht.FindProvidersAsync(ctx, track, max+1) {
-		if ai.ID == self {
+	seen := map[peer.ID]bool{}
+	for ai := range n.dht.FindProvidersAsync(lctx, track, max+1) {
+		if ai.ID == self || seen[ai.ID] {
 			continue
 		}
+		seen[ai.ID] = true
 		out = append(out, ai)
 		if len(out) == max {
 			break
 		}
 	}
+	for _, ai := range <-fromServers {
+		if len(out) == max {
+			break
+		}
+		if ai.ID == self || seen[ai.ID] {
+			continue
+		}
+		seen[ai.ID] = true
+		out = append(out, ai)
+	}
+	cancel()
+	n.log.Debug("find providers", "track", track.String(), "found", len(out), "routing_table", n.dht.RoutingTable().Size())
 	if len(out) == 0 && ctx.Err() != nil {
 		return nil, fmt.Errorf("node: find providers %s: %w", track, ctx.Err())
 	}
+	n.resolveAddrs(ctx, out)
 	return out, nil
+}
+
+// askServers asks each record server (bootstrap peer) directly for track's
+// providers, in parallel and briefly: records that the servers keep
+// outlive the listeners that also stored them, and a server is not always
+// among the peers a lookup visits. The addresses found go into the
+// peerstore.
+func (n *Node) askServers(ctx context.Context, track cid.Cid) []peer.AddrInfo {
+	servers := n.recordServers()
+	if len(servers) == 0 {
+		return nil
+	}
+	pm, err := dhtpb.NewProtocolMessenger(n.dht.MessageSender())
+	if err != nil {
+		return nil
+	}
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		out []peer.AddrInfo
+	)
+	for _, sv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, putTimeout)
+			defer cancel()
+			provs, _, err := pm.GetProviders(ctx, sv.ID, track.Hash())
+			if err != nil {
+				n.log.Debug("ask record server", "remote", sv.ID.String(), "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range provs {
+				if len(p.Addrs) > 0 {
+					n.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.AddressTTL)
+				}
+				out = append(out, *p)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// resolveAddrs fills in, with a DHT peer lookup each (in parallel, briefly),
+// the addresses of providers listed without any that this node cannot
+// already reach.
+func (n *Node) resolveAddrs(ctx context.Context, ais []peer.AddrInfo) {
+	var wg sync.WaitGroup
+	for i := range ais {
+		ai := &ais[i]
+		if len(ai.Addrs) > 0 || len(n.host.Peerstore().Addrs(ai.ID)) > 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+			defer cancel()
+			if found, err := n.dht.FindPeer(ctx, ai.ID); err == nil {
+				ai.Addrs = found.Addrs
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/chorus-music/chorus/catalog"
@@ -87,14 +90,17 @@ func TestReprovideAfterRestart(t *testing.T) {
 	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{boot.AddrInfo()}, nil }
 	finder := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
 	// Second life: same DataDir, now with a network.
-	again := newTestNode(t, tr, func(o *Options) { o.DataDir = dir; o.Bootstrap = bootstrap })
-	for _, n := range []*testNode{finder, again} {
-		select {
-		case <-n.Bootstrapped(): // includes re-announcing held tracks
-		case <-ctx.Done():
-			t.Fatal("bootstrap did not finish")
+	announced := make(chan cid.Cid, 4)
+	again := newAnnouncingNode(t, tr, announced, func(o *Options) { o.DataDir = dir; o.Bootstrap = bootstrap })
+	select {
+	case c := <-announced:
+		if !c.Equals(track) {
+			t.Fatalf("announced %s; want %s", c, track)
 		}
+	case <-ctx.Done():
+		t.Fatal("the held track was not announced after the restart")
 	}
+	<-finder.Bootstrapped()
 	ais, err := finder.FindProviders(ctx, track, 5)
 	if err != nil {
 		t.Fatalf("FindProviders: %v", err)
@@ -109,9 +115,8 @@ func TestReprovideAfterRestart(t *testing.T) {
 // soon as a peer joins, so the newcomer finds the track.
 func TestProvideAloneAnnouncesLater(t *testing.T) {
 	tr := newFakeTracker(t)
-	first := newTestNode(t, tr)
-	announced := make(chan cid.Cid, 1)
-	first.announcedHook = func(c cid.Cid) { announced <- c }
+	announced := make(chan cid.Cid, 4)
+	first := newAnnouncingNode(t, tr, announced)
 	ctx := testCtx(t)
 	<-first.Bootstrapped()
 	track := catalog.ManifestID([]byte("a track held before anyone joined"))
@@ -137,5 +142,123 @@ func TestProvideAloneAnnouncesLater(t *testing.T) {
 	ais, err := joiner.FindProviders(ctx, track, 5)
 	if err != nil || len(ais) != 1 || ais[0].ID != first.ID() {
 		t.Fatalf("FindProviders = %v, %v; want %s", ais, err, first.ID())
+	}
+}
+
+// TestRoutingTableChanged: the channel closes when the routing table first
+// gains a peer, and is then replaced by a fresh one.
+func TestRoutingTableChanged(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	first := newTestNode(t, tr)
+	<-first.Bootstrapped()
+	ch := first.RoutingTableChanged()
+	select {
+	case <-ch:
+		t.Fatal("RoutingTableChanged closed before any peer joined")
+	default:
+	}
+	newTestNode(t, tr, func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{first.AddrInfo()}, nil }
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatal("RoutingTableChanged did not close when a peer joined")
+	}
+	if first.RoutingTableSize() == 0 {
+		t.Error("channel closed with an empty routing table")
+	}
+	select {
+	case <-first.RoutingTableChanged():
+		t.Error("the channel after a change is already closed; want a fresh one")
+	default:
+	}
+}
+
+// TestListenPortKeptAcrossRestart: a node configured with port 0 listens
+// on the same port after a restart, so records and bootstrap entries that
+// name it stay valid.
+func TestListenPortKeptAcrossRestart(t *testing.T) {
+	tr := newFakeTracker(t)
+	dir := t.TempDir()
+	start := func() []string {
+		n, err := New(testCtx(t), Options{DataDir: dir, TrackerKeys: tr.keys, Tickets: tr.valid()})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		var out []string
+		for _, a := range n.Addrs() {
+			out = append(out, a.String())
+		}
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first, second := start(), start()
+	if fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Errorf("addresses after restart %v; want the first run's %v", second, first)
+	}
+	if strings.Contains(fmt.Sprint(first), "/udp/0/") {
+		t.Errorf("addresses %v still name port 0", first)
+	}
+}
+
+// TestNewClosePeerGetsRecords: a node that already announced its tracks
+// puts each of them straight to a peer that joins later and is among the
+// tracks' closest (in a swarm this small, every peer is), with no new
+// lookup.
+func TestNewClosePeerGetsRecords(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	announced := make(chan cid.Cid, 4)
+	puts := make(chan peer.ID, 16)
+	o := Options{DataDir: t.TempDir(), TrackerKeys: tr.keys, Tickets: tr.valid()}
+	holder, err := newNodeWith(t, ctx, o, hooks{
+		announced: func(c cid.Cid) { announced <- c },
+		put:       func(p peer.ID, _ cid.Cid) { puts <- p },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	track := catalog.ManifestID([]byte("held by the first node"))
+	if err := holder.Provide(ctx, track); err == nil {
+		t.Fatal("Provide alone succeeded; want it to fail and wait for a peer")
+	}
+	viaHolder := func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{holder.AddrInfo()}, nil }
+	}
+	newTestNode(t, tr, viaHolder)
+	select {
+	case <-announced: // the first peer: a full announcement
+	case <-ctx.Done():
+		t.Fatal("never announced after the first peer joined")
+	}
+	late := newTestNode(t, tr, viaHolder)
+	for {
+		select {
+		case p := <-puts:
+			if p != late.ID() {
+				continue
+			}
+		case <-ctx.Done():
+			t.Fatal("the record was never put to the peer that joined later")
+		}
+		break
+	}
+	// Ask the late peer over the holder's DHT stream to it, which carried
+	// the put: its answer comes after the put was handled.
+	pm, err := dhtpb.NewProtocolMessenger(holder.dht.MessageSender())
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs, _, err := pm.GetProviders(ctx, late.ID(), track.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(provs, func(ai *peer.AddrInfo) bool { return ai.ID == holder.ID() }) {
+		t.Errorf("late peer's records for the track = %v; want the holder %s", provs, holder.ID())
 	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,32 +12,78 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/sim/fault"
 )
 
-func TestFaultCorruptChunk(t *testing.T) {
-	tr := newFakeTracker(t)
-	a := newTestNode(t, tr)
-	bad := newTestNode(t, tr, func(o *Options) { o.Fault.CorruptResponses = true })
-	c, _ := bad.store.put(t, catalog.ChunkSize)
-	_, err := a.FetchFrom(testCtx(t), bad.AddrInfo(), c)
-	if !errors.Is(err, ErrCorruptChunk) {
-		t.Fatalf("FetchFrom(corrupting peer) = %v; want ErrCorruptChunk", err)
+// corruptStore is a faulty chunk store: it serves every chunk with one byte
+// flipped.
+type corruptStore struct{ *memStore }
+
+func (s corruptStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, err := s.memStore.Get(ctx, c)
+	if err != nil || len(b) == 0 {
+		return b, err
 	}
-	if Retryable(err) {
-		t.Errorf("Retryable(%v) = true; want false", err)
+	b = slices.Clone(b)
+	b[len(b)/2] ^= 0xff
+	return b, nil
+}
+
+func TestFaultCorruptChunk(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  func(*Options)
+	}{
+		{"store", func(o *Options) { o.Store = corruptStore{o.Store.(*memStore)} }},
+		{"stream", func(o *Options) { o.ServeStream = fault.Corrupt }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newFakeTracker(t)
+			a := newTestNode(t, tr)
+			bad := newTestNode(t, tr, tc.opt)
+			c, _ := bad.store.put(t, catalog.ChunkSize)
+			_, err := a.FetchFrom(testCtx(t), bad.AddrInfo(), c)
+			if !errors.Is(err, ErrCorruptChunk) {
+				t.Fatalf("FetchFrom(corrupting peer) = %v; want ErrCorruptChunk", err)
+			}
+			if Retryable(err) {
+				t.Errorf("Retryable(%v) = true; want false", err)
+			}
+		})
 	}
 }
 
+// TestFaultStall: a stalling peer never answers, and the stalled requests
+// hold none of its upload slots. With a single slot, two peers asking at
+// once would see one of them answered Busy if the first request held it;
+// both must simply wait.
 func TestFaultStall(t *testing.T) {
 	tr := newFakeTracker(t)
-	a := newTestNode(t, tr)
-	staller := newTestNode(t, tr, func(o *Options) { o.Fault.Stall = true })
+	staller := newTestNode(t, tr, func(o *Options) {
+		o.Upload.Slots = 1
+		o.ServeStream = fault.Stall
+	})
 	c, _ := staller.store.put(t, catalog.ChunkSize)
 	ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second)
 	defer cancel()
-	_, err := a.FetchFrom(ctx, staller.AddrInfo(), c)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("FetchFrom(stalling peer) = %v; want context.DeadlineExceeded", err)
+	errs := make(chan error, 2)
+	for range 2 {
+		peer := newTestNode(t, tr)
+		go func() {
+			_, err := peer.FetchFrom(ctx, staller.AddrInfo(), c)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("FetchFrom(stalling peer) = %v; want context.DeadlineExceeded", err)
+		}
+	}
+	if q := staller.queued.Load(); q != 0 {
+		t.Errorf("staller has %d requests queued; want none (stalled requests never reach the queue)", q)
+	}
+	if len(staller.slots) != 0 {
+		t.Errorf("staller holds %d upload slots; want 0", len(staller.slots))
 	}
 }
 

@@ -168,7 +168,9 @@ func (n *Node) openSession(ctx context.Context, p peer.ID) (*session, error) {
 	}
 	if conn == nil {
 		var err error
-		conn, err = n.host.Network().DialPeer(ctx, p)
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		conn, err = n.host.Network().DialPeer(dctx, p)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -113,6 +113,13 @@ type testNode struct {
 // opts change Tickets. It is closed at the end of the test.
 func newTestNode(t testing.TB, tr *fakeTracker, opts ...func(*Options)) *testNode {
 	t.Helper()
+	return newAnnouncingNode(t, tr, nil, opts...)
+}
+
+// newAnnouncingNode is newTestNode whose successful announcements are sent
+// on announced (if not nil; give it room, or receive them all).
+func newAnnouncingNode(t testing.TB, tr *fakeTracker, announced chan<- cid.Cid, opts ...func(*Options)) *testNode {
+	t.Helper()
 	st := newMemStore()
 	o := Options{
 		DataDir:      t.TempDir(),
@@ -127,7 +134,11 @@ func newTestNode(t testing.TB, tr *fakeTracker, opts ...func(*Options)) *testNod
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	n, err := New(ctx, o)
+	var h hooks
+	if announced != nil {
+		h.announced = func(c cid.Cid) { announced <- c }
+	}
+	n, err := newNodeWith(t, ctx, o, h)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -137,6 +148,11 @@ func newTestNode(t testing.TB, tr *fakeTracker, opts ...func(*Options)) *testNod
 		}
 	})
 	return &testNode{Node: n, store: st}
+}
+
+func newNodeWith(t testing.TB, ctx context.Context, o Options, h hooks) (*Node, error) {
+	t.Helper()
+	return newNode(ctx, o, h)
 }
 
 func testCtx(t testing.TB) context.Context {

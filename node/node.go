@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,9 +69,7 @@ type Node struct {
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
 	admitHook func(peer.ID, protocol.Ticket)
-	// announcedHook, if set (tests, before any Provide), is called after a
-	// failed announcement succeeded on retry.
-	announcedHook func(cid.Cid)
+	hooks     hooks // tests only
 	// queueHook, if set (tests, before any connection), is called with the
 	// number of requests queued on all streams after each change.
 	queueHook func(queued int64)
@@ -79,17 +78,39 @@ type Node struct {
 	rtMu     sync.Mutex    // guards rtSignal
 	rtSignal chan struct{} // closed and replaced whenever the routing table gains a peer
 
+	ann *announcer // announcement work for announceLoop
+
+	bmu     sync.Mutex      // guards servers
+	servers []peer.AddrInfo // the bootstrap peers last learnt: record servers
+
 	hmu            sync.Mutex // guards the fields below (held tracks)
 	held           map[cid.Cid]struct{}
-	unannounced    map[cid.Cid]struct{} // held tracks whose last announcement failed
-	announcing     bool                 // an announcer goroutine is waiting to retry them
 	reprovideTimer clock.Timer
 }
+
+// dialTimeout bounds dialling a peer that is not connected, and looking up
+// the addresses of one: providers stay listed until their records expire,
+// long after they left, and each dead one must cost little.
+const dialTimeout = 3 * time.Second
 
 // New starts a node: it loads or creates the identity in opts.DataDir,
 // fetches a ticket, listens, and joins the DHT through opts.Bootstrap in the
 // background (see Bootstrapped). Close releases everything.
 func New(ctx context.Context, opts Options) (*Node, error) {
+	return newNode(ctx, opts, hooks{})
+}
+
+// hooks are called by a node in tests (set through newNode, before
+// anything can call them).
+type hooks struct {
+	// announced is called after each successful full announcement.
+	announced func(cid.Cid)
+	// put is called after each record put straight to a new close peer.
+	put func(peer.ID, cid.Cid)
+}
+
+// newNode is New with test hooks.
+func newNode(ctx context.Context, opts Options, hk hooks) (*Node, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -123,6 +144,9 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		opening:      make(map[peer.ID]chan struct{}),
 		held:         make(map[cid.Cid]struct{}),
 		rtSignal:     make(chan struct{}),
+		ann:          newAnnouncer(),
+
+		hooks: hk,
 	}
 	for _, c := range held {
 		n.held[c] = struct{}{}
@@ -134,7 +158,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: first ticket: %w", err)
 	}
 
-	h, err := newHost(priv, opts)
+	h, err := listen(priv, opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: host: %w", err)
 	}
@@ -167,17 +191,85 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 	n.scheduleReprovideLocked()
 	n.hmu.Unlock()
 
-	n.wg.Add(1)
+	addrSub, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		n.dht.Close()
+		n.nudge.Close()
+		h.Close()
+		return nil, fmt.Errorf("node: event subscription: %w", err)
+	}
+	n.wg.Add(3)
+	go func() {
+		defer n.wg.Done()
+		n.announceLoop()
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.watchAddrs(addrSub)
+	}()
 	go func() {
 		defer n.wg.Done()
 		defer close(n.bootstrapped)
 		if err := n.Bootstrap(n.ctx); err != nil && n.ctx.Err() == nil {
 			n.log.Warn("bootstrap", "err", err)
 		}
-		n.reprovide()
+		// Held tracks go out once the routing table holds a peer (at once
+		// if it does now).
+		n.ann.announceAll()
 	}()
 	n.log.Info("node started", "addrs", h.Addrs())
 	return n, nil
+}
+
+// listen builds the host on the listen addresses saved by the last run
+// (keeping the port across restarts, so records and bootstrap entries stay
+// valid), or on opts.ListenAddrs if there are none or they cannot be bound
+// now, and saves the addresses bound.
+func listen(priv crypto.PrivKey, opts Options) (host.Host, error) {
+	if saved := savedListenAddrs(opts.DataDir, opts.ListenAddrs); saved != nil {
+		o := opts
+		o.ListenAddrs = saved
+		if h, err := newHost(priv, o); err == nil {
+			return h, nil
+		}
+	}
+	h, err := newHost(priv, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := saveListenAddrs(opts.DataDir, opts.ListenAddrs, h.Network().ListenAddresses()); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// watchAddrs re-announces every held track when the node's addresses
+// change (the records carry them), until sub is closed.
+func (n *Node) watchAddrs(sub event.Subscription) {
+	defer sub.Close()
+	first := true
+	for {
+		select {
+		case ev, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			e, _ := ev.(event.EvtLocalAddressesUpdated)
+			if first {
+				first = false // the addresses the node started with
+				continue
+			}
+			added := slices.ContainsFunc(e.Current, func(u event.UpdatedAddress) bool { return u.Action == event.Added })
+			if !added && len(e.Removed) == 0 {
+				continue
+			}
+			n.log.Info("addresses changed: announcing held tracks again", "addrs", fmt.Sprint(n.host.Addrs()))
+			n.ann.announceAll()
+		case <-n.ctx.Done():
+			return
+		}
+	}
 }
 
 // newHost builds the libp2p host: QUIC only, explicit listen addresses, fixed
@@ -205,6 +297,8 @@ func newHost(priv crypto.PrivKey, o Options) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
+		// Every dial, the DHT's included, gives up on a dead peer soon.
+		libp2p.WithDialTimeout(dialTimeout),
 	}
 	if o.ListenUDP != nil {
 		fn := o.ListenUDP
@@ -271,7 +365,8 @@ func limiterBurst(bps int64) int {
 }
 
 // Bootstrapped is closed once the first bootstrap attempt after New has
-// finished (successfully or not) and held tracks have been re-announced.
+// finished (successfully or not). Held tracks are announced after it, in
+// the background, at a bounded rate.
 func (n *Node) Bootstrapped() <-chan struct{} { return n.bootstrapped }
 
 // ID returns the node's peer ID.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -71,7 +73,6 @@ type Options struct {
 	Store Store
 
 	Upload UploadOptions
-	Fault  FaultOptions
 	DHT    DHTOptions
 	Conns  ConnOptions
 
@@ -97,6 +98,11 @@ type Options struct {
 	// quicreuse.OverrideListenUDP), so a link shaper can wrap them. Nil
 	// means ordinary UDP sockets.
 	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
+
+	// ServeStream, if set, wraps each inbound chunk stream before the node
+	// reads its first frame, as ListenUDP wraps sockets: a simulation gives
+	// a peer its behaviour there. Nil serves streams as they are.
+	ServeStream func(network.Stream) network.Stream
 }
 
 // UploadOptions cap what the node serves to peers.
@@ -115,15 +121,6 @@ type UploadOptions struct {
 	MaxQueuePerPeer int
 }
 
-// FaultOptions make a node misbehave on purpose, so hostile peers in tests
-// are real nodes.
-type FaultOptions struct {
-	// CorruptResponses flips a byte of every chunk served.
-	CorruptResponses bool
-	// Stall accepts requests and never answers them.
-	Stall bool
-}
-
 // DHTOptions tune discovery.
 type DHTOptions struct {
 	// LightBootstrap turns kad-dht's periodic routing table refresh off and
@@ -131,10 +128,19 @@ type DHTOptions struct {
 	// simulations of hundreds of nodes in one process.
 	LightBootstrap bool
 	// ReprovideInterval is how often held tracks are announced again.
-	// Provider records live 48 h in kad-dht v0.42.1 (amino
-	// DefaultProvideValidity); zero means 12 h, well inside it. Must be
+	// Zero means 12 h, well inside the records' lifetime (48 h). Must be
 	// under 48 h.
 	ReprovideInterval time.Duration
+	// Records holds the provider records this node stores for others. Nil
+	// means in memory, lost when the node stops; an always-on DHT server
+	// passes a persistent store (node/dhtstore).
+	Records ds.Batching
+	// RecordLifetime is how long this node keeps a provider record (and
+	// the provider's addresses) after the provider last announced it.
+	// Zero means 48 h, kad-dht's lifetime; it must be longer than the
+	// ReprovideInterval providers use, or records lapse between
+	// announcements.
+	RecordLifetime time.Duration
 }
 
 // ConnOptions tune the connection manager and resource limits.
@@ -208,6 +214,12 @@ func (o Options) withDefaults() (Options, error) {
 		o.DHT.ReprovideInterval = DefaultReprovideInterval
 	case o.DHT.ReprovideInterval < 0 || o.DHT.ReprovideInterval >= provideValidity:
 		return bad("DHT.ReprovideInterval %v not in (0, %v)", o.DHT.ReprovideInterval, provideValidity)
+	}
+	switch {
+	case o.DHT.RecordLifetime == 0:
+		o.DHT.RecordLifetime = provideValidity
+	case o.DHT.RecordLifetime < 0:
+		return bad("DHT.RecordLifetime %v < 0", o.DHT.RecordLifetime)
 	}
 	if o.Conns.LowWater == 0 {
 		o.Conns.LowWater = DefaultLowWater

@@ -8,17 +8,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/multiformats/go-multiaddr"
 )
 
 // Files under Options.DataDir.
 const (
 	identityFile = "identity.key"    // libp2p-marshalled ed25519 private key, mode 0600
 	heldFile     = "provided-tracks" // one track CID per line
+	listenFile   = "listen-addrs"    // the configured listen addresses, a blank line, the addresses bound
 )
 
 // maxHeldFile bounds the held-tracks file read at start.
@@ -141,6 +144,70 @@ func saveHeld(dir string, cs []cid.Cid) error {
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, heldFile)); err != nil {
 		return fmt.Errorf("save held tracks: %w", err)
+	}
+	return nil
+}
+
+// savedListenAddrs returns the addresses the last run bound for the same
+// configured addresses, when any configured address leaves the port to the
+// system (udp/0); otherwise, or if nothing usable is saved, nil.
+func savedListenAddrs(dir string, configured []string) []string {
+	if dir == "" || !slices.ContainsFunc(configured, func(a string) bool { return strings.Contains(a, "/udp/0/") }) {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, listenFile))
+	if err != nil || len(b) > 64<<10 {
+		return nil
+	}
+	conf, bound, ok := strings.Cut(string(b), "\n\n")
+	if !ok || conf != strings.Join(configured, "\n") {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(bound, "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if _, err := multiaddr.NewMultiaddr(l); err != nil {
+			return nil
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// saveListenAddrs records the addresses bound for the configured ones, so
+// the next start listens on the same ports.
+func saveListenAddrs(dir string, configured []string, bound []multiaddr.Multiaddr) error {
+	if dir == "" {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.WriteString(strings.Join(configured, "\n"))
+	buf.WriteString("\n\n")
+	for _, a := range bound {
+		buf.WriteString(a.String())
+		buf.WriteByte('\n')
+	}
+	return writeFileAtomic(dir, listenFile, buf.Bytes())
+}
+
+// writeFileAtomic replaces dir/name with b (a temporary file and rename).
+func writeFileAtomic(dir, name string, b []byte) error {
+	tmp, err := os.CreateTemp(dir, name+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("save %s: %w", name, err)
 	}
 	return nil
 }

@@ -42,6 +42,9 @@ type serveStream struct {
 
 // handleChunk serves one inbound chunk stream.
 func (n *Node) handleChunk(s network.Stream) {
+	if n.opts.ServeStream != nil {
+		s = n.opts.ServeStream(s)
+	}
 	p := s.Conn().RemotePeer()
 	br := bufio.NewReader(s)
 
@@ -80,14 +83,10 @@ func (n *Node) handleChunk(s network.Stream) {
 	}
 
 	done := make(chan struct{})
-	if !n.opts.Fault.Stall {
-		go func() {
-			defer close(done)
-			ss.work()
-		}()
-	} else {
-		close(done)
-	}
+	go func() {
+		defer close(done)
+		ss.work()
+	}()
 	if err := ss.read(br); errors.Is(err, io.EOF) {
 		// The peer closed its side: answer what is queued, then end.
 		ss.mu.Lock()
@@ -124,9 +123,6 @@ func (ss *serveStream) read(br *bufio.Reader) error {
 		}
 		switch m := msg.(type) {
 		case *protocol.Request:
-			if n.opts.Fault.Stall {
-				continue
-			}
 			if !ss.enqueue(m) {
 				n.m.served.WithLabelValues(protocol.StatusBusy.String()).Inc()
 				if err := ss.respond(&protocol.Response{ID: m.ID, Status: protocol.StatusBusy}); err != nil {
@@ -257,10 +253,6 @@ func (ss *serveStream) answer(ctx context.Context, r *protocol.Request) *protoco
 	if len(data) > protocol.MaxChunkData {
 		n.log.Warn("stored chunk too large to serve", "cid", c.String(), "size", len(data))
 		return &protocol.Response{ID: r.ID, Status: protocol.StatusError}
-	}
-	if n.opts.Fault.CorruptResponses && len(data) > 0 {
-		data = slices.Clone(data)
-		data[len(data)/2] ^= 0xff
 	}
 	return &protocol.Response{ID: r.ID, Status: protocol.StatusOK, Data: data}
 }

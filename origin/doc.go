@@ -1,6 +1,7 @@
-// Package origin owns Chorus's origin servers: the content-addressed store of
-// encrypted chunks (DirStore) and the HTTP server that hands them out by CID,
-// so that any HTTP cache or CDN can front it.
+// Package origin owns Chorus's origin servers: the HTTP server that hands
+// encrypted chunks out by CID, so that any HTTP cache or CDN can front it,
+// from a DirStore (internal/chunkstore, the same directory format as a
+// node's cache).
 //
 // A Server answers on one port number over two sockets: HTTP/3 on UDP and
 // HTTPS with HTTP/2 and HTTP/1.1 (chosen by ALPN) on TCP; TCP responses carry
@@ -24,6 +25,6 @@
 // HTTP/3-only, HTTP/2-only and HTTP/1.1-only clients that clients and tests
 // use.
 //
-// origin imports catalog and protocol. It must not import node, client,
+// origin imports catalog, protocol and internal/chunkstore. It must not import node, client,
 // tracker or cmd: they build on it.
 package origin

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/chorus-music/chorus/internal/atomicfile"
 )
 
 // Dev certificate files written by DevCertificate in its directory. Clients
@@ -213,10 +215,10 @@ func writePEMs(dir, certName, keyName string, chain [][]byte, key *ecdsa.Private
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	// Key first: a cert file never points at a key that is not there yet.
-	if err := writeFileAtomic(dir, filepath.Join(dir, keyName), keyPEM, 0o600, true); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, keyName), keyPEM, atomicfile.Options{Perm: 0o600}); err != nil {
 		return fmt.Errorf("origin: write %s: %w", keyName, err)
 	}
-	if err := writeFileAtomic(dir, filepath.Join(dir, certName), certPEM.Bytes(), 0o644, true); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, certName), certPEM.Bytes(), atomicfile.Options{Perm: 0o644}); err != nil {
 		return fmt.Errorf("origin: write %s: %w", certName, err)
 	}
 	return nil

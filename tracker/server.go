@@ -73,6 +73,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// ChunkSize is the chunk size for ingest; zero means catalog.ChunkSize.
 	ChunkSize int
+	// IngestSecret, at least 32 bytes, derives each track's key from its
+	// source's hash (see Ingest), so an ingest interrupted and run again
+	// writes the same chunks. It is part of what a backup must keep. Nil
+	// means a random key per ingest attempt.
+	IngestSecret []byte
 }
 
 // Durations' upper bounds, to catch unit mistakes.
@@ -138,6 +143,9 @@ func (o *Options) validate() error {
 	}
 	if o.ChunkSize < 0 {
 		return fmt.Errorf("%w: ChunkSize %d", ErrOptions, o.ChunkSize)
+	}
+	if o.IngestSecret != nil && len(o.IngestSecret) < minIngestSecret {
+		return fmt.Errorf("%w: IngestSecret of %d bytes; want at least %d", ErrOptions, len(o.IngestSecret), minIngestSecret)
 	}
 	return nil
 }

@@ -50,9 +50,12 @@ func (s *Scheduler) etaDur(src *source, size int) time.Duration {
 }
 
 // usableHolders returns the usable peers holding p's track, in s.scratch.
-func (s *Scheduler) usableHolders(p *play) []*source {
+func (s *Scheduler) usableHolders(p *play) []*source { return s.usableHoldersOf(p.track.ID) }
+
+// usableHoldersOf returns the usable peers holding a track, in s.scratch.
+func (s *Scheduler) usableHoldersOf(track string) []*source {
 	s.scratch = s.scratch[:0]
-	for _, h := range s.holders[p.track.ID] {
+	for _, h := range s.holders[track] {
 		if h.info.Kind == KindPeer && s.usable(h) {
 			s.scratch = append(s.scratch, h)
 		}
@@ -129,12 +132,14 @@ func (s *Scheduler) note(t time.Time) {
 // arms the timer for the next decision.
 func (s *Scheduler) schedule(out []Action) []Action {
 	s.wake = time.Time{}
+	out = s.giveUp(out)
 	if p := s.cur; p != nil && !p.stopped && !p.ended {
 		out = s.scheduleCurrent(p, out)
 	}
 	if s.next != nil && s.cur != nil && !s.cur.stopped {
 		out = s.schedulePrefetch(s.next, out)
 	}
+	out = s.retryLookups(out)
 	if s.wake.IsZero() || (s.armedID != 0 && !s.wake.Before(s.armedAt)) {
 		return out
 	}
@@ -150,7 +155,7 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	p.skipArrived()
 	n := p.n()
 	if p.contig >= n {
-		if p.ph.started && !p.ph.stalled {
+		if p.ph.started && !p.ph.stalled && !p.ph.paused {
 			s.note(p.ph.TimeAt(p.length(), now, st)) // Finished
 		}
 		return out
@@ -177,7 +182,10 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	// congestion window and delay the start by round trips.
 	var avoid firstRoute
 	for i := p.contig; i < n; i++ {
-		if i > p.contig && p.offsets[i] > peerLimit {
+		if p.offsets[i] > peerLimit && (i > p.contig || !waiting) {
+			// Beyond the buffer (BufferAhead), even the first missing
+			// chunk: wake when the playhead brings it in.
+			s.note(p.ph.TimeAt(p.offsets[i]-s.audioBytes(p, s.cfg.BufferAhead), now, st))
 			break
 		}
 		c := &p.chunks[i]
@@ -372,9 +380,8 @@ func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
 	peers := s.usableHolders(q)
 	if !q.prefetchPeers {
 		q.prefetchPeers = true
-		if len(peers) == 0 {
-			s.lookedUp[q.track.ID] = true
-			out = append(out, FindPeers{Track: q.track.ID})
+		if lk := s.lookups[q.track.ID]; len(peers) == 0 && (lk == nil || !lk.pending(now)) {
+			out = s.findPeers(q.track.ID, out)
 		}
 		out = s.warm(q, out)
 	}

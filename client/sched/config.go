@@ -73,6 +73,20 @@ type Config struct {
 	// BusyBackoff is how long a source that answered FailBusy or
 	// FailTimeout is left alone. Zero means 1 s.
 	BusyBackoff time.Duration
+	// OriginBackoffMax caps the backoff of a failing origin, the source of
+	// last resort, so a play resumes soon after it comes back. Zero means
+	// 2 s.
+	OriginBackoffMax time.Duration
+	// LookupRetry is how long after a lookup that found no usable holder
+	// the track's holders are looked up again, doubling for each such
+	// lookup in a row up to LookupRetryMax (while the track plays, is queued
+	// or shown). Zero means 500 ms and 8 s.
+	LookupRetry    time.Duration
+	LookupRetryMax time.Duration
+	// GiveUpAfter ends the current play (GaveUp) when its playhead has
+	// waited or stalled that long with no chunk arriving. Zero means never
+	// (a driver that reports to a listener sets it).
+	GiveUpAfter time.Duration
 	// DefaultRTT is assumed for a source without a measured RTT. Zero means
 	// 100 ms.
 	DefaultRTT time.Duration
@@ -103,7 +117,9 @@ func (c Config) withDefaults() (Config, error) {
 		{"HedgeMargin", c.HedgeMargin}, {"PrefetchPeersAt", c.PrefetchPeersAt},
 		{"PrefetchOriginAt", c.PrefetchOriginAt}, {"PrefetchAhead", c.PrefetchAhead},
 		{"BusyBackoff", c.BusyBackoff}, {"DefaultRTT", c.DefaultRTT},
-		{"CacheLatency", c.CacheLatency},
+		{"CacheLatency", c.CacheLatency}, {"OriginBackoffMax", c.OriginBackoffMax},
+		{"LookupRetry", c.LookupRetry}, {"LookupRetryMax", c.LookupRetryMax},
+		{"GiveUpAfter", c.GiveUpAfter},
 	} {
 		if err := neg(f.name, f.d); err != nil {
 			return c, err
@@ -137,6 +153,12 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.BusyBackoff, time.Second)
 	def(&c.DefaultRTT, 100*time.Millisecond)
 	def(&c.CacheLatency, 2*time.Millisecond)
+	def(&c.OriginBackoffMax, 2*time.Second)
+	def(&c.LookupRetry, 500*time.Millisecond)
+	def(&c.LookupRetryMax, 8*time.Second)
+	if c.LookupRetryMax < c.LookupRetry {
+		c.LookupRetryMax = c.LookupRetry
+	}
 	if c.MaxOutstandingPerSource == 0 {
 		c.MaxOutstandingPerSource = 4
 	}

@@ -22,7 +22,7 @@ func FuzzStep(f *testing.F) {
 
 func fuzzOnce(t *testing.T, data []byte) {
 	{
-		s, err := sched.New(sched.Config{MaxOutstandingPerSource: 2, Speed: 4})
+		s, err := sched.New(sched.Config{MaxOutstandingPerSource: 2, Speed: 4, GiveUpAfter: 3 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func fuzzOnce(t *testing.T, data []byte) {
 			op := next()
 			now = now.Add(time.Duration(next()) * 7 * time.Millisecond)
 			var ev sched.Event
-			switch op % 11 {
+			switch op % 16 {
 			case 0:
 				if b := next(); b%2 == 0 && queued != nil {
 					ev = sched.Play{At: now, Track: *queued, StartOffset: int64(b) * 100}
@@ -77,7 +77,7 @@ func fuzzOnce(t *testing.T, data []byte) {
 			case 2, 3:
 				if len(order) > 0 {
 					id := order[int(next())%len(order)]
-					if op%11 == 2 {
+					if op%16 == 2 {
 						ev = sched.ChunkArrived{At: now, Req: id, Bytes: chunk}
 					} else {
 						ev = sched.RequestFailed{At: now, Req: id, Reason: sched.FailReason(next()%6 + 1)}
@@ -116,6 +116,16 @@ func fuzzOnce(t *testing.T, data []byte) {
 				id := sched.SourceID(fmt.Sprintf("p%d", next()%5))
 				sources[id] = true
 				ev = sched.SourceUpdate{At: now, Source: sched.SourceInfo{ID: id, Kind: sched.KindPeer, Connected: next()%2 == 0}}
+			case 11:
+				ev = sched.Pause{At: now}
+			case 12:
+				ev = sched.Resume{At: now}
+			case 13:
+				ev = sched.Show{At: now, Track: pick(next())}
+			case 14:
+				ev = sched.RoutingGrew{At: now}
+			case 15:
+				ev = sched.Dropped{At: now, Chunk: int(next() % 40), Cached: next()%2 == 0}
 			}
 			if ev == nil {
 				continue

@@ -9,14 +9,18 @@ import (
 // started) until the chunk under its start position is available, then
 // moves at Rate bytes per second of the driver's clock (the audio rate times
 // Config.Speed); it stops (stalls) when it reaches the first byte of a chunk
-// that has not arrived and resumes when that chunk arrives. The zero value
-// is not usable; plays build one with newPlayhead.
+// that has not arrived and resumes when that chunk arrives. Independently,
+// the listener can pause it (Pause, Resume): a paused playhead stands
+// still without stalling, and deadlines count as if it resumed now. The zero
+// value is not usable; a play sets Rate and calls wait (Scheduler.newPlay,
+// onPlay).
 type Playhead struct {
 	// Rate is the playhead speed in bytes per second of the driver's clock.
 	Rate float64
 
 	started   bool
 	stalled   bool
+	paused    bool
 	anchorAt  time.Time // when the playhead was at anchorPos (if started, not stalled)
 	anchorPos int64     // position at anchorAt; the stall position while stalled
 	stallAt   time.Time // when the current stall began
@@ -30,11 +34,14 @@ func (h *Playhead) Started() bool { return h.started }
 // Stalled reports whether the playhead is stopped on a missing chunk.
 func (h *Playhead) Stalled() bool { return h.stalled }
 
+// Paused reports whether the listener paused the playhead.
+func (h *Playhead) Paused() bool { return h.paused }
+
 // Position returns the playhead's byte offset at time at, assuming no stall
 // begins before at (the scheduler advances the playhead event by event, so
 // it knows).
 func (h *Playhead) Position(at time.Time) int64 {
-	if !h.started || h.stalled || !at.After(h.anchorAt) {
+	if !h.started || h.stalled || h.paused || !at.After(h.anchorAt) {
 		return h.anchorPos
 	}
 	return h.anchorPos + int64(at.Sub(h.anchorAt).Seconds()*h.Rate)
@@ -53,11 +60,11 @@ func (h *Playhead) durFor(n int64) time.Duration {
 }
 
 // base returns the reference point deadlines count from at time now: the
-// anchor while moving, now while stalled, and the start target while
-// waiting.
+// anchor while moving, now while stalled or paused, and the start target
+// while waiting.
 func (h *Playhead) base(now time.Time, startTarget time.Duration) (time.Time, int64) {
 	switch {
-	case h.stalled:
+	case h.stalled, h.started && h.paused:
 		return now, h.anchorPos
 	case h.started:
 		return h.anchorAt, h.anchorPos
@@ -108,4 +115,27 @@ func (h *Playhead) resume(at time.Time) time.Duration {
 // set re-anchors a started playhead at pos (a PlayerPosition report).
 func (h *Playhead) set(at time.Time, pos int64) {
 	h.anchorAt, h.anchorPos = at, pos
+}
+
+// pause stops a playhead at at; a moving one keeps its position there.
+func (h *Playhead) pause(at time.Time) {
+	if h.paused {
+		return
+	}
+	if h.started && !h.stalled {
+		h.anchorPos = h.Position(at)
+	}
+	h.anchorAt = at
+	h.paused = true
+}
+
+// unpause lets a paused playhead move on from at.
+func (h *Playhead) unpause(at time.Time) {
+	if !h.paused {
+		return
+	}
+	h.paused = false
+	if h.started && !h.stalled {
+		h.anchorAt = at
+	}
 }

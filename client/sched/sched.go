@@ -18,11 +18,12 @@ type Scheduler struct {
 	next *play // the prefetched next track (Queue.Next[0]), or nil
 	last Stats // stats of the most recent play, kept after Stop
 
-	sources  map[SourceID]*source
-	origins  []*source
-	holders  map[string][]*source // track ID -> peers known to hold it
-	lookedUp map[string]bool      // tracks with a FindPeers issued
-	queue    []string             // queued track IDs after next (for pruning)
+	sources map[SourceID]*source
+	origins []*source
+	holders map[string][]*source // track ID -> peers known to hold it
+	lookups map[string]*lookup   // tracks with a FindPeers issued
+	queue   []string             // queued track IDs (for pruning and lookup retries)
+	shown   []string             // tracks shown to the listener (Show), oldest first
 
 	reqs    map[ReqID]*request
 	free    []*request // recycled request structs
@@ -33,9 +34,10 @@ type Scheduler struct {
 	armedAt   time.Time // its time
 	wake      time.Time // earliest wake-up found by this step
 
-	playSeq uint64
-	scratch []*source
-	now     time.Time
+	playSeq  uint64
+	pruneSeq uint64
+	scratch  []*source
+	now      time.Time
 }
 
 // source is the scheduler's view of one source.
@@ -44,6 +46,7 @@ type source struct {
 	outstanding  int   // requests in flight
 	queued       int64 // bytes in flight
 	bannedPlay   uint64
+	pruneSeen    uint64 // the prune pass that last found it referenced
 	backoffUntil time.Time
 	warmed       bool
 	// lag is a moving average of how much later than expected the source
@@ -66,6 +69,11 @@ type source struct {
 func (s *Scheduler) backoff(src *source) {
 	src.fails++
 	d := s.cfg.BusyBackoff << min(src.fails-1, 6)
+	if src.info.Kind == KindOrigin {
+		// The source of last resort: a play waiting on it must resume
+		// soon after it comes back.
+		d = min(d, s.cfg.OriginBackoffMax)
+	}
 	src.backoffUntil = s.now.Add(d)
 }
 
@@ -117,6 +125,9 @@ type play struct {
 	seeking bool
 	ended   bool
 	stopped bool
+	// progressAt is when the play last made progress: Play, Seek or a chunk
+	// of it arriving. The give-up clock counts from it.
+	progressAt time.Time
 	// prefetch-phase bookkeeping for the next track
 	prefetchPeers bool
 	stats         Stats
@@ -153,12 +164,12 @@ func New(cfg Config) (*Scheduler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		cfg:      c,
-		log:      log,
-		sources:  make(map[SourceID]*source),
-		holders:  make(map[string][]*source),
-		lookedUp: make(map[string]bool),
-		reqs:     make(map[ReqID]*request),
+		cfg:     c,
+		log:     log,
+		sources: make(map[SourceID]*source),
+		holders: make(map[string][]*source),
+		lookups: make(map[string]*lookup),
+		reqs:    make(map[ReqID]*request),
 	}
 	s.sources[CacheSource] = &source{info: SourceInfo{ID: CacheSource, Kind: KindCache, Connected: true}}
 	return s, nil
@@ -213,6 +224,9 @@ func (s *Scheduler) newPlay(t TrackInfo) (*play, error) {
 	default:
 		return nil, fmt.Errorf("%w: track %q has neither Duration nor BitrateBps", ErrBadTrack, t.ID)
 	}
+	if t.Cached != nil {
+		t.Cached = append([]bool(nil), t.Cached...) // Dropped may set flags
+	}
 	p := &play{track: t, offsets: offs, chunks: make([]chunkState, n)}
 	p.ph.Rate = rate * s.cfg.Speed
 	p.stats.Track = t.ID
@@ -240,6 +254,11 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 	if now.Before(s.now) {
 		now = s.now
 	}
+	if tf, ok := ev.(TimerFired); ok && tf.Timer != s.armedID {
+		// Superseded: the armed timer is never later than the next
+		// decision, so this one has nothing to do.
+		return out, nil
+	}
 	s.now = now
 	out = s.advance(out)
 	var err error
@@ -250,6 +269,12 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 		out, err = s.onSeek(e, out)
 	case PlayerPosition:
 		s.onPosition(e)
+	case Pause:
+		s.onPause()
+	case Resume:
+		if p := s.cur; p != nil && !p.stopped {
+			p.ph.unpause(s.now)
+		}
 	case ChunkArrived:
 		out = s.onArrived(e, out)
 	case RequestFailed:
@@ -262,6 +287,12 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 		s.upsert(e.Source)
 	case PeersFound:
 		out = s.onPeersFound(e, out)
+	case Show:
+		out = s.onShow(e, out)
+	case RoutingGrew:
+		s.onRoutingGrew()
+	case Dropped:
+		err = s.onDropped(e)
 	case Queue:
 		out, err = s.onQueue(e, out)
 	case Stop:
@@ -281,7 +312,7 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 // end of the track.
 func (s *Scheduler) advance(out []Action) []Action {
 	p := s.cur
-	if p == nil || p.ended || p.stopped || !p.ph.started || p.ph.stalled {
+	if p == nil || p.ended || p.stopped || !p.ph.started || p.ph.stalled || p.ph.paused {
 		return out
 	}
 	p.skipArrived()
@@ -322,7 +353,7 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		// The driver's view of the cache may have changed; prefetched
 		// chunks stay arrived either way.
 		if len(e.Track.Cached) == p.n() {
-			p.track.Cached = e.Track.Cached
+			p.track.Cached = append([]bool(nil), e.Track.Cached...)
 		}
 	}
 	if s.cur != nil {
@@ -334,6 +365,7 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 	s.playSeq++
 	s.cur = p
 	p.stats.PlayAt = e.At
+	p.progressAt = e.At
 	p.ph.wait(e.At, e.StartOffset)
 	p.start = p.chunkAt(e.StartOffset)
 	p.contig = p.start
@@ -341,9 +373,9 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		p.ph.start(e.At)
 		p.stats.Started = true
 	}
-	if len(s.usableHolders(p)) == 0 || !s.lookedUp[p.track.ID] {
-		s.lookedUp[p.track.ID] = true
-		out = append(out, FindPeers{Track: p.track.ID})
+	out = s.prune(out)
+	if lk := s.lookups[p.track.ID]; lk == nil || (!lk.pending(s.now) && len(s.usableHolders(p)) == 0) {
+		out = s.findPeers(p.track.ID, out)
 	}
 	out = s.warm(p, out)
 	return out, nil
@@ -361,6 +393,7 @@ func (s *Scheduler) onSeek(e Seek, out []Action) ([]Action, error) {
 		p.stats.StallTime += p.ph.resume(s.now)
 	}
 	p.stats.Seeks++
+	p.progressAt = s.now
 	p.ended = false
 	p.ph.wait(s.now, e.Offset)
 	p.start = p.chunkAt(e.Offset)
@@ -406,6 +439,20 @@ func (s *Scheduler) onPosition(e PlayerPosition) {
 	p.skipArrived()
 }
 
+// onPause pauses the current playhead; a stall in progress ends (a paused
+// player waits for nobody) and starts again on Resume if the chunk is
+// still missing.
+func (s *Scheduler) onPause() {
+	p := s.cur
+	if p == nil || p.stopped {
+		return
+	}
+	if p.ph.stalled {
+		p.stats.StallTime += p.ph.resume(s.now)
+	}
+	p.ph.pause(s.now)
+}
+
 func (s *Scheduler) onStop(out []Action) []Action {
 	if s.cur != nil {
 		p := s.cur
@@ -421,7 +468,7 @@ func (s *Scheduler) onStop(out []Action) []Action {
 		out = s.cancelPlay(s.next, out)
 		s.next = nil
 	}
-	return out
+	return s.prune(out)
 }
 
 func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
@@ -443,16 +490,15 @@ func (s *Scheduler) onQueue(e Queue, out []Action) ([]Action, error) {
 	s.queue = s.queue[:0]
 	for i, t := range e.Next {
 		s.queue = append(s.queue, t.ID)
-		if i < s.cfg.LookupAhead && !s.lookedUp[t.ID] {
-			s.lookedUp[t.ID] = true
-			out = append(out, FindPeers{Track: t.ID})
+		if i < s.cfg.LookupAhead && s.lookups[t.ID] == nil {
+			out = s.findPeers(t.ID, out)
 		}
 	}
 	if s.next != nil && s.next != p {
 		out = s.cancelPlay(s.next, out)
 	}
 	s.next = p // nil for an empty queue or a repeat of the playing track
-	s.prune()
+	out = s.prune(out)
 	if p != nil && s.idle() {
 		out = s.warm(p, out) // nothing plays: get ready for the next track now
 	}
@@ -464,11 +510,17 @@ func (s *Scheduler) idle() bool {
 	return s.cur == nil || s.cur.stopped || s.cur.ended
 }
 
-// prune forgets holders and lookups of tracks neither playing nor
-// queued, so the maps stay small.
-func (s *Scheduler) prune() {
-	if len(s.holders) < 64 && len(s.lookedUp) < 64 {
-		return
+// pruneAt is the number of tracks with holders or lookups, or of peers,
+// above which prune runs: it keeps a scheduler's memory bounded over any
+// number of plays at an amortised cost of O(1) per play.
+const pruneAt = 64
+
+// prune forgets holders and lookups of tracks neither playing nor queued,
+// and peers that hold none of the tracks it keeps and have nothing in
+// flight (with a Forget for each, so the driver forgets them too).
+func (s *Scheduler) prune(out []Action) []Action {
+	if len(s.holders) < pruneAt && len(s.lookups) < pruneAt && len(s.sources) < 4*pruneAt {
+		return out
 	}
 	keep := func(id string) bool {
 		if (s.cur != nil && s.cur.track.ID == id) || (s.next != nil && s.next.track.ID == id) {
@@ -479,18 +531,35 @@ func (s *Scheduler) prune() {
 				return true
 			}
 		}
+		for _, q := range s.shown {
+			if q == id {
+				return true
+			}
+		}
 		return false
 	}
-	for id := range s.holders {
+	s.pruneSeq++
+	for id, list := range s.holders {
 		if !keep(id) {
 			delete(s.holders, id)
+			continue
+		}
+		for _, h := range list {
+			h.pruneSeen = s.pruneSeq
 		}
 	}
-	for id := range s.lookedUp {
+	for id := range s.lookups {
 		if !keep(id) {
-			delete(s.lookedUp, id)
+			delete(s.lookups, id)
 		}
 	}
+	for id, src := range s.sources {
+		if src.info.Kind == KindPeer && id != CacheSource && src.outstanding == 0 && src.pruneSeen != s.pruneSeq {
+			delete(s.sources, id)
+			out = append(out, Forget{Source: id})
+		}
+	}
+	return out
 }
 
 // upsert records what the driver says about a source.
@@ -511,6 +580,9 @@ func (s *Scheduler) upsert(info SourceInfo) *source {
 	}
 	if src.info.Connected && !info.Connected {
 		src.warmed = false
+	}
+	if !src.info.Connected && info.Connected && src.info.Kind == KindPeer {
+		src.backoffUntil = time.Time{} // it is back
 	}
 	src.info = info
 	return src
@@ -549,6 +621,18 @@ func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
 		}
 	}
 	s.holders[e.Track] = list
+	if lk := s.lookups[e.Track]; lk != nil {
+		lk.inflight = false
+		if len(s.usableHoldersOf(e.Track)) == 0 {
+			// Found nothing usable (or the lookup failed): look again
+			// later, sooner when the routing table grows.
+			lk.empty = true
+			lk.fails++
+			lk.retryAt = s.now.Add(min(s.cfg.LookupRetry<<min(lk.fails-1, 16), s.cfg.LookupRetryMax))
+		} else {
+			lk.empty, lk.fails = false, 0
+		}
+	}
 	if s.cur != nil && s.cur.track.ID == e.Track {
 		out = s.warm(s.cur, out)
 	}
@@ -623,6 +707,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	}
 	c.arrived = true
 	c.failed = false
+	p.progressAt = s.now
 	p.stats.Bytes[kind] += int64(e.Bytes)
 	out = s.cancelChunk(c, out) // the loser of a race or hedge
 	if p != s.cur {
@@ -788,4 +873,166 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 		src.warmed = true // the request dials it
 	}
 	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason})
+}
+
+// lookup is the state of a track's DHT lookups.
+type lookup struct {
+	inflight bool      // a FindPeers is out
+	sentAt   time.Time // when it went out
+	empty    bool      // the last answer held no usable holder: look again
+	fails    int       // lookups in a row that found no usable holder
+	retryAt  time.Time // when to look again, if empty
+}
+
+// lookupLost is how long a FindPeers may go unanswered before the
+// scheduler stops waiting for it and may send another.
+const lookupLost = 30 * time.Second
+
+// pending reports whether a lookup is out and not yet given up on.
+func (lk *lookup) pending(now time.Time) bool {
+	return lk.inflight && now.Sub(lk.sentAt) < lookupLost
+}
+
+// findPeers asks the driver to look up track's holders.
+func (s *Scheduler) findPeers(track string, out []Action) []Action {
+	lk := s.lookups[track]
+	if lk == nil {
+		lk = &lookup{}
+		s.lookups[track] = lk
+	}
+	lk.inflight, lk.sentAt = true, s.now
+	return append(out, FindPeers{Track: track})
+}
+
+// retryLookups looks again for the holders of the tracks that play, are
+// queued (up to Config.LookupAhead) or are shown, whose last lookup found no
+// usable holder, once their retry time has come.
+func (s *Scheduler) retryLookups(out []Action) []Action {
+	try := func(id string) {
+		lk := s.lookups[id]
+		if lk == nil || !lk.empty || lk.pending(s.now) {
+			return
+		}
+		if s.now.Before(lk.retryAt) {
+			s.note(lk.retryAt)
+			return
+		}
+		if len(s.usableHoldersOf(id)) > 0 {
+			lk.empty, lk.fails = false, 0
+			return
+		}
+		out = s.findPeers(id, out)
+	}
+	if p := s.cur; p != nil && !p.stopped && !p.ended {
+		try(p.track.ID)
+	}
+	for i, id := range s.queue {
+		if i < s.cfg.LookupAhead {
+			try(id)
+		}
+	}
+	for _, id := range s.shown {
+		try(id)
+	}
+	return out
+}
+
+// maxShown is how many shown tracks (Show) the scheduler keeps looking up.
+const maxShown = 16
+
+func (s *Scheduler) onShow(e Show, out []Action) []Action {
+	for i, id := range s.shown {
+		if id == e.Track {
+			s.shown = append(s.shown[:i], s.shown[i+1:]...)
+			break
+		}
+	}
+	if len(s.shown) == maxShown {
+		s.shown = append(s.shown[:0], s.shown[1:]...)
+	}
+	s.shown = append(s.shown, e.Track)
+	if lk := s.lookups[e.Track]; lk == nil || (lk.empty && !lk.pending(s.now)) {
+		out = s.findPeers(e.Track, out)
+	}
+	return out
+}
+
+// onRoutingGrew retries at once every lookup that found nothing, with its
+// backoff started afresh (the new peer may bring others), and lets
+// disconnected peers be asked again: the one that joined may be one of
+// them.
+func (s *Scheduler) onRoutingGrew() {
+	for _, lk := range s.lookups {
+		if lk.empty {
+			lk.fails, lk.retryAt = 0, s.now
+		}
+	}
+	for _, src := range s.sources {
+		if src.info.Kind == KindPeer && !src.info.Connected {
+			src.backoffUntil = time.Time{}
+		}
+	}
+}
+
+// giveUp ends the current play when it cannot progress: its playhead has
+// waited or stalled (not paused) with no chunk of it arriving for
+// Config.GiveUpAfter. Otherwise it asks to be woken when that time comes.
+func (s *Scheduler) giveUp(out []Action) []Action {
+	p := s.cur
+	if s.cfg.GiveUpAfter <= 0 || p == nil || p.stopped || p.ended || p.ph.paused {
+		return out
+	}
+	var since time.Time
+	switch {
+	case !p.ph.started:
+		since = p.ph.waitAt
+	case p.ph.stalled:
+		since = p.ph.stallAt
+	default:
+		return out
+	}
+	if p.progressAt.After(since) {
+		since = p.progressAt
+	}
+	at := since.Add(s.cfg.GiveUpAfter)
+	if s.now.Before(at) {
+		s.note(at)
+		return out
+	}
+	out = s.cancelPlay(p, out)
+	if p.ph.stalled {
+		p.stats.StallTime += p.ph.resume(s.now)
+	}
+	p.stopped = true
+	s.last = p.stats
+	s.cur = nil
+	s.log.Debug("giving up", "track", p.track.ID, "stuck", s.now.Sub(since))
+	return append(out, GaveUp{Track: p.track.ID, Stuck: s.now.Sub(since), Stats: p.stats})
+}
+
+// onDropped marks a chunk of the current play missing again.
+func (s *Scheduler) onDropped(e Dropped) error {
+	p := s.cur
+	if p == nil || p.stopped {
+		return nil // the play it belonged to is over
+	}
+	if e.Chunk < 0 || e.Chunk >= p.n() {
+		return fmt.Errorf("%w: dropped chunk %d of a %d-chunk track", ErrBadEvent, e.Chunk, p.n())
+	}
+	c := &p.chunks[e.Chunk]
+	if !c.arrived {
+		return nil
+	}
+	c.arrived = false
+	if e.Cached {
+		if p.track.Cached == nil {
+			p.track.Cached = make([]bool, p.n())
+		}
+		p.track.Cached[e.Chunk] = true
+	}
+	// The playhead needs it again only if it lies ahead.
+	if at := p.chunkAt(p.ph.Position(s.now)); e.Chunk >= at && e.Chunk < p.contig {
+		p.contig = e.Chunk
+	}
+	return nil
 }

@@ -43,6 +43,26 @@ func (k SourceKind) String() string {
 	return fmt.Sprintf("SourceKind(%d)", uint8(k))
 }
 
+// MarshalText encodes k as its String, so JSON maps keyed by SourceKind
+// read {"origin": ...}.
+func (k SourceKind) MarshalText() ([]byte, error) {
+	if k >= numKinds {
+		return nil, fmt.Errorf("sched: unknown SourceKind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText decodes "cache", "peer" or "origin".
+func (k *SourceKind) UnmarshalText(b []byte) error {
+	for c := range numKinds {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("sched: unknown source kind %q", b)
+}
+
 // ReqID names one chunk request; the scheduler allocates them, starting at 1.
 type ReqID uint64
 
@@ -166,8 +186,8 @@ type SourceInfo struct {
 }
 
 // Event is an input to Scheduler.Step. The set is closed: Play, Seek,
-// PlayerPosition, ChunkArrived, RequestFailed, TimerFired, SourceUpdate,
-// PeersFound, Queue and Stop.
+// PlayerPosition, Pause, Resume, ChunkArrived, RequestFailed, TimerFired,
+// SourceUpdate, PeersFound, Show, RoutingGrew, Dropped, Queue and Stop.
 type Event interface {
 	// Time returns when the event happened on the driver's clock.
 	Time() time.Time
@@ -195,6 +215,18 @@ type Seek struct {
 type PlayerPosition struct {
 	At     time.Time
 	Offset int64
+}
+
+// Pause stops the current play's playback clock (the listener paused):
+// the playhead stands still, and neither stalls nor reaches the end, until
+// Resume. Fetching goes on as if playing would resume at once.
+type Pause struct {
+	At time.Time
+}
+
+// Resume restarts a paused playback clock from where it stood.
+type Resume struct {
+	At time.Time
 }
 
 // ChunkArrived reports that request Req delivered Bytes bytes of verified
@@ -226,11 +258,40 @@ type SourceUpdate struct {
 }
 
 // PeersFound reports peers that hold Track (from the DHT, the tracker or a
-// provider-record cache). Each is also a SourceUpdate.
+// provider-record cache). Each is also a SourceUpdate. The driver answers
+// every FindPeers with one, with no Sources when the lookup failed or found
+// no one: while the track plays, is queued or shown, the scheduler then
+// looks again after Config.LookupRetry, doubling to Config.LookupRetryMax,
+// and at once on RoutingGrew.
 type PeersFound struct {
 	At      time.Time
 	Track   string
 	Sources []SourceInfo
+}
+
+// Dropped reports that the driver no longer holds chunk Chunk of the
+// current play (it keeps only a window of decrypted audio): the chunk counts
+// as missing again and is fetched again if the playhead comes to need it,
+// from the cache when Cached says the cache holds it.
+type Dropped struct {
+	At     time.Time
+	Chunk  int
+	Cached bool
+}
+
+// Show tells that Track is shown to the listener (in a list, hovered):
+// its holders are looked up now, and again while lookups find nothing, so a
+// later Play finds them known. The last 16 shown tracks count as shown.
+type Show struct {
+	At    time.Time
+	Track string
+}
+
+// RoutingGrew reports that the DHT routing table gained a peer: lookups
+// that found nothing are retried at once (their backoff starts afresh),
+// and disconnected peers in backoff may be asked again.
+type RoutingGrew struct {
+	At time.Time
 }
 
 // Queue tells which tracks play next, in order. Only Next[0] is
@@ -255,6 +316,12 @@ func (e Seek) Time() time.Time { return e.At }
 func (e PlayerPosition) Time() time.Time { return e.At }
 
 // Time returns e.At.
+func (e Pause) Time() time.Time { return e.At }
+
+// Time returns e.At.
+func (e Resume) Time() time.Time { return e.At }
+
+// Time returns e.At.
 func (e ChunkArrived) Time() time.Time { return e.At }
 
 // Time returns e.At.
@@ -270,6 +337,15 @@ func (e SourceUpdate) Time() time.Time { return e.At }
 func (e PeersFound) Time() time.Time { return e.At }
 
 // Time returns e.At.
+func (e Show) Time() time.Time { return e.At }
+
+// Time returns e.At.
+func (e Dropped) Time() time.Time { return e.At }
+
+// Time returns e.At.
+func (e RoutingGrew) Time() time.Time { return e.At }
+
+// Time returns e.At.
 func (e Queue) Time() time.Time { return e.At }
 
 // Time returns e.At.
@@ -278,16 +354,22 @@ func (e Stop) Time() time.Time { return e.At }
 func (Play) isEvent()           {}
 func (Seek) isEvent()           {}
 func (PlayerPosition) isEvent() {}
+func (Pause) isEvent()          {}
+func (Resume) isEvent()         {}
 func (ChunkArrived) isEvent()   {}
 func (RequestFailed) isEvent()  {}
 func (TimerFired) isEvent()     {}
 func (SourceUpdate) isEvent()   {}
 func (PeersFound) isEvent()     {}
+func (Show) isEvent()           {}
+func (Dropped) isEvent()        {}
+func (RoutingGrew) isEvent()    {}
 func (Queue) isEvent()          {}
 func (Stop) isEvent()           {}
 
 // Action is an output of Scheduler.Step for the driver to carry out. The
-// set is closed: Request, Cancel, ArmTimer, FindPeers, Warm and Finished.
+// set is closed: Request, Cancel, ArmTimer, FindPeers, Warm, Forget,
+// Finished and GaveUp.
 type Action interface {
 	isAction()
 }
@@ -310,8 +392,9 @@ type Cancel struct {
 	Req ReqID
 }
 
-// ArmTimer asks the driver to send TimerFired{Timer} at At. Timers are
-// never cancelled: the scheduler ignores those it no longer needs.
+// ArmTimer asks the driver to send TimerFired{Timer} at At. Each ArmTimer
+// supersedes the one before: the driver may cancel the earlier timer, and
+// if it still fires the Step costs nothing (it is ignored at once).
 type ArmTimer struct {
 	Timer TimerID
 	At    time.Time
@@ -337,6 +420,26 @@ type Finished struct {
 	Stats Stats
 }
 
+// Forget tells the driver that the scheduler no longer refers to Source (a
+// peer that holds no playing, queued or shown track and has nothing in
+// flight), so the driver may drop what it keeps about it. A later
+// PeersFound or SourceUpdate brings it back.
+type Forget struct {
+	Source SourceID
+}
+
+// GaveUp reports that the current play was ended because it could not
+// progress: its playhead waited or stalled, not paused, with no chunk
+// arriving for Config.GiveUpAfter (Stuck is how long). Its requests are
+// cancelled, as by Stop; Stats are final.
+type GaveUp struct {
+	Track string
+	Stuck time.Duration
+	Stats Stats
+}
+
+func (GaveUp) isAction()    {}
+func (Forget) isAction()    {}
 func (Request) isAction()   {}
 func (Cancel) isAction()    {}
 func (ArmTimer) isAction()  {}

@@ -25,13 +25,16 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	return fmt.Errorf("unknown benchmark %q: want start, plays or tracker", args[0])
 }
 
-// benchStart measures the first chunk from a peer, cold and warm, against
-// an HTTP/3 origin.
+// benchStart measures how fast audio arrives (first 1 s, first 16 s, the
+// whole track) from one and two peers, cold and warm, against an HTTP/3
+// origin and the link's floors.
 func benchStart(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "bench start", "")
-	rtt := fs.Duration("rtt", 40*time.Millisecond, "round trip added by the link shaper (half on each side)")
-	runs := fs.Int("runs", 30, "fetches per path")
-	size := fs.Int("size", 0, "bytes fetched (default: one chunk, 16 KiB)")
+	var o startbench.Options
+	fs.DurationVar(&o.RTT, "rtt", 40*time.Millisecond, "round trip added by the link shaper (half on each side)")
+	mbit := fs.Float64("mbit", 50, "every party's uplink rate in Mbit/s")
+	fs.IntVar(&o.Runs, "runs", 20, "plays per path")
+	fs.Float64Var(&o.Seconds, "seconds", 240, "track length in seconds (160 kbit/s)")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -39,8 +42,16 @@ func benchStart(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	fmt.Fprintf(env.stderr, "measuring %d runs per path at %v RTT...\n", *runs, *rtt)
-	rep, err := startbench.Run(ctx, startbench.Options{RTT: *rtt, Runs: *runs, ChunkSize: *size, Logger: env.log})
+	if !(*mbit > 0 && *mbit <= 100_000) {
+		return fmt.Errorf("--mbit %v: want a rate above 0 and at most 100000", *mbit)
+	}
+	if o.Runs <= 0 {
+		return fmt.Errorf("--runs %d: want at least 1", o.Runs)
+	}
+	o.BytesPerSecond = int64(*mbit * 1e6 / 8)
+	o.Logger = env.log
+	fmt.Fprintf(env.stderr, "measuring %d runs per path at %v RTT, %v Mbit/s...\n", o.Runs, o.RTT, *mbit)
+	rep, err := startbench.Run(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/client/sched"
-	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/origin"
+	"github.com/chorus-music/chorus/sim/cluster"
 )
 
 // demoPlay is one row of the demo's table.
@@ -47,7 +47,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("--speed %v: want a positive factor", *speed)
 	}
 	log := env.log
-	if !*verbose && os.Getenv("CHORUS_DEBUG") == "" {
+	if !*verbose && env.level.Level() > slog.LevelDebug {
 		log = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	dir := *dataDir

@@ -25,6 +25,7 @@ type cmdEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	level  *slog.LevelVar // log's level, set by every command's --log-level
 }
 
 func commands() map[string]command {
@@ -34,12 +35,16 @@ func commands() map[string]command {
 		"origin":  {"serve encrypted chunks over HTTP/3, HTTP/2 and HTTP/1.1", runOrigin},
 		"user":    {"manage accounts: user add NAME (password from a prompt or stdin)", runUser},
 		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
+		"gc":      {"remove chunks no track refers to (left by interrupted ingests)", runGC},
 		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
 		"bench":   {"measure start latency: bench start (first chunk from a peer, cold and warm, vs an origin, over a shaped link)", runBench},
 		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
 		"migrate": {"copy the tracker's SQLite store into an empty PostgreSQL database and verify it: migrate --to postgres://...", runMigrate},
 		"version": {"print the version, VCS revision and Go version this binary was built from", runVersion},
+		"daemon":  {"run the listener's daemon: session, swarm node, cache, local API and audio stream", runDaemon},
+		"login":   {"log in once for the daemon: login --user NAME (password from a prompt or stdin)", runLogin},
+		"ctl":     {"control the running daemon: ctl status | search WORDS | play ID | pause | next | queue ... | url", runCtl},
 	}
 }
 
@@ -70,15 +75,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stderr, cmds)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	level := slog.LevelInfo
-	if os.Getenv("CHORUS_DEBUG") != "" {
-		level = slog.LevelDebug
-	}
+	level := new(slog.LevelVar) // info
 	env := &cmdEnv{
 		stdin:  stdin,
 		stdout: stdout,
 		stderr: stderr,
 		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		level:  level,
 	}
 	return cmd.run(ctx, env, args[1:])
 }
@@ -108,6 +111,14 @@ func envOr(key, def string) string {
 func newFlags(env *cmdEnv, name, argsUsage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
+	fs.Func("log-level", "log messages at this level and above: debug, info, warn or error (default info)", func(v string) error {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("want debug, info, warn or error")
+		}
+		env.level.Set(l)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: chorus %s [flags] %s\n\nflags:\n", name, argsUsage)
 		fs.PrintDefaults()

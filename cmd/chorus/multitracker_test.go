@@ -30,7 +30,7 @@ import (
 
 // startTracker runs `chorus tracker` with args and returns its base URL,
 // read from its "tracker serving" log line.
-func startTracker(t *testing.T, bin string, args ...string) (string, *exec.Cmd) {
+func startStoreTracker(t *testing.T, bin string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"tracker", "--listen", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
@@ -107,8 +107,8 @@ func TestTwoTrackersOnePostgres(t *testing.T) {
 	out := run("", "ingest", "--quiet", filepath.Join("..", "..", "catalog", "testdata", "flac.flac"))
 	trackID := strings.Fields(out)[0]
 
-	a, trA := startTracker(t, bin, "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
-	b, trB := startTracker(t, bin, "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
+	a, trA := startStoreTracker(t, bin, "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
+	b, trB := startStoreTracker(t, bin, "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
 
 	// Login on A; pin the keys from B: the same set.
 	var sess protocol.Session
@@ -278,7 +278,7 @@ func TestMigrateThenServe(t *testing.T) {
 	if _, err := run("", "migrate", "--to", url); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("second migrate = %v; want a not-empty refusal", err)
 	}
-	base, _ := startTracker(t, bin, "--store", url, "--data", t.TempDir())
+	base, _ := startStoreTracker(t, bin, "--store", url, "--data", t.TempDir())
 	var sess protocol.Session
 	if code := call(t, base, http.MethodPost, protocol.PathLogin, "", protocol.LoginRequest{Username: "carol", Password: "s3cret-passw0rd"}, &sess); code != http.StatusOK {
 		t.Fatalf("login on the migrated store = %d", code)

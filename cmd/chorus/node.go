@@ -68,6 +68,11 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 	if *user == "" {
 		return errors.New("node needs --user NAME")
 	}
+	release, err := lockClientDir(*dataDir, "chorus node")
+	if err != nil {
+		return err
+	}
+	defer release()
 	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,7 +32,8 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	originCA := fs.String("origin-ca", envOr("CHORUS_ORIGIN_CA", ""), "PEM file of a CA to trust for origins, e.g. a dev origin's origin-ca.pem (env CHORUS_ORIGIN_CA)")
 	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up on the play after this long")
+	timeout := fs.Duration("timeout", 30*time.Minute, "end the play after this long in all")
+	giveUp := fs.Duration("give-up", 0, "end the play when it cannot progress for this long: no source answers (0: the client default, 15s)")
 	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache, share while playing")
 	sf := addSwarmFlags(fs)
 	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
@@ -54,6 +54,21 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	if *speed <= 0 {
 		return fmt.Errorf("--speed %v: want a positive factor", *speed)
 	}
+	if *giveUp < 0 {
+		return fmt.Errorf("--give-up %v: want a positive duration (or 0 for the default)", *giveUp)
+	}
+	outFile, err := openOutput(ctx, *out, env.stdout) // before any download
+	if err != nil {
+		return err
+	}
+	defer outFile.Abort()
+	if *swarm {
+		release, err := lockClientDir(*dataDir, "chorus play --swarm")
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	if err != nil {
 		return err
@@ -64,6 +79,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer origin.CloseClient(originHTTP)
 
+	interrupted := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, password)
@@ -83,7 +99,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		origins = append(origins, src)
 	}
-	copts := client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}}
+	copts := client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}, GiveUpAfter: *giveUp}
 	if *swarm {
 		so, err := sf.options(*dataDir, env, false)
 		if err != nil {
@@ -106,15 +122,28 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer pb.Close()
-	if err := writeOutput(*out, env.stdout, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); err != nil {
-		return err
-	}
+	// A blocked read of the playback ends when the play is interrupted or
+	// times out.
+	stopClosing := context.AfterFunc(ctx, func() { pb.Close() })
+	defer stopClosing()
+	playErr := copyOutput(outFile, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}})
+	// The statistics are printed whatever happened: they tell how far the
+	// play got and from where.
 	enc := json.NewEncoder(env.stdout)
 	if *out == "-" {
 		enc = json.NewEncoder(env.stderr)
 	}
 	enc.SetIndent("", "  ")
-	return enc.Encode(pb.Stats())
+	statsErr := enc.Encode(pb.Stats())
+	switch {
+	case playErr == nil:
+		return statsErr
+	case interrupted.Err() != nil:
+		return fmt.Errorf("play interrupted: %w", context.Cause(interrupted))
+	case errors.Is(playErr, context.DeadlineExceeded) && ctx.Err() != nil:
+		return fmt.Errorf("play did not finish within --timeout %v", *timeout)
+	}
+	return playErr
 }
 
 // originClient builds the HTTP client for origins.
@@ -141,62 +170,41 @@ func originClient(caFile, proto string) (*http.Client, error) {
 	return nil, fmt.Errorf("--origin-proto %q: want h3, h2 or h1", proto)
 }
 
-// writeOutput copies the playback to path atomically (a temporary file
-// renamed on success, so a failed play leaves no partial file), or to
-// stdout for "-".
-func writeOutput(path string, stdout io.Writer, r io.Reader) error {
-	if path == "-" {
-		_, err := io.Copy(stdout, r)
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".chorus-play-*")
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return fmt.Errorf("play: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	// A temporary file is private; the finished output is an ordinary
-	// file (the umask still applies to new files elsewhere).
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	return nil
-}
-
 // pacedReader reads a playback no faster than its playhead moves on the
-// playback clock, as an audio device would consume it.
+// playback clock, as an audio device would consume it. It reads the
+// playback ahead of the playhead (blocking until the data arrives or the
+// play fails, so a failure surfaces at once) and hands the bytes on as the
+// playhead passes them.
 type pacedReader struct {
-	ctx   context.Context
-	pb    *client.Playback
-	clock clock.Clock
-	read  int64
+	ctx     context.Context
+	pb      *client.Playback
+	clock   clock.Clock
+	read    int64  // bytes handed on
+	buf     []byte // read from the playback, not yet handed on
+	scratch [32 << 10]byte
 }
 
 // paceTick is how often a paced reader looks at the playhead.
 const paceTick = 20 * time.Millisecond
 
 func (r *pacedReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		n, err := r.pb.Read(r.scratch[:])
+		if n == 0 {
+			return 0, err
+		}
+		r.buf = r.scratch[:n]
+	}
 	for {
 		pos, started := r.pb.Position()
 		if end := r.pb.Manifest().ByteLength; started && pos >= end {
 			pos = end
 		}
 		if started && pos > r.read {
-			n, err := r.pb.Read(p[:min(int64(len(p)), pos-r.read)])
+			n := copy(p, r.buf[:min(int64(len(r.buf)), pos-r.read)])
 			r.read += int64(n)
-			return n, err
-		}
-		if r.read >= r.pb.Manifest().ByteLength {
-			return 0, io.EOF
+			r.buf = r.buf[n:]
+			return n, nil
 		}
 		wait := make(chan struct{})
 		t := r.clock.AfterFunc(paceTick, func() { close(wait) })

@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/tracker"
@@ -67,6 +63,8 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	tlsFlags := addTLSFlags(fs)
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
 	ticketTTL := fs.Duration("ticket-ttl", time.Hour, "peer admission ticket lifetime")
+	dhtListen := fs.String("dht-listen", "", "also run an always-on DHT server node on this QUIC multiaddr (e.g. /ip4/127.0.0.1/udp/7071/quic-v1): it keeps provider records in DATA/dht/records.db and heads the bootstrap list")
+	dhtLifetime := fs.Duration("dht-record-lifetime", dhtRecordLifetime, "how long the DHT server keeps a provider record after its last announcement")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -81,11 +79,21 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer closeTracker()
 
+	var api http.Handler = srv
+	if *dhtListen != "" {
+		d, err := startDHTServer(ctx, env, srv, filepath.Join(*dataDir, "dht"), *dhtListen, *dhtLifetime, *ticketTTL)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		api = withBootstrapFirst(srv, d.bootstrapAddrs)
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("tracker listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	env.log.Info("tracker serving", "url", "http://"+ln.Addr().String(), "data", *dataDir, "store", storeName(*storeURL))
@@ -101,7 +109,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		// One registry for both, so /metrics on either port shows both.
-		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: srv, Registry: srv.Registry()})
+		osrv, err := origin.New(origin.Options{Store: store, TLS: tlsConf, Logger: env.log.With("component", "origin"), Extra: api, Registry: srv.Registry()})
 		if err != nil {
 			return err
 		}
@@ -208,111 +216,6 @@ func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
 			state = "retired"
 		}
 		fmt.Fprintf(env.stdout, "%s\t%s\t%s\n", k.KeyID, k.CreatedAt.Format(time.RFC3339), state)
-	}
-	return nil
-}
-
-// audioExts are the file endings ingest picks up from directories.
-var audioExts = map[string]bool{".wav": true, ".ogg": true, ".oga": true, ".mp3": true, ".flac": true}
-
-// audioFiles expands FILES|DIRS into the audio files to ingest, sorted.
-func audioFiles(args []string) ([]string, int64, error) {
-	var out []string
-	var total int64
-	for _, a := range args {
-		err := filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				return nil
-			}
-			if p != a && !audioExts[strings.ToLower(filepath.Ext(p))] {
-				return nil // in a directory, only audio files
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-			total += info.Size()
-			return nil
-		})
-		if err != nil {
-			return nil, 0, fmt.Errorf("ingest: %w", err)
-		}
-	}
-	sort.Strings(out)
-	return out, total, nil
-}
-
-func runIngest(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "ingest", "FILES|DIRS")
-	dataDir := dataFlag(fs)
-	storeURL := storeFlag(fs)
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	posArgs, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(posArgs) == 0 {
-		fs.Usage()
-		return errors.New("ingest needs FILES or DIRS")
-	}
-	files, total, err := audioFiles(posArgs)
-	if err != nil {
-		return err
-	}
-	srv, closeTracker, err := openTracker(env, *dataDir, *storeURL, tracker.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeTracker()
-	store, err := origin.OpenDirStore(trackerHome{*dataDir}.chunks())
-	if err != nil {
-		return err
-	}
-	var bar *progressbar.ProgressBar
-	if !*quiet {
-		bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(env.stderr),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("ingest"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(env.stderr) }),
-		)
-	}
-	var done int64
-	var failed int
-	for _, f := range files {
-		base := done
-		t, created, err := srv.Ingest(ctx, f, store.Batch(), func(d, _ int64) {
-			if bar != nil {
-				bar.Set64(base + d)
-			}
-		})
-		if info, serr := os.Stat(f); serr == nil {
-			done = base + info.Size()
-		}
-		if bar != nil {
-			bar.Set64(done)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failed++
-			env.log.Error("ingest failed", "file", f, "err", err)
-			continue
-		}
-		state := "added"
-		if !created {
-			state = "already in the catalog"
-		}
-		fmt.Fprintf(env.stdout, "%s\t%s\t%s — %s (%s)\n", t.ID, state, t.Artist, t.Title, f)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d files failed to ingest", failed, len(files))
 	}
 	return nil
 }

@@ -16,8 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/chunkstore"
 	"github.com/chorus-music/chorus/internal/clock"
 )
+
+// farFuture is a cutoff after every temporary file's time.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // DefaultMaxBytesCap caps the default size bound.
 const DefaultMaxBytesCap int64 = 10 << 30
@@ -62,7 +66,7 @@ type Stats struct {
 // Cache is a size-bounded, content-addressed store of encrypted chunks on
 // disk. It is safe for concurrent use.
 type Cache struct {
-	store   *DiskStore
+	store   *chunkstore.Store
 	clock   clock.Clock
 	logger  *slog.Logger
 	onEvict func(cid.Cid)
@@ -114,9 +118,15 @@ func Open(opts Options) (*Cache, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	store, err := OpenDiskStore(opts.Dir, logger)
+	// No MaxChunkSize: the cache's own bound (ErrTooLarge) applies.
+	store, err := chunkstore.Open(chunkstore.Options{Dir: opts.Dir, Logger: logger})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	// The cache is its directory's only user (its owner holds the data
+	// directory's lock), so every temporary file is a crash's leftover.
+	if _, err := store.RemoveTemp(farFuture); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	files, err := store.List()
 	if err != nil {
@@ -151,7 +161,7 @@ func Open(opts Options) (*Cache, error) {
 		}
 	}
 	// Least recently used first, so the policy ends with the newest in front.
-	slices.SortFunc(files, func(a, b DiskEntry) int {
+	slices.SortFunc(files, func(a, b chunkstore.Entry) int {
 		if r := a.ModTime.Compare(b.ModTime); r != 0 {
 			return r
 		}
@@ -249,7 +259,7 @@ func (c *Cache) Put(ctx context.Context, id cid.Cid, data []byte) error {
 // write stores a reserved entry's file and settles the reservation.
 func (c *Cache) write(e *entry, data []byte, stamp time.Time) error {
 	defer c.wg.Done()
-	err := c.store.Write(e.c, data, stamp)
+	err := c.store.Write(e.c, data, chunkstore.WriteOptions{Durability: chunkstore.SyncFile, ModTime: stamp})
 	key := e.c.KeyString()
 	c.mu.Lock()
 	c.pending--

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/chunkstore"
 	"github.com/chorus-music/chorus/internal/clock"
 )
 
@@ -405,11 +406,11 @@ func TestOpenCleansTempAndIgnoresJunk(t *testing.T) {
 	shard := filepath.Dir(c.store.Path(id))
 	other, _ := chunk(2, 10)
 	plant := map[string][]byte{
-		filepath.Join(shard, tmpPrefix+"123"):    data[:100],      // torn write
-		filepath.Join(dir, "zz", tmpPrefix+"9"):  []byte("x"),     // in another shard
-		filepath.Join(dir, "README"):             []byte("hello"), // not in a shard
-		filepath.Join(shard, "notacid"):          []byte("junk"),  // bad name
-		filepath.Join(dir, "aa", other.String()): []byte("wrong"), // wrong shard
+		filepath.Join(shard, chunkstore.TempPrefix+"123"):   data[:100],      // torn write
+		filepath.Join(dir, "zz", chunkstore.TempPrefix+"9"): []byte("x"),     // in another shard
+		filepath.Join(dir, "README"):                        []byte("hello"), // not in a shard
+		filepath.Join(shard, "notacid"):                     []byte("junk"),  // bad name
+		filepath.Join(dir, "aa", other.String()):            []byte("wrong"), // wrong shard
 	}
 	for p, b := range plant {
 		os.MkdirAll(filepath.Dir(p), 0o755)

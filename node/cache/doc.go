@@ -16,22 +16,24 @@
 //   - Policy decides what to evict. LRU is the implementation used by
 //     default. A Policy holds no bytes and touches no disk, so a scheduler or
 //     simulator can reuse it in memory.
-//   - DiskStore reads, writes, removes and lists chunk files and knows
-//     nothing about policy or size bounds.
+//   - internal/chunkstore reads, writes, removes and lists chunk files and
+//     knows nothing about policy or size bounds; it is the origin's store
+//     too, so a cache directory and an origin's chunk directory are one
+//     format.
 //   - Cache composes the two, enforces the size bound, verifies chunks,
 //     counts metrics and is safe for concurrent use.
 //
 // # On disk
 //
-// A chunk lives at Dir/<xy>/<cid>, where <cid> is the CID's base32 string
-// and <xy> its next-to-last two characters (as go-ds-flatfs shards), so a
-// 10 GiB cache of 16 KiB chunks spreads over at most 1024 directories.
-// A write goes to a temporary file ".tmp-*" in the same shard directory, is
-// fsynced, then renamed to its final name, so a crash never leaves a torn
-// chunk under a final name. Temporary leftovers are removed when the store
-// is opened. The parent directory is not fsynced after the rename: a power
-// loss may forget the most recent chunks, which is harmless for a cache,
-// but it cannot expose a partial one.
+// The directory is a chunkstore.Store (see internal/chunkstore for its
+// layout, Dir/<next-to-last two characters>/<cid>, and its conversion of
+// older layouts). Each write goes to a temporary file that is fsynced and
+// renamed into place (chunkstore.SyncFile), so a crash never leaves a torn
+// chunk under a final name. Temporary leftovers are removed when the cache
+// is opened: the cache is its directory's only user. The parent directory
+// is not fsynced after the rename: a power loss may forget the most recent
+// chunks, which is harmless for a cache, but it cannot expose a partial
+// one.
 //
 // # Size bound
 //
@@ -60,7 +62,7 @@
 //
 // # Imports
 //
-// cache imports catalog (for CIDs) and internal/clock. It must not import
+// cache imports catalog (for CIDs), internal/chunkstore and internal/clock. It must not import
 // node (its parent), client, tracker, origin or any libp2p package: the
 // node wires the cache to the network, not the other way round.
 package cache

@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/chunkstore"
 	"github.com/chorus-music/chorus/internal/clock"
 )
 
@@ -54,7 +55,7 @@ func diskBytes(t *testing.T, dir string) (total int64, temps int) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
+		if d.IsDir() || p == filepath.Join(dir, chunkstore.VersionFile) {
 			return nil
 		}
 		info, err := d.Info()
@@ -62,7 +63,7 @@ func diskBytes(t *testing.T, dir string) (total int64, temps int) {
 			return nil // removed while walking
 		}
 		total += info.Size()
-		if strings.HasPrefix(d.Name(), tmpPrefix) {
+		if strings.HasPrefix(d.Name(), chunkstore.TempPrefix) {
 			temps++
 		}
 		return nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chorus-music/chorus/client"
@@ -38,10 +39,11 @@ type ListenerOptions struct {
 	Swarm bool
 	// CacheMaxBytes bounds the cache; 0 means the cache's default.
 	CacheMaxBytes int64
-	// Upload and Fault configure the node (fault injection makes a hostile
-	// peer a real node).
+	// Upload configures the node's serving.
 	Upload node.UploadOptions
-	Fault  node.FaultOptions
+	// ServeStream wraps the node's inbound chunk streams: a sim/fault
+	// wrapper makes a hostile peer a real node.
+	ServeStream func(network.Stream) network.Stream
 	// NoAnnounce keeps the node from offering itself as a bootstrap peer.
 	NoAnnounce bool
 	// ListenUDP, when set, opens the node's UDP sockets (a link shaper).
@@ -171,7 +173,7 @@ func (l *Listener) startNode(ctx context.Context, c *Cluster, o ListenerOptions)
 		Dir:           l.Dir,
 		CacheMaxBytes: o.CacheMaxBytes,
 		Upload:        o.Upload,
-		Fault:         o.Fault,
+		ServeStream:   o.ServeStream,
 		Announce:      !o.NoAnnounce,
 		ListenUDP:     o.ListenUDP,
 		Clock:         c.opts.Clock,

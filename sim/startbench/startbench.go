@@ -1,9 +1,8 @@
 package startbench
 
 import (
+	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -23,164 +22,209 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/catalog/samples"
+	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/node"
-	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/sim/shaper"
+	"github.com/chorus-music/chorus/tracker"
 )
 
-// Options configure a run.
+// Options configure a run. Zero values take the defaults in brackets.
 type Options struct {
-	// RTT is the round trip the shaper adds (half on each side's sends).
-	// Zero means 40 ms.
+	// RTT is the round trip the shaper adds, half on each side's sends
+	// [40 ms].
 	RTT time.Duration
-	// Runs is how many fetches of each kind; zero means 30.
+	// BytesPerSecond is every party's uplink rate [6,250,000: 50 Mbit/s].
+	BytesPerSecond int64
+	// Runs is how many plays of each path [20].
 	Runs int
-	// ChunkSize is the size of the fetched chunk; zero means
-	// catalog.ChunkSize (16 KiB).
-	ChunkSize int
-	// Dir holds the origin's store and certificate; "" means a temporary
-	// directory removed afterwards.
+	// Seconds is the track's length; at 160 kbit/s it has Seconds*20,000
+	// bytes [240].
+	Seconds float64
+	// Dir holds every component's data; "" means a temporary directory
+	// removed afterwards.
 	Dir string
 	// Logger: nil discards.
 	Logger *slog.Logger
 }
 
-// Path names one way of fetching the chunk.
+func (o *Options) defaults() error {
+	if o.RTT == 0 {
+		o.RTT = 40 * time.Millisecond
+	}
+	if o.BytesPerSecond == 0 {
+		o.BytesPerSecond = 50_000_000 / 8
+	}
+	if o.Runs == 0 {
+		o.Runs = 20
+	}
+	if o.Seconds == 0 {
+		o.Seconds = 240
+	}
+	if o.RTT < 0 || o.BytesPerSecond < 0 || o.Runs < 0 || !(o.Seconds >= 1 && o.Seconds <= samples.MaxSeconds) {
+		return fmt.Errorf("startbench: bad options: RTT %v, rate %d B/s, %d runs, %v s", o.RTT, o.BytesPerSecond, o.Runs, o.Seconds)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Path names one way of getting the track.
 type Path string
 
-// The measured paths.
+// The measured paths, and the floors computed from the link.
 const (
-	PeerCold   Path = "peer, cold (dial + first request)"
-	PeerWarm   Path = "peer, warm (open connection)"
-	OriginCold Path = "origin HTTP/3, cold (new connection)"
-	OriginWarm Path = "origin HTTP/3, warm (open connection)"
+	FloorCold  Path = "physical floor, cold"
+	FloorWarm  Path = "physical floor, warm"
+	OriginCold Path = "HTTP/3 origin, cold"
+	OriginWarm Path = "HTTP/3 origin, warm"
+	PeerCold   Path = "Chorus, one peer, cold"
+	PeerWarm   Path = "Chorus, one peer, warm"
+	TwoCold    Path = "Chorus, two peers, cold"
+	TwoWarm    Path = "Chorus, two peers, warm"
 )
 
-// pingPath holds ping samples while the median is taken.
-const pingPath Path = "ping"
-
 // Paths lists the paths in report order.
-var Paths = []Path{PeerCold, PeerWarm, OriginCold, OriginWarm}
+var Paths = []Path{FloorCold, FloorWarm, OriginCold, OriginWarm, PeerCold, PeerWarm, TwoCold, TwoWarm}
+
+// StartBytes and EarlyBytes are the first two marks: 1 s and 16 s of audio
+// at 160 kbit/s. The third mark is the whole track.
+const (
+	StartBytes = 20_000
+	EarlyBytes = 320_000
+)
+
+// Mark indexes a sample's three times.
+type Mark int
+
+// The marks.
+const (
+	MarkStart Mark = iota // first StartBytes
+	MarkEarly             // first EarlyBytes
+	MarkWhole             // the whole track
+	numMarks
+)
+
+// Sample is one play's times to the three marks.
+type Sample [numMarks]time.Duration
 
 // Report holds every sample, by path.
 type Report struct {
-	// RTT is the round trip the shaper adds; PingRTT is the median round
-	// trip libp2p's ping measured over the same shaped path (warm), which
-	// adds both hosts' network stacks to it. Figures in RTTs use PingRTT
-	// when measured: it is the network round trip every request pays.
-	RTT       time.Duration
-	PingRTT   time.Duration
-	ChunkSize int
-	Samples   map[Path][]time.Duration
+	Options Options
+	// PingRTT is the median round trip libp2p's ping measured over the
+	// shaped path (both hosts' stacks added to the shaper's RTT).
+	PingRTT time.Duration
+	// Bytes are the three marks' byte counts (the last is the track's
+	// length).
+	Bytes   [numMarks]int64
+	Samples map[Path][]Sample
 }
 
-// unit is the round trip figures are expressed in.
-func (r *Report) unit() time.Duration {
-	if r.PingRTT > 0 {
-		return r.PingRTT
+// Median returns the median time of path p to mark k.
+func (r *Report) Median(p Path, k Mark) time.Duration {
+	var s []time.Duration
+	for _, x := range r.Samples[p] {
+		s = append(s, x[k])
 	}
-	return r.RTT
-}
-
-// Quantile returns the q-quantile (nearest rank) of a path's samples.
-func (r *Report) Quantile(p Path, q float64) time.Duration {
-	s := append([]time.Duration(nil), r.Samples[p]...)
 	if len(s) == 0 {
 		return 0
 	}
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(q*float64(len(s))+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
+	return s[(len(s)-1)/2]
 }
 
-// RTTs expresses d in measured round trips (see PingRTT).
-func (r *Report) RTTs(d time.Duration) float64 {
-	if r.unit() == 0 {
-		return 0
-	}
-	return float64(d) / float64(r.unit())
+// Target is one of the targets, as measured.
+type Target struct {
+	Name  string
+	Ratio float64
+	Max   float64
 }
 
-// ShapedRTTs expresses d in the shaper's configured round trips.
-func (r *Report) ShapedRTTs(d time.Duration) float64 {
-	if r.RTT == 0 {
-		return 0
+// Met reports whether the target holds.
+func (t Target) Met() bool { return t.Ratio > 0 && t.Ratio <= t.Max }
+
+// Targets returns the targets as ratios of medians within this run.
+func (r *Report) Targets() []Target {
+	ratio := func(a, b time.Duration) float64 {
+		if b <= 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
 	}
-	return float64(d) / float64(r.RTT)
+	return []Target{
+		{"one peer cold, first 20,000 B / cold floor", ratio(r.Median(PeerCold, MarkStart), r.Median(FloorCold, MarkStart)), 1.1},
+		{"one peer warm, first 20,000 B / warm floor", ratio(r.Median(PeerWarm, MarkStart), r.Median(FloorWarm, MarkStart)), 1.2},
+		{"one peer cold, whole track / HTTP/3 cold", ratio(r.Median(PeerCold, MarkWhole), r.Median(OriginCold, MarkWhole)), 1.1},
+		{"one peer warm, whole track / HTTP/3 warm", ratio(r.Median(PeerWarm, MarkWhole), r.Median(OriginWarm, MarkWhole)), 1.1},
+		{"two peers cold, whole track / one peer cold", ratio(r.Median(TwoCold, MarkWhole), r.Median(PeerCold, MarkWhole)), 0.6},
+		{"two peers warm, whole track / one peer warm", ratio(r.Median(TwoWarm, MarkWhole), r.Median(PeerWarm, MarkWhole)), 0.6},
+	}
 }
 
 // Print writes the report as a table with the targets.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "first %d bytes, shaped RTT %v, measured ping RTT %.2f ms (median), %d runs per path\n\n",
-		r.ChunkSize, r.RTT, ms(r.PingRTT), len(r.Samples[PeerCold]))
-	fmt.Fprintf(w, "%-40s %10s %10s %10s %10s %12s\n", "path", "median ms", "p90 ms", "median RTT", "p90 RTT", "median/shaped")
+	o := r.Options
+	fmt.Fprintf(w, "shaped RTT %v, %.1f Mbit/s per uplink, measured ping RTT %.1f ms; track %d B; medians of %d runs\n\n",
+		o.RTT, float64(o.BytesPerSecond)*8/1e6, ms(r.PingRTT), r.Bytes[MarkWhole], o.Runs)
+	fmt.Fprintf(w, "%-28s %14s %14s %16s\n", "path", fmt.Sprintf("first %d B", r.Bytes[MarkStart]), fmt.Sprintf("first %d B", r.Bytes[MarkEarly]), "whole track")
 	for _, p := range Paths {
-		m, p90 := r.Quantile(p, 0.5), r.Quantile(p, 0.9)
-		fmt.Fprintf(w, "%-40s %10.1f %10.1f %10.2f %10.2f %12.2f\n", p, ms(m), ms(p90), r.RTTs(m), r.RTTs(p90), r.ShapedRTTs(m))
+		fmt.Fprintf(w, "%-28s", p)
+		for k := range numMarks {
+			d := r.Median(p, k)
+			fmt.Fprintf(w, " %8.0f ms %4.1fR", ms(d), float64(d)/float64(o.RTT))
+		}
+		fmt.Fprintln(w)
 	}
-	cold, warm, oc := r.Quantile(PeerCold, 0.5), r.Quantile(PeerWarm, 0.5), r.Quantile(OriginCold, 0.5)
-	fmt.Fprintf(w, "\ntargets (medians): peer cold %.2f RTT (<= 2.2) %s; peer warm %.2f RTT (<= 1.2) %s; peer cold / origin cold %.2f (<= 1.1) %s\n",
-		r.RTTs(cold), verdict(r.RTTs(cold) <= 2.2), r.RTTs(warm), verdict(r.RTTs(warm) <= 1.2), float64(cold)/float64(max(oc, 1)), verdict(float64(cold) <= 1.1*float64(oc)))
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
+	fmt.Fprintf(w, "\n(R: shaped round trips)\ntargets (ratios of medians in this run):\n")
+	for _, t := range r.Targets() {
+		v := "met"
+		if !t.Met() {
+			v = "MISSED"
+		}
+		fmt.Fprintf(w, "  %-46s %5.2f (<= %.1f) %s\n", t.Name, t.Ratio, t.Max, v)
 	}
-	return "MISSED"
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// memStore is the serving node's chunk store.
-type memStore struct {
-	mu sync.Mutex // guards m
-	m  map[cid.Cid][]byte
+// knownPeers is a swarm node whose provider lookups answer at once with
+// the benchmark's seeders, as a cached lookup would.
+type knownPeers struct {
+	*node.Node
+	peers []peer.AddrInfo
 }
 
-func (s *memStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d, ok := s.m[c]; ok {
-		return d, nil
+func (k knownPeers) FindProviders(context.Context, cid.Cid, int) ([]peer.AddrInfo, error) {
+	for _, ai := range k.peers {
+		k.AddAddrs(ai)
 	}
-	return nil, errors.New("not found")
+	return k.peers, nil
 }
 
-func (s *memStore) Has(c cid.Cid) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok
-}
+var _ client.Swarm = knownPeers{}
 
 // bench holds the running parts.
 type bench struct {
 	opts    Options
 	shape   shaper.Options
-	tracker ed25519.PrivateKey
-	keys    map[string]ed25519.PublicKey
-	chunk   cid.Cid
-	data    []byte
+	c       *cluster.Cluster
+	tr      *client.Tracker
+	trackID string
+	m       *catalog.Manifest
+	plain   []byte // the ingested file: what the player must deliver
+	seeders []peer.AddrInfo
+	leeches int
 }
 
-// Run measures every path opts.Runs times.
+// Run measures every path opts.Runs times, interleaved so that the load of
+// the machine falls on every path alike.
 func Run(ctx context.Context, opts Options) (*Report, error) {
-	if opts.RTT == 0 {
-		opts.RTT = 40 * time.Millisecond
-	}
-	if opts.Runs == 0 {
-		opts.Runs = 30
-	}
-	if opts.ChunkSize == 0 {
-		opts.ChunkSize = catalog.ChunkSize
-	}
-	if opts.RTT < 0 || opts.Runs < 0 || opts.ChunkSize < 0 || opts.ChunkSize > catalog.MaxChunkSize {
-		return nil, fmt.Errorf("startbench: bad options %+v", opts)
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if err := opts.defaults(); err != nil {
+		return nil, err
 	}
 	if opts.Dir == "" {
 		d, err := os.MkdirTemp("", "chorus-startbench-*")
@@ -190,202 +234,350 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		defer os.RemoveAll(d)
 		opts.Dir = d
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	b := &bench{opts: opts, shape: shaper.Options{Delay: opts.RTT / 2, BytesPerSecond: opts.BytesPerSecond, Seed: 1, Precise: true}}
+	var err error
+	b.c, err = cluster.Start(ctx, cluster.Options{
+		Dir:    opts.Dir,
+		Logger: opts.Logger,
+		Argon2: tracker.Argon2Params{Time: 1, MemoryK: 1024, Threads: 1},
+		WrapOriginUDP: func(pc net.PacketConn) (net.PacketConn, error) {
+			return shaper.Wrap(pc, b.shape)
+		},
+	})
 	if err != nil {
+		return nil, fmt.Errorf("startbench: cluster: %w", err)
+	}
+	defer b.c.Close()
+	if err := b.setup(ctx); err != nil {
 		return nil, err
 	}
-	b := &bench{
-		opts:    opts,
-		shape:   shaper.Options{Delay: opts.RTT / 2, Seed: 1, Precise: true},
-		tracker: priv,
-		keys:    map[string]ed25519.PublicKey{"bench": pub},
-		data:    make([]byte, opts.ChunkSize),
+	defer b.tr.Close()
+	rep := &Report{Options: opts, Samples: map[Path][]Sample{}}
+	rep.Bytes = b.marks()
+	// The floors: a QUIC handshake and a request (cold) or the request
+	// alone (warm), then the bytes at the link rate.
+	var fc, fw Sample
+	for k, n := range rep.Bytes {
+		wire := time.Duration(float64(n) / float64(opts.BytesPerSecond) * 1e9)
+		fc[k], fw[k] = 2*opts.RTT+wire, opts.RTT+wire
 	}
-	if _, err := rand.Read(b.data); err != nil {
-		return nil, err
-	}
-	b.chunk = catalog.ChunkCID(b.data)
-	rep := &Report{RTT: opts.RTT, ChunkSize: opts.ChunkSize, Samples: map[Path][]time.Duration{}}
-	if err := b.peerPaths(ctx, rep); err != nil {
-		return nil, err
-	}
-	if err := b.originPaths(ctx, rep); err != nil {
-		return nil, err
+	rep.Samples[FloorCold], rep.Samples[FloorWarm] = []Sample{fc}, []Sample{fw}
+	for i := 0; i < opts.Runs; i++ {
+		cold, warm, err := b.originRun(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("startbench: origin run %d: %w", i, err)
+		}
+		rep.Samples[OriginCold] = append(rep.Samples[OriginCold], cold)
+		rep.Samples[OriginWarm] = append(rep.Samples[OriginWarm], warm)
+		for _, np := range []int{1, 2} {
+			cold, warm, ping, err := b.peerRun(ctx, b.seeders[:np], i == 0 && np == 1)
+			if err != nil {
+				return nil, fmt.Errorf("startbench: %d-peer run %d: %w", np, i, err)
+			}
+			if ping > 0 {
+				rep.PingRTT = ping
+			}
+			pc, pw := PeerCold, PeerWarm
+			if np == 2 {
+				pc, pw = TwoCold, TwoWarm
+			}
+			rep.Samples[pc] = append(rep.Samples[pc], cold)
+			rep.Samples[pw] = append(rep.Samples[pw], warm)
+		}
 	}
 	return rep, nil
 }
 
-// newNode starts a node on loopback whose UDP sends are shaped.
-func (b *bench) newNode(ctx context.Context, store node.Store) (*node.Node, error) {
-	return node.New(ctx, node.Options{
-		TrackerKeys: func() map[string]ed25519.PublicKey { return b.keys },
-		Tickets: node.TicketFunc(func(_ context.Context, p peer.ID) (protocol.Ticket, error) {
-			now := time.Now()
-			return protocol.SignTicket(protocol.TicketBody{
-				Version: protocol.TicketVersion, PeerID: p.String(), Account: "bench",
-				IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(), KeyID: "bench",
-			}, b.tracker), nil
-		}),
-		Store:     store,
-		Logger:    b.opts.Logger,
-		ListenUDP: shaper.ListenUDP(b.shape),
-	})
-}
-
-// peerPaths measures cold and warm fetches from a serving node. Each cold
-// run uses a fresh fetching node, so nothing about the server is known but
-// its address.
-func (b *bench) peerPaths(ctx context.Context, rep *Report) error {
-	server, err := b.newNode(ctx, &memStore{m: map[cid.Cid][]byte{b.chunk: b.data}})
-	if err != nil {
-		return fmt.Errorf("startbench: serving node: %w", err)
+// setup ingests the track, logs in and starts two seeders holding it.
+func (b *bench) setup(ctx context.Context) error {
+	const user, password = "bench", "bench-password-1"
+	if err := b.c.AddUser(ctx, user, password); err != nil {
+		return err
 	}
-	defer server.Close()
-	ai := server.AddrInfo()
-	for i := 0; i < b.opts.Runs; i++ {
-		cl, err := b.newNode(ctx, nil)
+	// 10 kHz mono 16-bit PCM: 160 kbit/s, 20,000 bytes a second.
+	path := filepath.Join(b.opts.Dir, "Bench - Start.wav")
+	if err := samples.WriteFile(path, samples.Spec{Seconds: b.opts.Seconds, SampleRate: 10000, Channels: 1, Seed: 7}); err != nil {
+		return err
+	}
+	var err error
+	if b.plain, err = os.ReadFile(path); err != nil {
+		return err
+	}
+	ts, err := b.c.Ingest(ctx, path)
+	if err != nil {
+		return fmt.Errorf("startbench: ingest: %w", err)
+	}
+	b.trackID = ts[0].ID
+	pins, err := client.OpenPins(filepath.Join(b.opts.Dir, "tracker-keys.json"))
+	if err != nil {
+		return err
+	}
+	if b.tr, err = client.NewTracker(client.TrackerOptions{URL: b.c.TrackerURL, Pins: pins}); err != nil {
+		return err
+	}
+	if err := b.tr.Login(ctx, user, password); err != nil {
+		return err
+	}
+	if b.m, err = b.tr.Manifest(ctx, b.trackID); err != nil {
+		return err
+	}
+	if b.m.ByteLength != int64(len(b.plain)) {
+		return fmt.Errorf("startbench: manifest says %d bytes, the file has %d", b.m.ByteLength, len(b.plain))
+	}
+	for i := range 2 {
+		s, err := b.join(ctx, fmt.Sprintf("seeder%d", i+1))
 		if err != nil {
-			return fmt.Errorf("startbench: fetching node: %w", err)
+			return fmt.Errorf("startbench: seeder: %w", err)
 		}
-		start := time.Now()
-		data, err := cl.FetchFrom(ctx, ai, b.chunk)
-		d := time.Since(start)
-		if err == nil && len(data) != len(b.data) {
-			err = fmt.Errorf("got %d bytes", len(data))
-		}
-		if err != nil {
-			cl.Close()
-			return fmt.Errorf("startbench: cold fetch %d: %w", i, err)
-		}
-		rep.Samples[PeerCold] = append(rep.Samples[PeerCold], d)
-		if i == 0 {
-			// Warm runs reuse the first fetching node's connection; so
-			// does the ping that measures the path's round trip.
-			var pings []time.Duration
-			for j := 0; j < b.opts.Runs; j++ {
-				d, err := cl.Ping(ctx, ai.ID)
-				if err != nil {
-					cl.Close()
-					return fmt.Errorf("startbench: ping: %w", err)
-				}
-				pings = append(pings, d)
+		context.AfterFunc(ctx, func() { s.Close() })
+		for _, ch := range b.m.Chunks {
+			data, err := b.c.Chunks.Get(ctx, ch.CID)
+			if err != nil {
+				return err
 			}
-			rep.Samples[pingPath] = pings
-			rep.PingRTT = rep.Quantile(pingPath, 0.5)
-			delete(rep.Samples, pingPath)
-			for j := 0; j < b.opts.Runs; j++ {
-				start := time.Now()
-				if _, err := cl.Fetch(ctx, ai.ID, b.chunk); err != nil {
-					cl.Close()
-					return fmt.Errorf("startbench: warm fetch %d: %w", j, err)
-				}
-				rep.Samples[PeerWarm] = append(rep.Samples[PeerWarm], time.Since(start))
+			if err := s.Cache.Put(ctx, ch.CID, data); err != nil {
+				return err
 			}
 		}
-		if err := cl.Close(); err != nil {
-			return err
-		}
+		b.seeders = append(b.seeders, s.Node.AddrInfo())
 	}
 	return nil
 }
 
-// originPaths measures HTTP/3 GETs of the chunk from an origin whose UDP
-// sends are shaped, through a client whose UDP sends are shaped too.
-func (b *bench) originPaths(ctx context.Context, rep *Report) error {
-	store, err := origin.OpenDirStore(filepath.Join(b.opts.Dir, "chunks"))
-	if err != nil {
-		return err
-	}
-	if err := store.Put(ctx, b.chunk, b.data); err != nil {
-		return err
-	}
-	cert, roots, err := origin.DevCertificate(filepath.Join(b.opts.Dir, "tls"), nil)
-	if err != nil {
-		return err
-	}
-	srv, err := origin.New(origin.Options{Store: store, TLS: origin.ServerTLSConfig(cert), Logger: b.opts.Logger})
-	if err != nil {
-		return err
-	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return err
-	}
-	shaped, err := shaper.Wrap(udp, b.shape)
-	if err != nil {
-		udp.Close()
-		return err
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, shaped, nil) }()
-	defer func() { stop(); <-done }()
-	url := fmt.Sprintf("https://%s%s%s", udp.LocalAddr(), protocol.PathChunkBase, b.chunk)
-	tlsConf := &tls.Config{RootCAs: roots, NextProtos: []string{http3.NextProtoH3}}
+// marks returns the byte counts of the three marks (no mark past the
+// track's end).
+func (b *bench) marks() [numMarks]int64 {
+	n := b.m.ByteLength
+	return [numMarks]int64{min(StartBytes, n), min(EarlyBytes, n), n}
+}
 
-	get := func(hc *http.Client) (time.Duration, error) {
-		start := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return 0, err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		n, err := io.Copy(io.Discard, resp.Body)
-		if err == nil && (resp.StatusCode != http.StatusOK || n != int64(len(b.data))) {
-			err = fmt.Errorf("status %s, %d bytes", resp.Status, n)
-		}
-		return time.Since(start), err
+// join starts a node with its own shaped link and an empty cache.
+func (b *bench) join(ctx context.Context, name string) (*client.Membership, error) {
+	return client.JoinSwarm(ctx, b.tr, client.SwarmOptions{
+		Dir:       filepath.Join(b.opts.Dir, name),
+		ListenUDP: shaper.ListenUDP(b.shape),
+		Logger:    b.opts.Logger.With("node", name),
+	})
+}
+
+// peerRun plays the track on a new node from seeders (cold), then again
+// with a new client over the open connections (warm). With ping it also
+// measures the round trip to the first seeder.
+func (b *bench) peerRun(ctx context.Context, seeders []peer.AddrInfo, ping bool) (cold, warm Sample, rtt time.Duration, err error) {
+	b.leeches++
+	l, err := b.join(ctx, fmt.Sprintf("leecher%d", b.leeches))
+	if err != nil {
+		return cold, warm, 0, err
 	}
-	newClient := func() (*http.Client, *http3.Transport, func(), error) {
-		cu, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		cpc, err := shaper.Wrap(cu, b.shape)
-		if err != nil {
-			cu.Close()
-			return nil, nil, nil, err
-		}
-		qt := &quic.Transport{Conn: cpc}
-		tr := &http3.Transport{
-			TLSClientConfig: tlsConf,
-			Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
-				ua, err := net.ResolveUDPAddr("udp", addr)
-				if err != nil {
-					return nil, err
-				}
-				return qt.DialEarly(ctx, ua, tc, qc)
-			},
-		}
-		cleanup := func() { tr.Close(); qt.Close(); cpc.Close() }
-		return &http.Client{Transport: tr}, tr, cleanup, nil
+	defer l.Close()
+	sw := knownPeers{Node: l.Node, peers: seeders}
+	if cold, err = b.play(ctx, sw); err != nil {
+		return cold, warm, 0, fmt.Errorf("cold: %w", err)
 	}
-	for i := 0; i < b.opts.Runs; i++ {
-		hc, _, cleanup, err := newClient()
-		if err != nil {
-			return err
-		}
-		d, err := get(hc)
-		if err != nil {
-			cleanup()
-			return fmt.Errorf("startbench: origin cold fetch %d: %w", i, err)
-		}
-		rep.Samples[OriginCold] = append(rep.Samples[OriginCold], d)
-		if i == 0 {
-			for j := 0; j < b.opts.Runs; j++ {
-				d, err := get(hc)
-				if err != nil {
-					cleanup()
-					return fmt.Errorf("startbench: origin warm fetch %d: %w", j, err)
-				}
-				rep.Samples[OriginWarm] = append(rep.Samples[OriginWarm], d)
+	if warm, err = b.play(ctx, sw); err != nil {
+		return cold, warm, 0, fmt.Errorf("warm: %w", err)
+	}
+	if ping {
+		var ds []time.Duration
+		for range 10 {
+			d, err := l.Node.Ping(ctx, seeders[0].ID)
+			if err != nil {
+				return cold, warm, 0, fmt.Errorf("ping: %w", err)
 			}
+			ds = append(ds, d)
 		}
-		cleanup()
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		rtt = ds[len(ds)/2]
+	}
+	return cold, warm, rtt, nil
+}
+
+// play plays the whole track with a new client on sw, from its peers only,
+// reading it in order and checking every byte.
+func (b *bench) play(ctx context.Context, sw client.Swarm) (Sample, error) {
+	var s Sample
+	cl, err := client.New(client.Options{
+		Tracker: b.tr,
+		Swarm:   sw,
+		Logger:  b.opts.Logger,
+		Sched:   sched.Config{BufferAhead: time.Duration(b.opts.Seconds*float64(time.Second)) + time.Second},
+	})
+	if err != nil {
+		return s, err
+	}
+	defer cl.Close()
+	if err := cl.Prepare(ctx, b.trackID); err != nil {
+		return s, err
+	}
+	start := time.Now()
+	pb, err := cl.Play(ctx, b.trackID)
+	if err != nil {
+		return s, err
+	}
+	defer pb.Close()
+	marks := b.marks()
+	buf := make([]byte, 64<<10)
+	var pos int64
+	k := Mark(0)
+	for k < numMarks {
+		n, err := pb.Read(buf)
+		if n > 0 && !bytes.Equal(buf[:n], b.plain[pos:pos+int64(n)]) {
+			return s, fmt.Errorf("bytes %d-%d differ from the ingested file", pos, pos+int64(n))
+		}
+		pos += int64(n)
+		for k < numMarks && pos >= marks[k] {
+			s[k] = time.Since(start)
+			k++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return s, err
+		}
+	}
+	if pos != b.m.ByteLength {
+		return s, fmt.Errorf("read %d of %d bytes", pos, b.m.ByteLength)
+	}
+	return s, nil
+}
+
+// originRun fetches every chunk of the track over HTTP/3 on a new
+// connection (cold), then again on the same connection (warm).
+func (b *bench) originRun(ctx context.Context) (cold, warm Sample, err error) {
+	cu, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return cold, warm, err
+	}
+	cpc, err := shaper.Wrap(cu, b.shape)
+	if err != nil {
+		cu.Close()
+		return cold, warm, err
+	}
+	qt := &quic.Transport{Conn: cpc}
+	tr := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: b.c.OriginCA, NextProtos: []string{http3.NextProtoH3}},
+		Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+			ua, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return qt.DialEarly(ctx, ua, tc, qc)
+		},
+	}
+	defer func() { tr.Close(); qt.Close(); cpc.Close() }()
+	hc := &http.Client{Transport: tr}
+	if cold, err = b.fetchAll(ctx, hc); err != nil {
+		return cold, warm, fmt.Errorf("cold: %w", err)
+	}
+	if warm, err = b.fetchAll(ctx, hc); err != nil {
+		return cold, warm, fmt.Errorf("warm: %w", err)
+	}
+	return cold, warm, nil
+}
+
+// The HTTP/3 reference asks for the chunks in track order with a window of
+// requests in flight that starts at originFirstWindow and grows by one with
+// every answer (doubling each round trip, as slow start does) up to
+// originMaxWindow: 64 chunks (1 MiB) are four times the 40 ms x 50 Mbit/s
+// path's bandwidth-delay product. Asking for all at once would make the
+// first chunks share the link with the whole track (quic-go sends streams
+// round-robin); a fixed small window would cap the throughput.
+const (
+	originFirstWindow = 4
+	originMaxWindow   = 64
+)
+
+// fetchAll asks the origin for every chunk, in order, within the growing
+// window, and records when the first bytes of the track, in order, have
+// arrived and verified.
+func (b *bench) fetchAll(ctx context.Context, hc *http.Client) (Sample, error) {
+	var s Sample
+	marks := b.marks()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu     sync.Mutex // guards the fields below
+		done   = make([]bool, len(b.m.Chunks))
+		contig int
+		pos    int64
+		k      Mark
+		first  error
+	)
+	start := time.Now()
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, originMaxWindow)
+	for range originMaxWindow - originFirstWindow {
+		slots <- struct{}{} // closed until answers open them
+	}
+	grown := originFirstWindow
+	for i, ch := range b.m.Chunks {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				<-slots
+				mu.Lock()
+				defer mu.Unlock()
+				if grown < originMaxWindow {
+					grown++
+					<-slots // one more in flight from now on
+				}
+			}()
+			err := b.get(ctx, hc, ch)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("chunk %d: %w", i, err)
+					cancel()
+				}
+				return
+			}
+			done[i] = true
+			for contig < len(done) && done[contig] {
+				pos += int64(b.m.Chunks[contig].Size)
+				contig++
+			}
+			for k < numMarks && pos >= marks[k] {
+				s[k] = time.Since(start)
+				k++
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return s, first
+	}
+	return s, ctx.Err()
+}
+
+func (b *bench) get(ctx context.Context, hc *http.Client, ch catalog.Chunk) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.c.OriginURL+protocol.PathChunkBase+ch.CID.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	if !catalog.VerifyCID(ch.CID, data) {
+		return errors.New("chunk does not match its CID")
 	}
 	return nil
 }

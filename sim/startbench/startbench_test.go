@@ -9,29 +9,36 @@ import (
 )
 
 // TestRunMeasuresEveryPath runs a small benchmark and checks its shape:
-// every path measured the asked number of times, and each sample at least
-// the shaped round trip (the shaper never delivers early). It asserts no
-// latency targets: those are the benchmark's job, not a unit test's.
+// every path measured the asked number of times, the marks in order, and
+// no sample below its floor (the shaper never delivers early). It asserts
+// no latency targets: those are the benchmark's job, not a unit test's.
 func TestRunMeasuresEveryPath(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts nodes and an origin")
+		t.Skip("starts a tracker, an origin and nodes")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rtt := 4 * time.Millisecond
-	rep, err := Run(ctx, Options{RTT: rtt, Runs: 3, Dir: t.TempDir()})
+	rep, err := Run(ctx, Options{RTT: rtt, Runs: 2, Seconds: 8, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	for _, p := range Paths {
-		if got := len(rep.Samples[p]); got != 3 {
-			t.Errorf("%s: %d samples; want 3", p, got)
+	for _, p := range Paths[2:] {
+		if got := len(rep.Samples[p]); got != 2 {
+			t.Errorf("%s: %d samples; want 2", p, got)
 		}
-		for _, d := range rep.Samples[p] {
-			if d < rtt {
-				t.Errorf("%s: sample %v below the shaped RTT %v", p, d, rtt)
+		for _, s := range rep.Samples[p] {
+			if !(s[MarkStart] > 0 && s[MarkStart] <= s[MarkEarly] && s[MarkEarly] <= s[MarkWhole]) {
+				t.Errorf("%s: marks %v not in order", p, s)
+			}
+			floor := rep.Median(FloorWarm, MarkStart)
+			if s[MarkStart] < floor {
+				t.Errorf("%s: first %d B in %v, below the warm floor %v", p, StartBytes, s[MarkStart], floor)
 			}
 		}
+	}
+	if rep.Bytes[MarkWhole] != 8*20000+44 {
+		t.Errorf("track of %d bytes; want %d", rep.Bytes[MarkWhole], 8*20000+44)
 	}
 	var buf bytes.Buffer
 	rep.Print(&buf)

@@ -64,6 +64,12 @@ type FinishedPlay struct {
 	sched.Finished
 }
 
+// GaveUpPlay is a GaveUp action of one client.
+type GaveUpPlay struct {
+	Client int
+	sched.GaveUp
+}
+
 // Harness runs one or more Schedulers (clients) in virtual time over one
 // event queue and one set of sources, so clients contend for the same
 // peers' upload capacity.
@@ -75,8 +81,9 @@ type Harness struct {
 	Log []Logged
 	// Delivered holds every event delivered, in order, unless NoLog.
 	Delivered []Delivery
-	// Finished holds the Finished actions.
+	// Finished holds the Finished actions; GaveUp the GaveUp actions.
 	Finished []FinishedPlay
+	GaveUp   []GaveUpPlay
 	// DHTDelay is how long FindPeers takes; zero means 500 ms.
 	DHTDelay time.Duration
 	// CacheDelay is how long a cache read takes; zero means 1 ms.
@@ -319,6 +326,8 @@ func (h *Harness) apply(c int, a sched.Action) {
 		}
 	case sched.Finished:
 		h.Finished = append(h.Finished, FinishedPlay{Client: c, Finished: a})
+	case sched.GaveUp:
+		h.GaveUp = append(h.GaveUp, GaveUpPlay{Client: c, GaveUp: a})
 	}
 }
 
@@ -385,6 +394,16 @@ func eventName(ev sched.Event) string {
 		return "seek"
 	case sched.PlayerPosition:
 		return "position"
+	case sched.Show:
+		return "show"
+	case sched.Dropped:
+		return "dropped"
+	case sched.RoutingGrew:
+		return "routing"
+	case sched.Pause:
+		return "pause"
+	case sched.Resume:
+		return "resume"
 	case sched.ChunkArrived:
 		return "arrived"
 	case sched.RequestFailed:

@@ -1,4 +1,4 @@
-package origin
+package chunkstore
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"crypto/rand"
+
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
-
-	"github.com/chorus-music/chorus/catalog"
 )
 
-// listFiles returns every file under root, relative to it.
+// listFiles returns every file under root but the version file, relative
+// to it.
 func listFiles(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
@@ -25,7 +26,7 @@ func listFiles(t *testing.T, root string) []string {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() {
+		if !d.IsDir() && p != filepath.Join(root, VersionFile) {
 			rel, _ := filepath.Rel(root, p)
 			out = append(out, rel)
 		}
@@ -37,14 +38,14 @@ func listFiles(t *testing.T, root string) []string {
 	return out
 }
 
-func TestDirStorePutGetLayout(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStorePutGetLayout(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, c := putRandom(t, s, catalog.ChunkSize)
+	data, c := putRandom(t, s, 256<<10)
 	name := c.String()
-	want := filepath.Join(name[len(name)-2:], name)
+	want := filepath.Join(Shard(name), name)
 	if got := listFiles(t, s.Root()); len(got) != 1 || got[0] != want {
 		t.Fatalf("files after Put = %q; want [%q]", got, want)
 	}
@@ -72,16 +73,16 @@ func TestDirStorePutGetLayout(t *testing.T) {
 	}
 }
 
-func TestDirStoreRejectsMismatch(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreRejectsMismatch(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := []byte("the real chunk")
-	c := catalog.ChunkCID(data)
+	c := chunkCID(data)
 	err = s.Put(context.Background(), c, []byte("some other bytes"))
-	if !errors.Is(err, ErrCIDMismatch) {
-		t.Fatalf("Put(%s, wrong data) = %v; want ErrCIDMismatch", c, err)
+	if !errors.Is(err, ErrMismatch) {
+		t.Fatalf("Put(%s, wrong data) = %v; want ErrMismatch", c, err)
 	}
 	if s.Has(c) {
 		t.Errorf("Has(%s) = true after rejected Put", c)
@@ -91,8 +92,8 @@ func TestDirStoreRejectsMismatch(t *testing.T) {
 	}
 }
 
-func TestDirStoreBadCIDs(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreBadCIDs(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +122,12 @@ func TestDirStoreBadCIDs(t *testing.T) {
 	}
 }
 
-func TestDirStoreNotFound(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreNotFound(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := catalog.ChunkCID([]byte("never stored"))
+	c := chunkCID([]byte("never stored"))
 	if _, _, err := s.Open(c); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(%s) = %v; want ErrNotFound", c, err)
 	}
@@ -135,46 +136,46 @@ func TestDirStoreNotFound(t *testing.T) {
 	}
 }
 
-func TestDirStoreTooLarge(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreTooLarge(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, catalog.MaxChunkSize+1)
-	c := catalog.ChunkCID(data)
+	data := make([]byte, maxChunk+1)
+	c := chunkCID(data)
 	if err := s.Put(context.Background(), c, data); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Put(%d bytes) = %v; want ErrTooLarge", len(data), err)
 	}
 }
 
-func TestDirStoreCancelledPut(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreCancelledPut(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	data := []byte("late")
-	if err := s.Put(ctx, catalog.ChunkCID(data), data); !errors.Is(err, context.Canceled) {
+	if err := s.Put(ctx, chunkCID(data), data); !errors.Is(err, context.Canceled) {
 		t.Errorf("Put(cancelled ctx) = %v; want context.Canceled", err)
 	}
 }
 
 // A Put that crashed mid-write leaves only a ".tmp-" file, which is never
 // taken for the chunk.
-func TestDirStoreTempFileNeverAChunk(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreTempFileNeverAChunk(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := []byte("a chunk whose write was torn")
-	c := catalog.ChunkCID(data)
+	c := chunkCID(data)
 	name := c.String()
-	shard := filepath.Join(s.Root(), name[len(name)-2:])
+	shard := filepath.Join(s.Root(), Shard(name))
 	if err := os.MkdirAll(shard, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	torn := filepath.Join(shard, tempPrefix+"crashed")
+	torn := filepath.Join(shard, TempPrefix+"crashed")
 	if err := os.WriteFile(torn, data[:5], 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -192,19 +193,19 @@ func TestDirStoreTempFileNeverAChunk(t *testing.T) {
 		t.Fatalf("Get(%s) = %q, %v; want %q", c, got, err, data)
 	}
 	for _, f := range listFiles(t, s.Root()) {
-		if base := filepath.Base(f); strings.HasPrefix(base, tempPrefix) && base != filepath.Base(torn) {
+		if base := filepath.Base(f); strings.HasPrefix(base, TempPrefix) && base != filepath.Base(torn) {
 			t.Errorf("Put left temp file %s", f)
 		}
 	}
 }
 
-func TestDirStoreConcurrentPuts(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreConcurrentPuts(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := bytes.Repeat([]byte("concurrent "), 2000)
-	c := catalog.ChunkCID(data)
+	c := chunkCID(data)
 	const n = 16
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -227,29 +228,29 @@ func TestDirStoreConcurrentPuts(t *testing.T) {
 	}
 }
 
-func TestOpenDirStoreErrors(t *testing.T) {
-	if _, err := OpenDirStore(""); !errors.Is(err, ErrBadOptions) {
-		t.Errorf("OpenDirStore(%q) = %v; want ErrBadOptions", "", err)
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(Options{Dir: "", MaxChunkSize: maxChunk}); !errors.Is(err, ErrBadOptions) {
+		t.Errorf("Open(Options{Dir: %q, MaxChunkSize: maxChunk}) = %v; want ErrBadOptions", "", err)
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenDirStore(file); err == nil {
-		t.Errorf("OpenDirStore(%q) = nil error on a regular file", file)
+	if _, err := Open(Options{Dir: file, MaxChunkSize: maxChunk}); err == nil {
+		t.Errorf("Open(Options{Dir: %q, MaxChunkSize: maxChunk}) = nil error on a regular file", file)
 	}
 }
 
-func TestDirStoreRemoveTemp(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+func TestStoreRemoveTemp(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, c := putRandom(t, s, 100)
 	name := c.String()
-	shard := filepath.Join(s.Root(), name[len(name)-2:])
-	old := filepath.Join(shard, tempPrefix+"old")
-	recent := filepath.Join(shard, tempPrefix+"recent")
+	shard := filepath.Join(s.Root(), Shard(name))
+	old := filepath.Join(shard, TempPrefix+"old")
+	recent := filepath.Join(shard, TempPrefix+"recent")
 	for _, p := range []string{old, recent} {
 		if err := os.WriteFile(p, []byte("torn"), 0o600); err != nil {
 			t.Fatal(err)
@@ -282,18 +283,18 @@ func TestDirStoreRemoveTemp(t *testing.T) {
 // a torn file under a chunk's name (a crash before Sync) is rewritten by
 // the next Put instead of being kept.
 func TestBatchPutSyncAndTornRewrite(t *testing.T) {
-	s, err := OpenDirStore(t.TempDir())
+	s, err := Open(Options{Dir: t.TempDir(), MaxChunkSize: maxChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := []byte("some ciphertext of a chunk")
-	c := catalog.ChunkCID(data)
+	c := chunkCID(data)
 	b := s.Batch()
 	if err := b.Put(context.Background(), c, data); err != nil {
 		t.Fatalf("Batch.Put: %v", err)
 	}
-	if err := b.Put(context.Background(), c, []byte("other")); !errors.Is(err, ErrCIDMismatch) {
-		t.Fatalf("Batch.Put(mismatch) = %v; want ErrCIDMismatch", err)
+	if err := b.Put(context.Background(), c, []byte("other")); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("Batch.Put(mismatch) = %v; want ErrMismatch", err)
 	}
 	if err := b.Sync(context.Background()); err != nil {
 		t.Fatalf("Sync: %v", err)
@@ -302,13 +303,37 @@ func TestBatchPutSyncAndTornRewrite(t *testing.T) {
 		t.Fatalf("Get after batch = %q, %v; want %q", got, err, data)
 	}
 	// Tear the file, as a crash before Sync could.
-	if err := os.WriteFile(s.path(c), data[:3], 0o644); err != nil {
+	if err := os.WriteFile(s.Path(c), data[:3], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Put(context.Background(), c, data); err != nil {
 		t.Fatalf("Put over a torn chunk: %v", err)
 	}
-	if got, _ := os.ReadFile(s.path(c)); !bytes.Equal(got, data) {
+	if got, _ := os.ReadFile(s.Path(c)); !bytes.Equal(got, data) {
 		t.Fatalf("torn chunk not rewritten: %q", got)
 	}
+}
+
+// maxChunk is the bound the tests open stores with (catalog's MaxChunkSize).
+const maxChunk = 1 << 20
+
+// chunkCID names data the way catalog.ChunkCID does.
+func chunkCID(data []byte) cid.Cid {
+	sum, err := mh.Sum(data, mh.SHA2_256, -1)
+	if err != nil {
+		panic(err)
+	}
+	return cid.NewCidV1(cid.Raw, sum)
+}
+
+// putRandom stores a random chunk of n bytes and returns it and its CID.
+func putRandom(tb testing.TB, s *Store, n int) ([]byte, cid.Cid) {
+	tb.Helper()
+	data := make([]byte, n)
+	rand.Read(data)
+	c := chunkCID(data)
+	if err := s.Put(context.Background(), c, data); err != nil {
+		tb.Fatalf("Put(%s): %v", c, err)
+	}
+	return data, c
 }

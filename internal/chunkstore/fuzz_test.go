@@ -1,30 +1,30 @@
-package cache
+package chunkstore
 
 import "testing"
 
 // FuzzParseName feeds arbitrary file names, as found on disk, to the name
 // parser: it must not panic, and what it accepts must be canonical.
 func FuzzParseName(f *testing.F) {
-	id, _ := chunk(1, 10)
+	id := chunkCID([]byte("0123456789"))
 	f.Add(id.String())
 	f.Add(".tmp-123")
 	f.Fuzz(func(t *testing.T, name string) {
-		c, err := parseName(name)
+		c, err := ParseName(name)
 		if err != nil {
 			return
 		}
 		if got := c.String(); got != name {
-			t.Fatalf("parseName(%q) = %s; want the same string back", name, got)
+			t.Fatalf("ParseName(%q) = %s; want the same string back", name, got)
 		}
 		if c.Version() != 1 || c.Type() != 0x55 {
-			t.Fatalf("parseName(%q) accepted version %d codec %#x", name, c.Version(), c.Type())
+			t.Fatalf("ParseName(%q) accepted version %d codec %#x", name, c.Version(), c.Type())
 		}
-		_ = shardOf(name)
+		_ = Shard(name)
 	})
 }
 
 func TestParseName(t *testing.T) {
-	id, _ := chunk(1, 10)
+	id := chunkCID([]byte("0123456789"))
 	tests := []struct {
 		name string
 		ok   bool
@@ -38,9 +38,9 @@ func TestParseName(t *testing.T) {
 		{"notacid", false},
 	}
 	for _, tt := range tests {
-		_, err := parseName(tt.name)
+		_, err := ParseName(tt.name)
 		if (err == nil) != tt.ok {
-			t.Errorf("parseName(%q) = %v; want ok = %v", tt.name, err, tt.ok)
+			t.Errorf("ParseName(%q) = %v; want ok = %v", tt.name, err, tt.ok)
 		}
 	}
 }

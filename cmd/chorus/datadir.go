@@ -1,0 +1,36 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/chorus-music/chorus/internal/flock"
+)
+
+// clientLockFile, in a client data directory, is locked by the one process
+// that owns the directory's node identity, cache and sessions.
+const clientLockFile = "lock"
+
+// lockClientDir takes the client data directory's lock for command (as
+// `chorus node` or `chorus play --swarm`), so that two processes never run
+// two nodes with one peer ID over one cache. The lock lasts until release
+// is called or the process exits, however it exits. A directory in use
+// gives an error naming the holder's PID and what to do.
+func lockClientDir(dir, command string) (release func(), err error) {
+	l, err := flock.TryLock(filepath.Join(dir, clientLockFile), flock.Exclusive, command, time.Now())
+	var held *flock.HeldError
+	if errors.As(err, &held) {
+		who := "another process"
+		if h := held.Holder; h.PID > 0 {
+			who = fmt.Sprintf("process %d (%s, since %s)", h.PID, h.Command, h.Since.Local().Format(time.DateTime))
+		}
+		return nil, fmt.Errorf("data directory %s is in use by %s, which owns its node identity and cache: "+
+			"stop that process first, or give this command its own directory with --data", dir, who)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return func() { l.Release() }, nil
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/chorus-music/chorus/node"
+	"github.com/chorus-music/chorus/node/dhtstore"
+	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/tracker"
+)
+
+// dhtServerAccount is the account named in the tickets the tracker issues
+// to its own DHT server.
+const dhtServerAccount = "chorus-dht-server"
+
+// dhtServer is an always-on DHT server node beside the tracker: it holds
+// no chunks, keeps the provider records listeners put to it in a SQLite
+// file across restarts, and heads the tracker's bootstrap list.
+type dhtServer struct {
+	node    *node.Node
+	records *dhtstore.Store
+}
+
+// startDHTServer starts the tracker's DHT server on listen, with its
+// identity, listen port and records under dir. Its admission tickets are
+// signed by the tracker's own keyring, for TicketTTL each (renewed by the
+// node).
+func startDHTServer(ctx context.Context, env *cmdEnv, srv *tracker.Server, dir, listen string, lifetime, ticketTTL time.Duration) (*dhtServer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("dht server: %w", err)
+	}
+	records, err := dhtstore.Open(filepath.Join(dir, "records.db"))
+	if err != nil {
+		return nil, err
+	}
+	keys := srv.Keyring()
+	n, err := node.New(ctx, node.Options{
+		DataDir:     dir,
+		ListenAddrs: []string{listen},
+		TrackerKeys: keys.PublicKeys,
+		Tickets: node.TicketFunc(func(_ context.Context, p peer.ID) (protocol.Ticket, error) {
+			now := time.Now()
+			body := protocol.TicketBody{
+				Version: protocol.TicketVersion, PeerID: p.String(), Account: dhtServerAccount,
+				IssuedAt: now.Unix(), ExpiresAt: now.Add(ticketTTL).Unix(), KeyID: keys.CurrentID(),
+			}
+			id, sig := keys.Sign(protocol.TicketSigningBytes(body))
+			if id != body.KeyID {
+				return protocol.Ticket{}, fmt.Errorf("dht server ticket: the signing key rotated while signing; try again")
+			}
+			return protocol.Ticket{TicketBody: body, Signature: sig}, nil
+		}),
+		Upload: node.UploadOptions{Disabled: true},
+		DHT:    node.DHTOptions{Records: records, RecordLifetime: lifetime},
+		Logger: env.log.With("component", "dht-server"),
+	})
+	if err != nil {
+		records.Close()
+		return nil, fmt.Errorf("dht server: %w", err)
+	}
+	env.log.Info("dht server serving", "peer", n.ID().String(), "addrs", fmt.Sprint(n.Addrs()),
+		"records", filepath.Join(dir, "records.db"), "record_lifetime", lifetime.String())
+	return &dhtServer{node: n, records: records}, nil
+}
+
+// bootstrapAddrs are the server's addresses as bootstrap list entries.
+func (d *dhtServer) bootstrapAddrs() []string {
+	var out []string
+	for _, a := range d.node.Addrs() {
+		out = append(out, a.String()+"/p2p/"+d.node.ID().String())
+	}
+	return out
+}
+
+func (d *dhtServer) Close() error {
+	err := d.node.Close()
+	if cerr := d.records.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// withBootstrapFirst answers GET /v1/network from api with first's entries
+// put at the head of the bootstrap list, so that every node joins through
+// the always-on servers. Everything else goes to api untouched.
+func withBootstrapFirst(api http.Handler, first func() []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != protocol.PathNetwork {
+			api.ServeHTTP(w, r)
+			return
+		}
+		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+		api.ServeHTTP(rec, r)
+		var info protocol.NetworkInfo
+		if rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &info) != nil {
+			rec.copyTo(w)
+			return
+		}
+		info.Bootstrap = append(first(), info.Bootstrap...)
+		b, err := json.Marshal(info)
+		if err != nil {
+			rec.copyTo(w)
+			return
+		}
+		rec.body.Reset()
+		rec.body.Write(append(b, '\n'))
+		rec.header.Set("Content-Length", strconv.Itoa(rec.body.Len()))
+		rec.copyTo(w)
+	})
+}
+
+// bufferedResponse holds a handler's whole response.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferedResponse) WriteHeader(code int)        { b.status = code }
+
+func (b *bufferedResponse) copyTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(b.status)
+	w.Write(b.body.Bytes())
+}
+
+// dhtRecordLifetime is the DHT server's default record lifetime; see
+// README ("Always-on DHT servers") for why.
+const dhtRecordLifetime = 48 * time.Hour

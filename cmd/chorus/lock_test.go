@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDataDirOneOwner: while `chorus node` runs on a client data
+// directory, a second node and a `chorus play --swarm` on the same
+// directory refuse at once, naming the node's PID and what to do; once the
+// node is killed (even with SIGKILL) the directory is free again.
+func TestDataDirOneOwner(t *testing.T) {
+	src := testdata("flac.flac")
+	lt := startTracker(t, src)
+	track := lt.ids["flac.flac"]
+	dir := t.TempDir()
+
+	nd := exec.Command(lt.bin, "node", "--tracker", lt.api, "--user", "bob", "--data", dir)
+	nd.Stdin = strings.NewReader(testPassword + "\n")
+	ndOut, err := nd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Process.Kill()
+	waitForLine(t, ndOut, "sharing", time.Minute)
+
+	wantHolder := fmt.Sprintf("in use by process %d (chorus node", nd.Process.Pid)
+	for name, args := range map[string][]string{
+		"second node":  {"node", "--tracker", lt.api, "--user", "bob", "--data", dir},
+		"play --swarm": lt.playArgs(dir, filepath.Join(t.TempDir(), "x.flac"), track, "--swarm"),
+	} {
+		start := time.Now()
+		_, errOut, err := chorusRun(t, lt.bin, lt.data, testPassword+"\n", args...)
+		if err == nil {
+			t.Errorf("%s on a directory in use succeeded; want a refusal", name)
+			continue
+		}
+		if !strings.Contains(errOut, wantHolder) || !strings.Contains(errOut, "--data") || strings.Count(errOut, "in use by") != 1 {
+			t.Errorf("%s said %q; want one message with %q and what to do (--data)", name, errOut, wantHolder)
+		}
+		t.Logf("%s refused: %s", name, strings.TrimSpace(errOut))
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("%s took %v to refuse; want at once", name, d)
+		}
+	}
+
+	// SIGKILL leaves no stale lock: the kernel drops it with the process.
+	if err := nd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	nd.Wait()
+	out := filepath.Join(t.TempDir(), "after.flac")
+	mustRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(dir, out, track, "--swarm")...)
+	want, _ := os.ReadFile(src)
+	if got, _ := os.ReadFile(out); string(got) != string(want) {
+		t.Fatalf("play --swarm after the node died wrote %d bytes; want the source's %d", len(got), len(want))
+	}
+}
