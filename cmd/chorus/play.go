@@ -63,7 +63,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer outFile.Abort()
 	if *swarm {
-		release, err := lockClientDir(*dataDir, "chorus play --swarm")
+		release, err := lockClientDir(*dataDir, "chorus play --swarm", "--data")
 		if err != nil {
 			return err
 		}
