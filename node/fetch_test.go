@@ -6,11 +6,14 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/protocol"
 )
 
@@ -246,4 +249,106 @@ func slicesContains(ps []peer.ID, p peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// recordStream keeps a copy of what the server reads from a chunk stream.
+type recordStream struct {
+	network.Stream
+	mu  *sync.Mutex // guards buf
+	buf *bytes.Buffer
+}
+
+func (r recordStream) Read(p []byte) (int, error) {
+	n, err := r.Stream.Read(p)
+	r.mu.Lock()
+	r.buf.Write(p[:n])
+	r.mu.Unlock()
+	return n, err
+}
+
+// TestStartFetchKeepsOrder starts requests for many chunks at once over a
+// cold connection and checks that the server reads them in the order they
+// were started, the first one first, and every answer arrives.
+func TestStartFetchKeepsOrder(t *testing.T) {
+	tr := newFakeTracker(t)
+	var mu sync.Mutex
+	var read bytes.Buffer
+	b := newTestNode(t, tr, func(o *Options) {
+		o.ServeStream = func(s network.Stream) network.Stream { return recordStream{Stream: s, mu: &mu, buf: &read} }
+	})
+	a := newTestNode(t, tr)
+	ctx := testCtx(t)
+	a.AddAddrs(b.AddrInfo())
+	const n = 12
+	var cids []cid.Cid
+	var want [][]byte
+	for range n {
+		c, d := b.store.put(t, 1000)
+		cids = append(cids, c)
+		want = append(want, d)
+	}
+	var pending []*PendingFetch
+	for _, c := range cids {
+		pending = append(pending, a.StartFetch(ctx, b.ID(), c, time.Time{}))
+	}
+	for i, f := range pending {
+		got, err := f.Wait()
+		if err != nil || !bytes.Equal(got, want[i]) {
+			t.Fatalf("fetch %d = %d bytes, %v; want its chunk", i, len(got), err)
+		}
+	}
+	mu.Lock()
+	r := bytes.NewReader(read.Bytes())
+	mu.Unlock()
+	if msg, err := protocol.ReadMessage(r); err != nil || msg.Type() != protocol.TypeHello {
+		t.Fatalf("first frame = %v, %v; want a Hello", msg, err)
+	}
+	for i, c := range cids {
+		msg, err := protocol.ReadMessage(r)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		req, ok := msg.(*protocol.Request)
+		if !ok || !bytes.Equal(req.CID, c.Bytes()) {
+			t.Fatalf("frame %d = %+v; want the request for chunk %d (started %d-th)", i+1, msg, i, i)
+		}
+	}
+}
+
+// TestUploadSlotTurn: a stream whose queue never empties (a deep window)
+// keeps its upload slot only for its turn while another peer is refused
+// one; then it answers what it queued Busy, and the refused peer is served.
+func TestUploadSlotTurn(t *testing.T) {
+	tr := newFakeTracker(t)
+	clk := clock.NewFake(time.Now())
+	gs := &gateStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	server := newTestNode(t, tr, func(o *Options) { o.Store = gs; o.Upload.Slots = 1; o.Clock = clk })
+	x, xdata := gs.put(t, catalog.ChunkSize)
+	y, _ := gs.put(t, catalog.ChunkSize)
+	z, zdata := gs.put(t, catalog.ChunkSize)
+	gs.gated = x
+	hog, other := newTestNode(t, tr), newTestNode(t, tr)
+	ctx := testCtx(t)
+	hog.AddAddrs(server.AddrInfo())
+	fx := hog.StartFetch(ctx, server.ID(), x, time.Time{})
+	fy := hog.StartFetch(ctx, server.ID(), y, time.Time{})
+	select {
+	case <-gs.entered: // the hog holds the only slot, y queued behind x
+	case <-ctx.Done():
+		t.Fatal("the hog's fetch never reached the store")
+	}
+	if _, err := other.FetchFrom(ctx, server.AddrInfo(), z); !errors.Is(err, ErrBusy) {
+		t.Fatalf("other's FetchFrom while the slot is taken = %v; want ErrBusy", err)
+	}
+	clk.Advance(slotTurn)
+	close(gs.release)
+	if got, err := fx.Wait(); err != nil || !bytes.Equal(got, xdata) {
+		t.Fatalf("hog's chunk in service = %d bytes, %v; want it served", len(got), err)
+	}
+	if _, err := fy.Wait(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("hog's queued chunk after its turn = %v; want ErrBusy", err)
+	}
+	if got, err := other.Fetch(ctx, server.ID(), z); err != nil || !bytes.Equal(got, zdata) {
+		t.Fatalf("other's Fetch after the hog's turn = %d bytes, %v; want its chunk", len(got), err)
+	}
 }

@@ -65,6 +65,11 @@ type Node struct {
 	smu      sync.Mutex // guards the fields below (fetch sessions)
 	sessions map[peer.ID]*session
 	opening  map[peer.ID]chan struct{} // closed when an open attempt ends
+	outboxes map[peer.ID]*outbox       // requests not yet written (StartFetch)
+
+	// slotRefused is when (UnixNano on the node's clock) a request was
+	// last answered Busy for want of a free upload slot (see slotTurn).
+	slotRefused atomic.Int64
 
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
@@ -142,6 +147,7 @@ func newNode(ctx context.Context, opts Options, hk hooks) (*Node, error) {
 		rejected:     make(map[peer.ID]rejection),
 		sessions:     make(map[peer.ID]*session),
 		opening:      make(map[peer.ID]chan struct{}),
+		outboxes:     make(map[peer.ID]*outbox),
 		held:         make(map[cid.Cid]struct{}),
 		rtSignal:     make(chan struct{}),
 		ann:          newAnnouncer(),

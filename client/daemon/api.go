@@ -134,6 +134,10 @@ func (d *Daemon) handler() http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		if !d.authorized(r) {
+			if r.URL.Path == "/login" {
+				writeError(w, http.StatusUnauthorized, errors.New("this login link was used already or has expired: get a new one with `chorus ctl open`"))
+				return
+			}
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API key: send X-API-Key (the key is in the config directory's api-key file), or open the login link the daemon prints"))
 			return
 		}
@@ -244,6 +248,9 @@ func (d *Daemon) handleLoginLink(w http.ResponseWriter, r *http.Request) {
 const (
 	searchLimit = 50
 	searchWarm  = 5
+	// warmPrepare is how many of a warm call's tracks get their manifest
+	// and key fetched ahead.
+	warmPrepare = 10
 )
 
 func (d *Daemon) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -314,10 +321,21 @@ func (d *Daemon) handleWarm(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	for _, id := range body.IDs {
+	for i, id := range body.IDs {
 		if err := c.Lookup(id); err != nil {
 			fail(w, err)
 			return
+		}
+		if i < warmPrepare {
+			// Manifest and key too, so a press of play needs no tracker
+			// round trip.
+			go func() {
+				ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
+				defer cancel()
+				if err := c.Prepare(ctx, id); err != nil {
+					d.log.Debug("warm: prepare", "track", id, "err", err)
+				}
+			}()
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -386,6 +404,10 @@ func (d *Daemon) handlePlayer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		PositionMS *int64 `json:"position_ms"`
 		Paused     bool   `json:"paused"`
+		// ID, when given, is the track the report is about: a report that
+		// arrives after the track changed is refused (409), not applied to
+		// the next track.
+		ID string `json:"id"`
 	}
 	if err := decode(r, &body); err != nil {
 		fail(w, err)
@@ -395,7 +417,7 @@ func (d *Daemon) handlePlayer(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: player needs {\"position_ms\": N, \"paused\": bool}", ErrBadRequest))
 		return
 	}
-	if err := d.Heard(*body.PositionMS, body.Paused); err != nil {
+	if err := d.Heard(body.ID, *body.PositionMS, body.Paused); err != nil {
 		fail(w, err)
 		return
 	}

@@ -2,19 +2,24 @@ package daemon_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client/daemon"
 	"github.com/chorus-music/chorus/client/daemon/daemontest"
+	"github.com/chorus-music/chorus/node"
 )
 
 // api is a test's client of the daemon's API.
@@ -301,6 +306,58 @@ func TestAPI(t *testing.T) {
 		}
 		a.ok("DELETE", "/api/queue", "", &q)
 	})
+	t.Run("a late player report about another track is refused", func(t *testing.T) {
+		st := a.status()
+		if st.Track == nil {
+			t.Fatal("nothing plays")
+		}
+		if resp, data := a.do("POST", "/api/player", fmt.Sprintf(`{"position_ms":0,"paused":false,"id":%q}`, s.Tracks[0].ID)); resp.StatusCode != http.StatusConflict {
+			t.Errorf("player report about a track that ended = %d %s; want 409", resp.StatusCode, data)
+		}
+		if resp, data := a.do("POST", "/api/player", fmt.Sprintf(`{"position_ms":1000,"paused":false,"id":%q}`, st.Track.ID)); resp.StatusCode != http.StatusNoContent {
+			t.Errorf("player report = %d %s; want 204", resp.StatusCode, data)
+		}
+	})
+	t.Run("sharing off serves peers nothing, and is kept", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st := a.status()
+		id, err := peer.Decode(st.Node.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ai := peer.AddrInfo{ID: id}
+		for _, s := range st.Node.Addrs {
+			ma, err := multiaddr.NewMultiaddr(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ai.Addrs = append(ai.Addrs, ma)
+		}
+		l := s.Peers[1]
+		if err := l.Node.Connect(ctx, ai); err != nil {
+			t.Fatal(err)
+		}
+		m, err := l.Tracker.Manifest(ctx, s.Tracks[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := m.Chunks[0].CID
+		if _, err := l.Node.Fetch(ctx, id, first); err != nil {
+			t.Fatalf("fetch of a chunk the daemon played, sharing on: %v", err)
+		}
+		a.ok("POST", "/api/sharing", `{"on":false}`, &st)
+		if st.Sharing {
+			t.Fatal("status says sharing after turning it off")
+		}
+		if _, err := l.Node.Fetch(ctx, id, first); !errors.Is(err, node.ErrDontHave) {
+			t.Errorf("fetch from the daemon with sharing off = %v; want ErrDontHave", err)
+		}
+		if cfg, _, err := daemon.LoadConfig(s.Paths); err != nil || cfg.Sharing {
+			t.Errorf("config.json after sharing off: sharing %v, %v; want false", cfg.Sharing, err)
+		}
+		a.ok("POST", "/api/sharing", `{"on":true}`, &st)
+	})
 	t.Run("metrics include the node's", func(t *testing.T) {
 		resp, data := a.do("GET", "/metrics", "")
 		if resp.StatusCode != 200 {
@@ -312,5 +369,4 @@ func TestAPI(t *testing.T) {
 			}
 		}
 	})
-	_ = os.Getenv
 }

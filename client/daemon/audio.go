@@ -86,6 +86,7 @@ func newAudioSlot() *audioSlot { return &audioSlot{sem: make(chan struct{}, 1)} 
 func (d *Daemon) handleAudio(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	p := d.cur
+	resumed := p != nil && p.pb != nil
 	d.mu.Unlock()
 	if tok := r.URL.Query().Get("t"); tok != "" {
 		if p == nil || !equalSecret(tok, p.token) {
@@ -128,7 +129,7 @@ func (d *Daemon) handleAudio(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		return
 	}
-	if p.pb == nil {
+	if !resumed {
 		writeError(w, http.StatusConflict, errors.New("the track is paused after a restart: resume it first (chorus ctl resume, or POST /api/resume)"))
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/chorus-music/chorus/internal/atomicfile"
 )
 
 // Paths are where the daemon keeps its files.
@@ -261,33 +263,14 @@ func Settings() []Setting {
 }
 
 // writeFileAtomic writes data to path through a synced temporary file and
-// a rename, so a crash leaves the old file or the new one, never half.
+// a rename, so a crash leaves the old file or the new one, never half. The
+// directory is made private (0700) if missing.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{Perm: perm}); err != nil {
 		return fmt.Errorf("daemon: write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("daemon: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("daemon: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("daemon: %w", err)
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ type Daemon struct {
 	hosts    map[string]bool
 	events   *hub
 	audio    *audioSlot
+	joined   chan struct{}   // closed once connected
 	ctx      context.Context // cancelled when Run returns
 
 	sharing   atomic.Bool
@@ -150,6 +151,7 @@ func New(opts Options) (*Daemon, error) {
 		keys:      map[string]catalog.TrackKey{},
 		logins:    map[string]time.Time{},
 		connErr:   "connecting to the tracker",
+		joined:    make(chan struct{}),
 	}
 	d.sharing.Store(opts.Config.Sharing)
 	if d.metrics, err = newMetrics(d.registry, d); err != nil {
@@ -202,6 +204,10 @@ func originClient(caFile, proto string) (*http.Client, error) {
 	}
 	return origin.NewHTTP3Client(roots), nil
 }
+
+// Connected is closed once the daemon has resumed its session and joined
+// the swarm.
+func (d *Daemon) Connected() <-chan struct{} { return d.joined }
 
 // URL is the API's base URL, e.g. http://127.0.0.1:7474.
 func (d *Daemon) URL() string { return "http://" + d.opts.API.Addr().String() }
@@ -462,6 +468,7 @@ func (d *Daemon) connect(ctx context.Context) error {
 		"cache", d.opts.Paths.cacheDir(), "cache_bytes", ch.Size(), "held_tracks", len(n.Held()), "sharing", d.sharing.Load())
 	d.restoreState(ctx)
 	go d.prepareHeld(ctx, n.Held())
+	close(d.joined)
 	d.events.notify()
 	return nil
 }

@@ -9,8 +9,9 @@
 //   - the config directory (os.UserConfigDir()/chorus): config.json, the
 //     API key (api-key, 0600), the tracker session (session.json, 0600: the
 //     refresh token), the pinned tracker keys (tracker-keys.json), the node
-//     identity and held-track list (node/), and the play state
-//     (state.json: current track, position, queue).
+//     identity and held-track list (node/), the play state
+//     (state.json: current track, position, queue) and the running API's
+//     address (api-address, for `chorus ctl`).
 //   - the cache directory (os.UserCacheDir()/chorus): the chunk cache
 //     (cache/), ciphertext only.
 //

@@ -60,10 +60,17 @@ func (p *play) refresh(now time.Time) {
 		return
 	}
 	if !p.started {
+		// Started once the first audio was delivered too (the scheduler's
+		// playhead may start a moment before the Playback has the chunk).
+		ms := p.pb.Stats().StartLatencyMS
+		if ms <= 0 {
+			return
+		}
 		p.started = true
 		p.anchorPos, p.anchorAt = pos, now
 		if p.startMS == nil {
-			ms := p.pb.Stats().StartLatencyMS
+			// The first start of this play (a seek's restart does not
+			// count).
 			p.startMS = &ms
 		}
 	}
@@ -287,14 +294,18 @@ func (d *Daemon) Seek(ctx context.Context, posMS int64) error {
 	return err
 }
 
-// Heard takes a player's report of what it plays: the daemon's clock (and
+// Heard takes a player's report of what it plays (of track id, when not
+// ""): the daemon's clock (and
 // the scheduler's, once Playback has Heard) follows it.
-func (d *Daemon) Heard(posMS int64, paused bool) error {
+func (d *Daemon) Heard(id string, posMS int64, paused bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := d.cur
 	if p == nil {
 		return ErrNothingPlaying
+	}
+	if id != "" && id != p.track.ID {
+		return fmt.Errorf("%w: the report is about %s, but %s plays now", ErrNothingPlaying, id, p.track.ID)
 	}
 	if posMS < 0 || posMS > durationMS(p.m) {
 		return fmt.Errorf("%w: position %d ms is outside the track's %d ms", ErrOutOfRange, posMS, durationMS(p.m))

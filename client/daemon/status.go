@@ -38,6 +38,14 @@ type Status struct {
 	Account    string `json:"account"`
 	Queued     int    `json:"queued"`
 	Upload     Upload `json:"upload"`
+	// Node is this daemon's swarm node, once connected.
+	Node *NodeInfo `json:"node,omitempty"`
+}
+
+// NodeInfo names the daemon's swarm node.
+type NodeInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
 }
 
 // Span is a buffered stretch of the current track.
@@ -100,6 +108,10 @@ func (d *Daemon) Status() Status {
 	}
 	if d.node != nil {
 		s.Peers = len(d.node.AdmittedPeers())
+		s.Node = &NodeInfo{ID: d.node.ID().String(), Addrs: []string{}}
+		for _, a := range d.node.Addrs() {
+			s.Node.Addrs = append(s.Node.Addrs, a.String())
+		}
 	}
 	if d.cache != nil {
 		s.Cache = CacheInfo{UsedBytes: d.cache.Size(), MaxBytes: d.cache.MaxBytes()}

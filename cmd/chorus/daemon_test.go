@@ -32,7 +32,7 @@ func userEnv(home string, extra ...string) []string {
 }
 
 // statusEvents follows a daemon's event stream until cond holds.
-func statusEvents(t *testing.T, base, key, what string, timeout time.Duration, cond func(daemon.Status) bool) daemon.Status {
+func statusEvents(t testing.TB, base, key, what string, timeout time.Duration, cond func(daemon.Status) bool) daemon.Status {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/events", nil)
 	req.Header.Set("X-API-Key", key)
@@ -68,7 +68,7 @@ func statusEvents(t *testing.T, base, key, what string, timeout time.Duration, c
 	}
 }
 
-func getStatus(t *testing.T, base, key string) daemon.Status {
+func getStatus(t testing.TB, base, key string) daemon.Status {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/status", nil)
 	req.Header.Set("X-API-Key", key)
@@ -301,7 +301,101 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Errorf("daemon did not exit within a minute of SIGTERM\n%s", d2Err)
 	}
+
+	// A daemon started while the tracker is away says why it waits, and
+	// connects when the tracker is back.
+	_, d3Out, d3Err := start(uenv, daemonArgs...)
+	waitForLine(t, d3Out, "try: chorus ctl", time.Minute)
+	st = statusEvents(t, base, key, "waiting for the tracker", time.Minute, func(s daemon.Status) bool {
+		return !s.Connected && strings.Contains(s.Connecting, "tracker unreachable")
+	})
+	if out := ctl("status"); !strings.Contains(out, "connecting") {
+		t.Errorf("ctl status while waiting for the tracker:\n%s", out)
+	}
+	tr2 := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort))
+	tr2.Env = opEnv
+	tr2Err, _ := tr2.StderrPipe()
+	if err := tr2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr2.Process.Kill(); tr2.Wait() })
+	waitForLine(t, tr2Err, "tracker serving", time.Minute)
+	st = statusEvents(t, base, key, "connected once the tracker is back", time.Minute, func(s daemon.Status) bool {
+		return s.Connected && s.TrackerReachable && s.Track != nil && s.Track.ID == long
+	})
+	if t.Failed() {
+		t.Logf("third daemon's log:\n%s", d3Err)
+	}
 	if t.Failed() {
 		t.Logf("first daemon's log:\n%s\nsecond daemon's log:\n%s", d1Err, d2Err)
+	}
+}
+
+// demoCtl runs the `chorus ctl --config-dir DIR search Light` line the
+// demo prints, with the test's binary, and expects the demo's tracks.
+func demoCtl(t *testing.T, bin, line string) {
+	t.Helper()
+	_, args, ok := strings.Cut(line, "ctl ")
+	if !ok {
+		t.Fatalf("demo's ctl line %q", line)
+	}
+	out, err := exec.Command(bin, append([]string{"ctl"}, strings.Fields(args)...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "First Light") {
+		t.Fatalf("chorus ctl %s: %v\n%s", args, err, out)
+	}
+}
+
+// TestDaemonSettingsPrecedence: a flag beats the environment, which beats
+// config.json.
+func TestDaemonSettingsPrecedence(t *testing.T) {
+	env := &cmdEnv{stderr: io.Discard}
+	fs := newFlags(env, "daemon", "")
+	sets := addSettingFlags(fs)
+	if _, err := parseFlags(fs, []string{"--upload-slots", "7"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHORUS_UPLOAD_SLOTS", "3")
+	t.Setenv("CHORUS_UPLOAD_RATE", "100")
+	cfg := daemon.DefaultConfig()
+	cfg.UploadBytesPerSecond = 5
+	cfg.CacheMaxBytes = 12345
+	if err := sets.resolve(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.UploadSlots != 7 || cfg.UploadBytesPerSecond != 100 || cfg.CacheMaxBytes != 12345 {
+		t.Fatalf("resolved slots %d (want the flag's 7), rate %d (want the env's 100), cache %d (want the file's 12345)",
+			cfg.UploadSlots, cfg.UploadBytesPerSecond, cfg.CacheMaxBytes)
+	}
+	t.Setenv("CHORUS_SPEED", "fast")
+	if err := sets.resolve(&cfg); err == nil || !strings.Contains(err.Error(), "CHORUS_SPEED") {
+		t.Fatalf("resolve with CHORUS_SPEED=fast = %v; want an error naming it", err)
+	}
+}
+
+// TestDaemonRefusesRemoteAPIWithoutFlag: an API beyond loopback needs
+// --api-remote; a missing session is said in words.
+func TestDaemonRefusesRemoteAPIWithoutFlag(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"daemon", "--api", "0.0.0.0:0"}, strings.NewReader(""), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--api-remote") {
+		t.Fatalf("daemon --api 0.0.0.0:0 = %v; want a refusal naming --api-remote", err)
+	}
+	if !strings.Contains(stdout.String(), "first run: wrote the default settings") {
+		t.Errorf("first run did not say it wrote the defaults:\n%s", stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config", "chorus", daemon.ConfigFile)); err != nil {
+		t.Errorf("config.json after the first run: %v", err)
+	}
+	err = run(t.Context(), []string{"ctl", "status"}, strings.NewReader(""), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "has `chorus daemon` run") {
+		t.Errorf("ctl before any daemon ran = %v; want it to say so", err)
+	}
+	err = run(t.Context(), []string{"login"}, strings.NewReader(""), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--user") {
+		t.Errorf("login without a user = %v; want it to ask for --user", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/daemon"
 	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/sim/cluster"
@@ -36,6 +38,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	exit := fs.Bool("exit", false, "exit after the plays instead of serving until Ctrl-C")
 	speed := fs.Float64("speed", 4, "playback clock speed: 1 plays in real time, 4 four times faster")
 	verbose := fs.Bool("v", false, "log every component's info messages (default: warnings only)")
+	daemonAPI := fs.String("api", "127.0.0.1:0", "the demo daemon's API address (loopback)")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -167,7 +170,35 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	if *exit {
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "\nServing until Ctrl-C. Try it from another terminal (the demo account's password is on stdin):\n")
+	// A listener's daemon on the same network, as `chorus login` and
+	// `chorus daemon` would set it up, with its own config and cache.
+	dpaths := daemon.Paths{Config: filepath.Join(dir, "you", "config"), Cache: filepath.Join(dir, "you", "cache")}
+	d, err := startDemoDaemon(ctx, dpaths, c, password, *daemonAPI, filepath.Join(dir, "tls", origin.DevCAFile), log)
+	if err != nil {
+		return err
+	}
+	runErr := make(chan error, 1)
+	dctx, stopDaemon := context.WithCancel(ctx)
+	go func() { runErr <- d.Run(dctx) }()
+	defer func() {
+		stopDaemon()
+		<-runErr
+	}()
+	select {
+	case <-d.Connected():
+	case err := <-runErr:
+		return fmt.Errorf("demo daemon: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ctlLine := "go run ./cmd/chorus ctl --config-dir " + dpaths.Config
+	fmt.Fprintf(env.stdout, "\ndaemon   %s  (config %s)\n", d.URL(), dpaths.Config)
+	fmt.Fprintf(env.stdout, "player   %s  (one-time login link)\n", d.LoginLink())
+	fmt.Fprintf(env.stdout, "\nServing until Ctrl-C. Try it from another terminal:\n")
+	fmt.Fprintf(env.stdout, "  %s search Light\n", ctlLine)
+	fmt.Fprintf(env.stdout, "  %s play %s && %s status\n", ctlLine, tracks[0].ID, ctlLine)
+	fmt.Fprintf(env.stdout, "  mpv \"$(%s url)\"\n", ctlLine)
+	fmt.Fprintf(env.stdout, "or play a track into a file (the demo account's password is on stdin):\n")
 	fmt.Fprintf(env.stdout, "  echo %s | go run ./cmd/chorus play --tracker %s --user demo --data %s --origin-ca %s --out /tmp/chorus-demo.wav %s\n",
 		password, c.TrackerURL, filepath.Join(dir, "listeners", "you"), filepath.Join(dir, "tls", origin.DevCAFile), tracks[len(tracks)-1].ID)
 	<-ctx.Done()
@@ -252,4 +283,32 @@ func randomPassword() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// startDemoDaemon logs the demo account in for a daemon with its own
+// directories and returns the daemon, ready to Run.
+func startDemoDaemon(ctx context.Context, paths daemon.Paths, c *cluster.Cluster, password, api, originCA string, log *slog.Logger) (*daemon.Daemon, error) {
+	if err := daemon.Login(ctx, paths, c.TrackerURL, "demo", password); err != nil {
+		return nil, fmt.Errorf("demo daemon login: %w", err)
+	}
+	cfg, _, err := daemon.LoadConfig(paths)
+	if err != nil {
+		return nil, err
+	}
+	cfg.OriginCA = originCA
+	host, _, err := net.SplitHostPort(api)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("--api %q: the demo daemon listens on loopback only", api)
+	}
+	ln, err := net.Listen("tcp", api)
+	if err != nil {
+		return nil, fmt.Errorf("demo daemon API: %w", err)
+	}
+	cfg.API = ln.Addr().String()
+	d, err := daemon.New(daemon.Options{Paths: paths, Config: cfg, API: ln, Logger: log.With("component", "daemon")})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return d, nil
 }

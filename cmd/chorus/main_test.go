@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 // buildChorus builds the chorus binary on first use.
-func buildChorus(t *testing.T) string {
+func buildChorus(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -55,7 +55,7 @@ func buildChorus(t *testing.T) string {
 }
 
 // waitForLine reads r until a line contains want, or fails at the deadline.
-func waitForLine(t *testing.T, r io.Reader, want string, timeout time.Duration) []string {
+func waitForLine(t testing.TB, r io.Reader, want string, timeout time.Duration) []string {
 	t.Helper()
 	lines := make(chan string)
 	go func() {
@@ -102,13 +102,15 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	seen := waitForLine(t, stdout, "plays complete", 3*time.Minute)
+	seen := waitForLine(t, stdout, "ctl --config-dir", 3*time.Minute)
 	table := strings.Join(seen, "\n")
-	for _, want := range []string{"First Light", "from origin", "ok"} {
+	for _, want := range []string{"First Light", "from origin", "ok", "plays complete", "/login?token="} {
 		if !strings.Contains(table, want) {
 			t.Errorf("demo table lacks %q:\n%s", want, table)
 		}
 	}
+	// The demo's daemon answers the ctl line it prints.
+	demoCtl(t, bin, seen[len(seen)-1])
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 }
 
 // freePort finds a loopback port free on both TCP and UDP.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 20; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

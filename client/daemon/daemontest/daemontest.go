@@ -58,6 +58,9 @@ type Swarm struct {
 	Password string
 	// OriginCA is the dev origin's CA file, which the daemon trusts.
 	OriginCA string
+	// Peers are the swarm listeners besides the daemon (the first holds
+	// the first track).
+	Peers []*cluster.Listener
 }
 
 // DefaultTracks are short generated tracks, a few dozen chunks each.
@@ -132,6 +135,7 @@ func Start(t testing.TB, o Options) *Swarm {
 		case <-time.After(time.Minute):
 			t.Fatal("daemontest: a peer did not bootstrap within a minute")
 		}
+		s.Peers = append(s.Peers, l)
 		if len(s.Tracks) > 0 && i == 0 {
 			pb, err := l.Client.Play(ctx, s.Tracks[0].ID)
 			if err != nil {
