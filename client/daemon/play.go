@@ -36,6 +36,7 @@ type play struct {
 	startMS   *float64  // first start latency of this play
 	prevBytes map[client.SourceKind]int64
 	prevStall int
+	failed    bool // the client ended the play before its end
 }
 
 // positionLocked is the daemon's playback position at now.
@@ -57,6 +58,12 @@ func (p *play) refresh(now time.Time) {
 	}
 	pos, ok := p.pb.Position()
 	if !ok {
+		// A started play whose playhead is gone before the end was ended
+		// by the client (no source delivered for too long). Playback
+		// gives its error only to a reader, so say it in general words.
+		if p.started && p.schedPos < p.m.ByteLength-int64(p.m.ChunkSize) {
+			p.failed = true
+		}
 		return
 	}
 	if !p.started {
@@ -209,7 +216,7 @@ func (d *Daemon) replacePlayback(ctx context.Context, p *play, off int64) (*clie
 		p.prevStall += st.Stalls
 	}
 	p.pb = pb
-	p.started = false
+	p.started, p.failed = false, false
 	p.reanchor(off, d.clock.Now())
 	p.schedPos = off
 	if p.paused {

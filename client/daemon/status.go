@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/chorus-music/chorus/client"
@@ -140,6 +141,11 @@ func (d *Daemon) Status() Status {
 		}
 		originBytes = s.Play.Bytes[client.KindOrigin.String()]
 		switch {
+		case p.failed:
+			s.State = "stalled"
+			if s.Error == "" {
+				s.Error = fmt.Sprintf("the play of %s stopped: no source delivered its chunks for too long (see the daemon's log); play it again or seek", p.track.Title)
+			}
 		case p.paused:
 			s.State = "paused"
 		case !p.started:
