@@ -51,6 +51,9 @@ type Options struct {
 	// whether it is reachable and to keep the session renewed; zero means
 	// 30 s.
 	ProbeEvery time.Duration
+	// ListenUDP, when set, opens the swarm node's UDP sockets (a link
+	// shaper, in benchmarks). Nil means ordinary sockets.
+	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
 }
 
 // Daemon is a running listener daemon.
@@ -432,6 +435,7 @@ func (d *Daemon) connect(ctx context.Context) error {
 		Registry:  d.registry,
 		Logger:    d.log.With("component", "node"),
 		Clock:     d.opts.Clock,
+		ListenUDP: d.opts.ListenUDP,
 	})
 	if err != nil {
 		// A cache that was opened must be closed before a retry, or the
