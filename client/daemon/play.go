@@ -139,9 +139,15 @@ func (d *Daemon) Play(ctx context.Context, id string, posMS int64) error {
 			d.history = d.history[1:]
 		}
 	}
+	var oldPB *client.Playback
+	if old != nil {
+		oldPB = old.pb
+	}
 	d.installLocked(p)
 	d.mu.Unlock()
-	d.closeOld(old, pb)
+	if oldPB != nil && oldPB != pb {
+		oldPB.Close()
+	}
 	d.metrics.plays.Inc()
 	d.prefetchNext()
 	d.events.notify()
@@ -179,14 +185,6 @@ func (d *Daemon) installLocked(p *play) {
 	d.lastErr = ""
 	d.keys = map[string]catalog.TrackKey{}
 	_ = d.saveStateLocked()
-}
-
-// closeOld closes a replaced play's playback (unless it is keep, the same
-// Playback carried over).
-func (d *Daemon) closeOld(old *play, keep *client.Playback) {
-	if old != nil && old.pb != nil && old.pb != keep {
-		old.pb.Close()
-	}
 }
 
 // replacePlayback gives the current play a new Playback from off (a
