@@ -19,6 +19,8 @@ type audioInfo struct {
 	maxFrame int64
 	// maxBlock is a FLAC STREAMINFO maximum block size, in samples.
 	maxBlock int64
+	// oggSerial is the Vorbis stream's serial number.
+	oggSerial uint32
 }
 
 // frameScanner reads a whole file in order (its Write sees every byte
@@ -27,19 +29,20 @@ type frameScanner interface {
 	io.Writer
 	// finish reports ErrTruncated or ErrDamaged, or updates md's duration
 	// from the frames; r reads the file again where a scanner needs to look
-	// back (FLAC's last frame).
-	finish(r io.ReaderAt, md *Metadata) error
+	// back (FLAC's last frame, Ogg's last page).
+	finish(r io.ReadSeeker, md *Metadata) error
 }
 
-// newFrameScanner returns the scanner of md's format, or nil for formats
-// whose duration already comes from the audio itself (WAV's data size is
-// checked against the file size; Ogg's comes from its last page).
+// newFrameScanner returns the scanner of md's format, or nil for WAV,
+// whose data size ReadMetadata checks against the file size.
 func newFrameScanner(md *Metadata) frameScanner {
 	switch md.ContentType {
 	case ContentTypeMP3:
 		return &mp3Scanner{a: md.audio, next: md.audio.start, stopAt: -1}
 	case ContentTypeFLAC:
-		return &flacScanner{a: md.audio}
+		return &tailScanner{a: md.audio, check: checkFLACTail}
+	case ContentTypeOgg:
+		return &tailScanner{a: md.audio, check: checkOggTail}
 	}
 	return nil
 }
@@ -102,7 +105,7 @@ func (s *mp3Scanner) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (s *mp3Scanner) finish(_ io.ReaderAt, md *Metadata) error {
+func (s *mp3Scanner) finish(_ io.ReadSeeker, md *Metadata) error {
 	rate := s.a.sampleRate
 	if rate <= 0 || s.frames == 0 {
 		return fmt.Errorf("%w: no MPEG audio frames", ErrUnsupportedAudio)
@@ -127,17 +130,36 @@ func (s *mp3Scanner) finish(_ io.ReaderAt, md *Metadata) error {
 	return nil
 }
 
-// flacScanner sees every byte for the hash pass but needs only the end:
-// there, the last frame header tells how many samples the file holds, and
-// the frame's CRC-16 tells whether that frame is whole.
-type flacScanner struct {
-	a    audioInfo
-	size int64
+// tailScanner sees every byte for the hash pass but needs only the end of
+// the file, which check reads back.
+type tailScanner struct {
+	a     audioInfo
+	size  int64
+	check func(r io.ReadSeeker, size int64, a audioInfo, md *Metadata) error
 }
 
-func (s *flacScanner) Write(p []byte) (int, error) {
+func (s *tailScanner) Write(p []byte) (int, error) {
 	s.size += int64(len(p))
 	return len(p), nil
+}
+
+func (s *tailScanner) finish(r io.ReadSeeker, md *Metadata) error {
+	return s.check(r, s.size, s.a, md)
+}
+
+// checkOggTail: the last whole page of the Vorbis stream must end it (the
+// end-of-stream flag); a file cut anywhere else ends on a page without
+// it. The duration already comes from that page's granule position.
+func checkOggTail(r io.ReadSeeker, size int64, a audioInfo, md *Metadata) error {
+	p, ok := lastOggPage(r, size, a.oggSerial)
+	if !ok {
+		return fmt.Errorf("%w: no whole Ogg page at the end of the file", ErrTruncated)
+	}
+	if p.headerType&0x04 == 0 {
+		return fmt.Errorf("%w: the last whole Ogg page does not end the stream, after %s of audio",
+			ErrTruncated, seconds(int64(p.granule*1000/uint64(a.sampleRate))))
+	}
+	return nil
 }
 
 // flacTailDefault is how much of the end of a FLAC file is searched for
@@ -148,21 +170,23 @@ const flacTailDefault = 1 << 20
 // costs a CRC over the rest of the file), against a file made of headers.
 const maxFLACCandidates = 64
 
-func (s *flacScanner) finish(r io.ReaderAt, md *Metadata) error {
-	tail := s.a.maxFrame + 32
-	if s.a.maxFrame == 0 {
+// checkFLACTail: the last header whose frame runs to the end with a
+// matching CRC-16 is the last whole frame, and its end must be where
+// STREAMINFO says the samples end.
+func checkFLACTail(r io.ReadSeeker, size int64, a audioInfo, md *Metadata) error {
+	tail := a.maxFrame + 32
+	if a.maxFrame == 0 {
 		tail = flacTailDefault
 	}
-	from := max(s.a.start, s.size-tail)
-	buf := make([]byte, s.size-from)
-	if _, err := r.ReadAt(buf, from); err != nil && err != io.EOF {
+	from := max(a.start, size-tail)
+	buf := make([]byte, size-from)
+	if _, err := readAt(r, buf, from); err != nil && err != io.EOF {
 		return fmt.Errorf("read the last frame: %w", err)
 	}
-	rate := s.a.sampleRate
-	declaredMS := s.a.declaredSamples * 1000 / rate
-	// The last header whose frame runs to the end with a matching CRC-16
-	// is the last whole frame; a later header means the frame after it
-	// was cut.
+	rate := a.sampleRate
+	declaredMS := a.declaredSamples * 1000 / rate
+	// A header later than the last whole frame's means the frame after
+	// it was cut.
 	var lastStart int64 = -1
 	tried := 0
 	for i := len(buf) - 2; i >= 0 && tried < maxFLACCandidates; i-- {
@@ -175,16 +199,16 @@ func (s *flacScanner) finish(r io.ReaderAt, md *Metadata) error {
 		}
 		tried++
 		if lastStart < 0 {
-			lastStart = h.endSample(s.a) - h.blockSize
+			lastStart = h.endSample(a) - h.blockSize
 		}
 		if len(buf)-i >= 2 && crc16(buf[i:len(buf)-2]) == uint16(buf[len(buf)-2])<<8|uint16(buf[len(buf)-1]) {
-			end := h.endSample(s.a)
+			end := h.endSample(a)
 			presentMS := end * 1000 / rate
-			if s.a.declaredSamples > 0 && end < s.a.declaredSamples {
+			if a.declaredSamples > 0 && end < a.declaredSamples {
 				return fmt.Errorf("%w: its STREAMINFO declares %s of audio, the frames present hold %s",
 					ErrTruncated, seconds(declaredMS), seconds(presentMS))
 			}
-			if s.a.declaredSamples == 0 {
+			if a.declaredSamples == 0 {
 				md.DurationMS = presentMS
 			}
 			return nil

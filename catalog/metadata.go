@@ -512,6 +512,7 @@ func readOgg(r io.ReadSeeker, size int64) (Metadata, error) {
 		}
 	}
 
+	md.audio = audioInfo{sampleRate: int64(rate), oggSerial: serial}
 	if g, ok := lastOggGranule(r, size, serial); ok && g < 1<<50 {
 		md.DurationMS = int64(g * 1000 / rate)
 	}
@@ -559,10 +560,18 @@ func readOggCommentPacket(r io.ReadSeeker, off, size int64, serial uint32) ([]by
 // lastOggGranule finds the granule position of the last page of stream
 // serial, searching backwards through the file's last two maximal pages.
 func lastOggGranule(r io.ReadSeeker, size int64, serial uint32) (uint64, bool) {
+	p, ok := lastOggPage(r, size, serial)
+	return p.granule, ok
+}
+
+// lastOggPage finds the last whole page (its checksum right) of stream
+// serial that has a granule position, searching backwards through the
+// file's last two maximal pages.
+func lastOggPage(r io.ReadSeeker, size int64, serial uint32) (oggPage, bool) {
 	n := min(size, 2*maxOggPage)
 	buf := make([]byte, n)
 	if _, err := readAt(r, buf, size-n); err != nil {
-		return 0, false
+		return oggPage{}, false
 	}
 	for i := len(buf) - oggHeaderLen; i >= 0; i-- {
 		if buf[i] != 'O' || string(buf[i:i+4]) != "OggS" {
@@ -576,9 +585,9 @@ func lastOggGranule(r io.ReadSeeker, size int64, serial uint32) (uint64, bool) {
 		if oggCRC(page) != binary.LittleEndian.Uint32(page[22:26]) {
 			continue
 		}
-		return p.granule, true
+		return p, true
 	}
-	return 0, false
+	return oggPage{}, false
 }
 
 // ---- MP3 ----

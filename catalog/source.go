@@ -32,7 +32,7 @@ func sourceErr(path string, err error) error {
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == path {
-		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+		err = pe.Err // "no such file or directory", "permission denied"
 	}
 	return &IngestError{Path: path, Err: err}
 }

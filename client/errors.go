@@ -118,7 +118,7 @@ type StuckError struct {
 
 func (e *StuckError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "client: play %s: no chunk arrived for %v: ", e.Track, e.After.Round(time.Millisecond))
+	fmt.Fprintf(&b, "client: play %s: no chunk arrived for %v: ", e.Track, e.After.Round(100*time.Millisecond))
 	switch {
 	case e.Cause != nil:
 		b.WriteString(e.Cause.Error())

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -51,6 +52,16 @@ type PlayStats struct {
 // paced: Position tells where the playback clock's playhead is, for a
 // player that paces itself. A Playback reaches its player only through
 // playControl.
+//
+// Memory is bounded by the buffer, not the track: a Playback keeps the
+// decrypted chunks from keepBehind (10 s of audio) before its read position
+// to the scheduler's BufferAhead (60 s by default) after it, and drops the
+// rest (the scheduler fetches a dropped chunk again, from the cache when it
+// holds it, if a seek comes back to it). With a reader that keeps up with
+// Position, as an audio output does, that is at most about 70 s of audio
+// plus two chunks (2.8 MB at 320 kbit/s) whatever the length of the track;
+// a reader that falls behind the playhead without Pause holds what arrived
+// in between as well.
 type Playback struct {
 	m     *catalog.Manifest
 	clock clock.Clock
@@ -60,8 +71,12 @@ type Playback struct {
 
 	mu       sync.Mutex // guards the fields below
 	cond     *sync.Cond
-	chunks   [][]byte // decrypted chunks, nil until arrived
+	chunks   [][]byte // decrypted chunks held, nil until arrived or once dropped
+	got      []bool   // chunks that ever arrived
+	lo, hi   int      // chunks outside [lo, hi] are nil
+	win      window   // how much to keep around the read and playhead positions
 	pos      int64
+	head     int64 // the scheduler's playhead, as of its last step; -1 before it starts
 	closed   bool
 	finished bool
 	err      error       // fatal fetch error
@@ -83,7 +98,11 @@ func newPlayback(m *catalog.Manifest, clk clock.Clock, start time.Time, offset i
 		clock:  clk,
 		start:  start,
 		ctl:    ctl,
+		head:   -1,
 		chunks: make([][]byte, len(m.Chunks)),
+		got:    make([]bool, len(m.Chunks)),
+		lo:     len(m.Chunks),
+		hi:     -1,
 		pos:    offset,
 		own:    own,
 		banned: map[string]bool{},
@@ -93,6 +112,80 @@ func newPlayback(m *catalog.Manifest, clk clock.Clock, start time.Time, offset i
 	return pb
 }
 
+// window is how many chunks a Playback keeps before and after the chunk
+// under its read position; zero values keep everything.
+type window struct{ behind, ahead int }
+
+// keepBehind is how much audio behind the read position a Playback keeps
+// for short seeks back.
+const keepBehind = 10 * time.Second
+
+// windowFor sizes the window for m at a bitrate in bits per second:
+// keepBehind behind, bufferAhead ahead, each rounded up, plus a chunk.
+func windowFor(m *catalog.Manifest, bitrateBps int64, bufferAhead time.Duration) window {
+	bytesPerSec := float64(bitrateBps) / 8
+	if m.DurationMS > 0 {
+		bytesPerSec = float64(m.ByteLength) / (float64(m.DurationMS) / 1000)
+	}
+	size := float64(max(m.ChunkSize, 1))
+	chunks := func(d time.Duration) int { return int(math.Ceil(d.Seconds()*bytesPerSec/size)) + 1 }
+	return window{behind: chunks(keepBehind), ahead: chunks(bufferAhead)}
+}
+
+// setWindow sets how much the playback keeps.
+func (pb *Playback) setWindow(w window) {
+	pb.mu.Lock()
+	pb.win = w
+	pb.mu.Unlock()
+}
+
+// setHead records the scheduler's playhead position.
+func (pb *Playback) setHead(off int64) {
+	pb.mu.Lock()
+	pb.head = off
+	pb.mu.Unlock()
+}
+
+// dropLocked drops the chunks outside the window and returns their
+// indexes, for the scheduler. The window reaches keepBehind behind the
+// earlier of the read position and the scheduler's playhead, and the
+// buffer ahead of the later one: a reader that runs ahead of the playhead
+// (io.Copy into a file) does not drop chunks the scheduler still counts as
+// ahead, which it would fetch again, and a reader that lags behind does not
+// drop what the scheduler just fetched within its buffer. A reader and
+// playhead kept together (a player reporting Heard) hold at most
+// keepBehind plus the buffer ahead.
+func (pb *Playback) dropLocked() []int {
+	if pb.win == (window{}) || pb.lo > pb.hi {
+		return nil
+	}
+	last := pb.m.ByteLength - 1
+	early, late := pb.pos, pb.pos
+	if pb.head >= 0 {
+		early, late = min(early, pb.head), max(late, pb.head)
+	}
+	cur := pb.m.ChunkIndex(min(early, last))
+	curLate := pb.m.ChunkIndex(min(late, last))
+	var out []int
+	drop := func(from, to int) {
+		for i := max(from, 0); i <= to && i < len(pb.chunks); i++ {
+			if pb.chunks[i] != nil {
+				pb.chunks[i] = nil
+				out = append(out, i)
+			}
+		}
+	}
+	if lo := cur - pb.win.behind; pb.lo < lo {
+		drop(pb.lo, lo-1)
+		pb.lo = lo
+	}
+	if hi := curLate + pb.win.ahead; pb.hi > hi {
+		drop(hi+1, pb.hi)
+		pb.hi = hi
+	}
+	return out
+}
+
 // Manifest returns the playing track's manifest.
 func (pb *Playback) Manifest() *catalog.Manifest { return pb.m }
 
@@ -100,7 +193,16 @@ func (pb *Playback) Manifest() *catalog.Manifest { return pb.m }
 // position has arrived.
 func (pb *Playback) Read(p []byte) (int, error) {
 	pb.mu.Lock()
-	defer pb.mu.Unlock()
+	n, err := pb.readLocked(p)
+	dropped := pb.dropLocked()
+	pb.mu.Unlock()
+	if len(dropped) > 0 {
+		pb.ctl.dropped(pb, dropped)
+	}
+	return n, err
+}
+
+func (pb *Playback) readLocked(p []byte) (int, error) {
 	if pb.closed {
 		return 0, ErrClosed
 	}
@@ -145,7 +247,11 @@ func (pb *Playback) Seek(offset int64, whence int) (int64, error) {
 	}
 	moved := abs != pb.pos
 	pb.pos = abs
+	dropped := pb.dropLocked()
 	pb.mu.Unlock()
+	if len(dropped) > 0 {
+		pb.ctl.dropped(pb, dropped) // before the seek: the scheduler then sees what is missing
+	}
 	if moved && abs < pb.m.ByteLength {
 		pb.ctl.seek(pb, abs)
 	}
@@ -157,6 +263,16 @@ func (pb *Playback) Seek(offset int64, whence int) (int64, error) {
 // after the play was closed or replaced).
 func (pb *Playback) Position() (int64, bool) {
 	return pb.ctl.position(pb)
+}
+
+// Err returns the error that ended the play (a *StuckError when no source
+// could deliver, ErrClosed when it was replaced or the client closed), or
+// nil while it plays. A reader that paces itself by Position, which reports
+// false once the play ended, stops on it.
+func (pb *Playback) Err() error {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.err
 }
 
 // Pause stops the playback clock, as when the listener pauses: Position
@@ -229,12 +345,13 @@ func (pb *Playback) Stats() PlayStats {
 	return s
 }
 
-// Done reports whether every chunk has arrived.
+// Done reports whether every chunk has arrived (some may have been dropped
+// since, outside the window kept around the read position).
 func (pb *Playback) Done() bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	for _, c := range pb.chunks {
-		if c == nil {
+	for _, g := range pb.got {
+		if !g {
 			return false
 		}
 	}
@@ -250,6 +367,8 @@ func (pb *Playback) put(i int, plain []byte) {
 		return
 	}
 	pb.chunks[i] = plain
+	pb.got[i] = true
+	pb.lo, pb.hi = min(pb.lo, i), max(pb.hi, i)
 	if pb.own.StartLatencyMS == 0 && i == pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1)) {
 		pb.own.StartLatencyMS = max(msSince(pb.clock, pb.start), 1e-3)
 	}

@@ -96,6 +96,8 @@ type playControl interface {
 	pause(pb *Playback)
 	resume(pb *Playback)
 	heard(pb *Playback, offset int64)
+	// dropped tells the scheduler that pb no longer holds these chunks.
+	dropped(pb *Playback, chunks []int)
 }
 
 var _ playControl = (*player)(nil)
@@ -107,7 +109,6 @@ type trackState struct {
 	m        *catalog.Manifest
 	key      catalog.TrackKey
 	pb       *Playback // nil while only prefetched
-	progress time.Time // when a chunk of it last arrived, or its play began
 	chunks   [][]byte  // decrypted chunks that arrived, for a prefetched track
 	provided bool
 	failures failures // since a chunk of it last arrived
@@ -135,6 +136,14 @@ func (f *failures) note(err error, reason sched.FailReason) {
 		f.nCorrupt++
 		f.corrupt = err
 	}
+}
+
+// arrived forgets the failures a delivered chunk made stale. Corrupt
+// data is kept: its source stays banned for the play, so it still explains
+// a play that cannot progress (another chunk, requested in the same flight,
+// may arrive after the corrupt one was refused).
+func (f *failures) arrived() {
+	*f = failures{corrupt: f.corrupt, n: f.nCorrupt, nCorrupt: f.nCorrupt}
 }
 
 // cause is the most telling failure: one the user can act on first.
@@ -243,7 +252,7 @@ func (p *player) seek(pb *Playback, offset int64) {
 
 func (p *player) position(pb *Playback) (pos int64, ok bool) {
 	p.run.call(func() {
-		if p.owns(pb) {
+		if p.owns(pb) && p.sched.Stats().Started {
 			pos, ok = p.sched.Position(p.now())
 		}
 	})
@@ -284,6 +293,21 @@ func (p *player) resume(pb *Playback) {
 
 func (p *player) heard(pb *Playback, offset int64) {
 	p.event(pb, func(at time.Time) sched.Event { return sched.PlayerPosition{At: at, Offset: offset} })
+}
+
+func (p *player) dropped(pb *Playback, chunks []int) {
+	p.run.post(func() {
+		if !p.owns(pb) {
+			return
+		}
+		for _, i := range chunks {
+			cached := p.src.cache != nil && p.src.cache.Has(p.cur.m.Chunks[i].CID)
+			p.step(sched.Dropped{At: p.now(), Chunk: i, Cached: cached})
+			if !p.owns(pb) {
+				return
+			}
+		}
+	})
 }
 
 // event steps the scheduler with ev(now) if pb plays, and waits for it, so
@@ -356,6 +380,11 @@ func (p *player) step(ev sched.Event) {
 	for _, a := range out {
 		p.act(a)
 	}
+	if ts := p.cur; ts != nil && ts.pb != nil {
+		if pos, ok := p.sched.Position(p.now()); ok {
+			ts.pb.setHead(pos)
+		}
+	}
 }
 
 func (p *player) act(a sched.Action) {
@@ -399,7 +428,7 @@ func (p *player) act(a sched.Action) {
 			return
 		}
 		err := &StuckError{Track: ts.id, After: a.Stuck, Cause: ts.failures.cause(), Banned: ts.pb.bannedSources()}
-		p.cfg.log.Warn("play gave up", "track", ts.id, "err", err)
+		p.cfg.log.Debug("play gave up", "track", ts.id, "err", err) // the reader reports err
 		ts.pb.setSched(a.Stats)
 		ts.pb.fail(err)
 		ts.pb = nil
@@ -473,7 +502,6 @@ func (p *player) startOnLoop(pb *Playback, t track, offset int64) {
 		p.release(ErrClosed)
 	}
 	ts.pb = pb
-	ts.progress = pb.start
 	p.cur = ts
 	// Hand over what a prefetch already brought.
 	for i, c := range ts.chunks {
@@ -483,7 +511,9 @@ func (p *player) startOnLoop(pb *Playback, t track, offset int64) {
 	}
 	ts.chunks = nil
 	p.pruneTracks(p.queued)
-	p.step(sched.Play{At: pb.start, Track: p.trackInfo(ts), StartOffset: offset})
+	info := p.trackInfo(ts)
+	pb.setWindow(windowFor(ts.m, info.BitrateBps, p.sched.Config().BufferAhead))
+	p.step(sched.Play{At: pb.start, Track: info, StartOffset: offset})
 }
 
 func (p *player) queueOnLoop(tracks []track) {
@@ -528,8 +558,12 @@ func (p *player) request(a sched.Request) {
 	m.inflight++
 	busy := m.inflight > 1 // queued behind another request: service time is the gap between answers
 	ch := ts.m.Chunks[a.Chunk]
+	fetch := func() ([]byte, error) { return src.Fetch(ctx, ch.CID) }
+	if st, ok := src.(starter); ok {
+		fetch = st.start(ctx, ch.CID, a.Deadline) // queued now, in the step's order
+	}
 	p.run.spawn(func() {
-		data, err := src.Fetch(ctx, ch.CID)
+		data, err := fetch()
 		var plain []byte
 		if err == nil {
 			plain, err = catalog.DecryptChunk(ts.m, ts.key, a.Chunk, data)
@@ -569,8 +603,7 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 		return
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
-	ts.progress = now
-	ts.failures = failures{}
+	ts.failures.arrived()
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)
 	} else if ts.chunks != nil {

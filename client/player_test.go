@@ -87,7 +87,7 @@ func (r *syncRunner) close(final func()) {
 	}
 }
 
-func (r *syncRunner) drain(t *testing.T) {
+func (r *syncRunner) drain(t testing.TB) {
 	t.Helper()
 	for n := 0; ; n++ {
 		r.fire()
@@ -190,8 +190,9 @@ func (o *scriptOrigin) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 type scriptSwarm struct {
 	holds   map[peer.ID]map[cid.Cid][]byte
 	corrupt map[peer.ID]map[cid.Cid]bool
-	hidden  map[peer.ID]bool // holders the DHT does not find (yet)
-	lookErr error            // what lookups fail with, if set
+	hidden  map[peer.ID]bool    // holders the DHT does not find (yet)
+	tracks  map[peer.ID]cid.Cid // if set, the one track each holder is found for
+	lookErr error               // what lookups fail with, if set
 	served  int64
 	lookups []time.Time // when each lookup ran
 	clk     clock.Clock
@@ -225,7 +226,7 @@ func (s *scriptSwarm) FindProviders(ctx context.Context, track cid.Cid, max int)
 	}
 	var out []peer.AddrInfo
 	for id := range s.holds {
-		if s.hidden[id] {
+		if s.hidden[id] || (s.tracks != nil && s.tracks[id] != track) {
 			continue
 		}
 		out = append(out, peer.AddrInfo{ID: id})
@@ -311,7 +312,8 @@ func (pb *Playback) has(i int) bool {
 }
 
 // checkAgree checks that pb's statistics are the scheduler's, that the
-// bytes they count are those of the chunks pb holds (each counted once),
+// bytes they count are those of the chunks that arrived at pb (each once:
+// the test does not seek back to a dropped chunk),
 // and that no source kind is credited with more than it served.
 func checkAgree(t *testing.T, pb *Playback, st sched.Stats, served map[SourceKind]int64) {
 	t.Helper()
@@ -329,12 +331,14 @@ func checkAgree(t *testing.T, pb *Playback, st sched.Stats, served map[SourceKin
 	}
 	var held int64
 	pb.mu.Lock()
-	for _, c := range pb.chunks {
-		held += int64(len(c))
+	for i, g := range pb.got {
+		if g {
+			held += int64(pb.m.Chunks[i].Size)
+		}
 	}
 	pb.mu.Unlock()
 	if counted != held {
-		t.Errorf("statistics count %d bytes; the playback holds %d", counted, held)
+		t.Errorf("statistics count %d bytes; %d arrived at the playback", counted, held)
 	}
 	for r := range sched.ReasonResend + 1 {
 		if ps.OriginRequests[r.String()] != st.OriginRequests[r] {
@@ -658,6 +662,9 @@ func TestPlayerGivesUpNamingTheCause(t *testing.T) {
 			if d := r.clk.Now().Sub(start); d < 5*time.Second || d > 5*time.Second+10*time.Millisecond {
 				t.Errorf("gave up after %v; want the give-up time, 5 s", d)
 			}
+			if pb.Err() == nil {
+				t.Error("Err() = nil after giving up")
+			}
 			_, err := io.ReadAll(pb)
 			var se *StuckError
 			if !errors.As(err, &se) || !errors.Is(err, ErrNoSource) {
@@ -718,4 +725,159 @@ func countHeld(pb *Playback) int {
 		}
 	}
 	return n
+}
+
+// mapCache is an in-memory Cache.
+type mapCache map[cid.Cid][]byte
+
+func (c mapCache) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+	if d, ok := c[id]; ok {
+		return d, nil
+	}
+	return nil, ErrNotFound
+}
+func (c mapCache) Put(ctx context.Context, id cid.Cid, data []byte) error {
+	c[id] = bytes.Clone(data)
+	return nil
+}
+func (c mapCache) Has(id cid.Cid) bool { _, ok := c[id]; return ok }
+
+// TestPlaybackKeepsBoundedWindow: a 5-minute play read as an audio output
+// reads (up to Position) never holds more decrypted audio than the window:
+// 10 s behind the read position and the 60 s buffer ahead. A seek back to a
+// dropped chunk fetches it again, from the cache, with the right bytes.
+func TestPlaybackKeepsBoundedWindow(t *testing.T) {
+	a := makeTrack(t, 9, 300) // 300 s of audio, 1 s a chunk
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	p := peer.ID("peer")
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{p: a.cipher}}
+	cache := mapCache{}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw, cache: cache})
+	pb := r.start(a, 0)
+	w := pb.win
+	if w.behind != 11 || w.ahead != 61 {
+		t.Fatalf("window = %+v; want 11 chunks behind (10 s), 61 ahead (60 s)", w)
+	}
+	maxHeld := 0
+	var read int64
+	buf := make([]byte, 4096)
+	for read < 200*4096 {
+		r.clk.Advance(5 * time.Millisecond)
+		r.run.drain(t)
+		pos, _ := pb.Position()
+		for read < pos && pb.has(int(read/4096)) {
+			n, err := pb.Read(buf[:min(int64(len(buf)), pos-read)])
+			if err != nil || !bytes.Equal(buf[:n], a.plain[read:read+int64(n)]) {
+				t.Fatalf("Read at %d = %d, %v; want the track's bytes", read, n, err)
+			}
+			read += int64(n)
+		}
+		r.run.drain(t)
+		if h := countHeld(pb); h > maxHeld {
+			maxHeld = h
+		}
+		if r.clk.Now().Sub(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)) > 2*time.Minute {
+			t.Fatalf("read only %d bytes in 2 minutes", read)
+		}
+	}
+	if limit := w.behind + w.ahead + 1; maxHeld > limit {
+		t.Errorf("held up to %d decrypted chunks; want at most %d (the window)", maxHeld, limit)
+	}
+	if maxHeld < 50 {
+		t.Errorf("held at most %d chunks; want the buffer ahead filled (the test measures nothing otherwise)", maxHeld)
+	}
+	if pb.has(5) {
+		t.Fatal("chunk 5 still held 195 chunks later")
+	}
+	cacheBefore := r.pl.sched.Stats().Bytes[KindCache]
+	if _, err := pb.Seek(5*4096, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	r.until(time.Second, "chunk 5 again", func() bool { return pb.has(5) })
+	if _, err := io.ReadFull(pb, buf); err != nil || !bytes.Equal(buf, a.plain[5*4096:6*4096]) {
+		t.Fatalf("Read after the seek back = %v; want chunk 5's bytes", err)
+	}
+	if st := r.pl.sched.Stats(); st.Bytes[KindCache] <= cacheBefore {
+		t.Errorf("cache bytes %d -> %d; want chunk 5 read again from the cache", cacheBefore, st.Bytes[KindCache])
+	}
+}
+
+// TestPlayerForgetsPeersOfPastPlays: over many plays of different tracks,
+// each held by its own peer, the player's per-source maps (sources,
+// addresses, measurements) stay bounded: the scheduler's Forget prunes
+// them, as it prunes its own.
+func TestPlayerForgetsPeersOfPastPlays(t *testing.T) {
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{}, tracks: map[peer.ID]cid.Cid{}}
+	o := &scriptOrigin{name: "origin https://o.test", chunks: map[cid.Cid][]byte{}}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw})
+	const plays = 300
+	most := 0
+	for k := range plays {
+		tt := makeTrack(t, uint64(100+k), 2)
+		id := peer.ID(fmt.Sprintf("peer-%d", k))
+		sw.holds[id], sw.tracks[id] = tt.cipher, tt.t.cid
+		pb := r.start(tt, 0)
+		r.until(5*time.Second, "the play's chunks", pb.Done)
+		if err := pb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r.run.drain(t)
+		most = max(most, len(r.pl.sources), len(r.pl.addrs), len(r.pl.measured))
+	}
+	t.Logf("player maps: at most %d sources, %d at the end", most, len(r.pl.sources))
+	if most > 66 { // the scheduler prunes once 64 tracks have holders: 64 peers and the origin
+		t.Errorf("player maps held up to %d sources over %d plays with a peer each; want at most 66, pruned with the scheduler's", most, plays)
+	}
+	if len(r.pl.tracks) > 1 {
+		t.Errorf("player keeps %d tracks after the plays; want at most the last", len(r.pl.tracks))
+	}
+	if _, ok := r.pl.sources["origin https://o.test"]; !ok {
+		t.Error("the origin was forgotten")
+	}
+}
+
+// TestPlayerReaderAheadFetchesOnce: a reader that drains every chunk the
+// moment it arrives (io.Copy into a file) runs far ahead of the playhead;
+// the chunks it leaves behind are still ahead of the playhead, so dropping
+// them would make the scheduler fetch them again. Every chunk is fetched
+// once, and the decrypted window stays bounded around reader and playhead.
+func TestPlayerReaderAheadFetchesOnce(t *testing.T) {
+	a := makeTrack(t, 7, 120) // 120 s of 1 s chunks at speed 4: 30 s of clock
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}})
+	pb := r.start(a, 0)
+	var got []byte
+	buf := make([]byte, 4096)
+	r.until(time.Minute, "the whole track read", func() bool {
+		for len(got) < len(a.plain) && pb.has(len(got)/4096) {
+			n, err := pb.Read(buf)
+			if err != nil {
+				t.Fatalf("Read at %d: %v", len(got), err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		r.run.drain(t)
+		pb.mu.Lock()
+		held := 0
+		for _, c := range pb.chunks {
+			if c != nil {
+				held++
+			}
+		}
+		pb.mu.Unlock()
+		if max := len(a.plain)/4096 + 1; held > max {
+			t.Fatalf("holds %d decrypted chunks; want at most %d", held, max)
+		}
+		return len(got) == len(a.plain)
+	})
+	if !bytes.Equal(got, a.plain) {
+		t.Fatal("bytes read differ from the track")
+	}
+	var total int64
+	for _, c := range a.cipher {
+		total += int64(len(c))
+	}
+	if o.served != total {
+		t.Errorf("origin served %d bytes for a %d-byte track; want each chunk once", o.served, total)
+	}
 }

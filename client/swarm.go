@@ -41,6 +41,11 @@ type RoutingNotifier interface {
 	RoutingTableChanged() <-chan struct{}
 }
 
+var (
+	_ Swarm           = (*node.Node)(nil)
+	_ RoutingNotifier = (*node.Node)(nil)
+)
+
 // Cache is the local store of verified ciphertext chunks (node/cache.Cache
 // implements it).
 type Cache interface {
@@ -71,13 +76,50 @@ func (p *PeerSource) Kind() SourceKind { return KindPeer }
 func (p *PeerSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	data, err := p.swarm.Fetch(ctx, p.id, c)
 	if err != nil {
-		reason := peerFailReason(err)
-		if errors.Is(err, node.ErrCorruptChunk) {
-			err = fmt.Errorf("%w: %w", ErrCorruptChunk, err)
-		}
-		return nil, &FetchError{Source: p.Name(), Reason: reason, Err: fmt.Errorf("peer %s: chunk %s: %w", p.id, c, err)}
+		return nil, p.classify(c, err)
 	}
 	return data, nil
+}
+
+// starter is a chunk source whose requests the player queues on its loop,
+// in the order the scheduler issued them, and waits for off it: a step's
+// requests to one peer then leave in one write, most urgent first, instead
+// of racing for the stream from their goroutines.
+type starter interface {
+	start(ctx context.Context, c cid.Cid, deadline time.Time) func() ([]byte, error)
+}
+
+var _ starter = (*PeerSource)(nil)
+
+// fetchStarter is what a Swarm offers for ordered requests (node.Node).
+type fetchStarter interface {
+	StartFetch(ctx context.Context, p peer.ID, c cid.Cid, deadline time.Time) *node.PendingFetch
+}
+
+// start queues the request at once when the swarm can (see starter),
+// with the chunk's deadline for the serving peer.
+func (p *PeerSource) start(ctx context.Context, c cid.Cid, deadline time.Time) func() ([]byte, error) {
+	fs, ok := p.swarm.(fetchStarter)
+	if !ok {
+		return func() ([]byte, error) { return p.Fetch(ctx, c) }
+	}
+	f := fs.StartFetch(ctx, p.id, c, deadline)
+	return func() ([]byte, error) {
+		data, err := f.Wait()
+		return data, p.classify(c, err)
+	}
+}
+
+// classify turns a node error into a FetchError.
+func (p *PeerSource) classify(c cid.Cid, err error) error {
+	if err == nil {
+		return nil
+	}
+	reason := peerFailReason(err)
+	if errors.Is(err, node.ErrCorruptChunk) {
+		err = fmt.Errorf("%w: %w", ErrCorruptChunk, err)
+	}
+	return &FetchError{Source: p.Name(), Reason: reason, Err: fmt.Errorf("peer %s: chunk %s: %w", p.id, c, err)}
 }
 
 // peerFailReason says what the scheduler makes of a failed fetch from a

@@ -202,6 +202,8 @@ func (n *Node) runRound(r round) {
 				}
 				if err := n.putRecord(n.ctx, p, c); err != nil {
 					n.log.Debug("put record to new peer", "track", c.String(), "remote", p.String(), "err", err)
+				} else if n.hooks.put != nil {
+					n.hooks.put(p, c)
 				}
 			}
 		}
@@ -214,8 +216,8 @@ func (n *Node) announce(ctx context.Context, c cid.Cid) error {
 	ctx, cancel := context.WithTimeout(ctx, provideTimeout)
 	defer cancel()
 	err := n.dht.Provide(ctx, c, true)
-	if err == nil && n.announcedHook != nil {
-		n.announcedHook(c)
+	if err == nil && n.hooks.announced != nil {
+		n.hooks.announced(c)
 	}
 	n.putToServers(ctx, c)
 	return err

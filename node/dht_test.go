@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/chorus-music/chorus/catalog"
@@ -200,5 +202,63 @@ func TestListenPortKeptAcrossRestart(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(first), "/udp/0/") {
 		t.Errorf("addresses %v still name port 0", first)
+	}
+}
+
+// TestNewClosePeerGetsRecords: a node that already announced its tracks
+// puts each of them straight to a peer that joins later and is among the
+// tracks' closest (in a swarm this small, every peer is), with no new
+// lookup.
+func TestNewClosePeerGetsRecords(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	announced := make(chan cid.Cid, 4)
+	puts := make(chan peer.ID, 16)
+	o := Options{DataDir: t.TempDir(), TrackerKeys: tr.keys, Tickets: tr.valid()}
+	holder, err := newNodeWith(t, ctx, o, hooks{
+		announced: func(c cid.Cid) { announced <- c },
+		put:       func(p peer.ID, _ cid.Cid) { puts <- p },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	track := catalog.ManifestID([]byte("held by the first node"))
+	if err := holder.Provide(ctx, track); err == nil {
+		t.Fatal("Provide alone succeeded; want it to fail and wait for a peer")
+	}
+	viaHolder := func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{holder.AddrInfo()}, nil }
+	}
+	newTestNode(t, tr, viaHolder)
+	select {
+	case <-announced: // the first peer: a full announcement
+	case <-ctx.Done():
+		t.Fatal("never announced after the first peer joined")
+	}
+	late := newTestNode(t, tr, viaHolder)
+	for {
+		select {
+		case p := <-puts:
+			if p != late.ID() {
+				continue
+			}
+		case <-ctx.Done():
+			t.Fatal("the record was never put to the peer that joined later")
+		}
+		break
+	}
+	// Ask the late peer over the holder's DHT stream to it, which carried
+	// the put: its answer comes after the put was handled.
+	pm, err := dhtpb.NewProtocolMessenger(holder.dht.MessageSender())
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs, _, err := pm.GetProviders(ctx, late.ID(), track.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(provs, func(ai *peer.AddrInfo) bool { return ai.ID == holder.ID() }) {
+		t.Errorf("late peer's records for the track = %v; want the holder %s", provs, holder.ID())
 	}
 }

@@ -37,6 +37,27 @@
 // a connected peer in 1.1 RTT; a plain host.NewStream on a fresh connection
 // takes 3.3 RTT.
 //
+// # Discovery
+//
+// Held tracks (persisted in DataDir) are announced by one goroutine: all of
+// them, each with a full closest-peers lookup, when the routing table first
+// gains a peer (and again whenever it regains one after running empty),
+// every DHT.ReprovideInterval and when the node's addresses change; a
+// record put straight to a peer the routing table gains when that peer is
+// among the track's 20 closest (one message, no lookup). Changes that come
+// within 200 ms of each other make one round; full announcements are paced
+// at 4 per second and direct puts at 200 per second, since a cache may
+// hold thousands of tracks. Each announcement also puts the record straight
+// to the bootstrap peers (the always-on DHT servers), and FindProviders
+// asks them directly besides the DHT walk. FindProviders waits for the
+// first bootstrap attempt (or the first routing table peer), so a node
+// that has just started does not look up on an empty table; a caller
+// retries a lookup that found nothing when RoutingTableChanged fires. The
+// listen port chosen for udp/0 is kept in DataDir, so records and
+// bootstrap entries stay valid across restarts. Every dial, the DHT's
+// included, times out after 3 s: dead providers stay listed until their
+// records expire.
+//
 // # Limits
 //
 // The resource manager has fixed limits (see resourceLimits; not autoscaled

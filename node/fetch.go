@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -32,6 +34,10 @@ type session struct {
 
 	done chan struct{} // closed by fail
 
+	// peerVersion is the chunk protocol version the peer's Hello gave; 0
+	// until it arrived.
+	peerVersion atomic.Uint64
+
 	mu      sync.Mutex // guards the fields below
 	err     error      // why the session ended; set once with done
 	nextID  uint64
@@ -48,8 +54,111 @@ type session struct {
 // ErrRemote (see Retryable), or the context's error, wrapped with the peer
 // and CID.
 func (n *Node) Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
-	data, err := n.fetch(ctx, p, c)
-	result := "ok"
+	return n.StartFetch(ctx, p, c, time.Time{}).Wait()
+}
+
+// PendingFetch is a request StartFetch queued; Wait returns its answer.
+type PendingFetch struct {
+	n    *Node
+	ctx  context.Context
+	p    peer.ID
+	c    cid.Cid
+	dl   time.Time     // the requester's deadline; zero: none
+	sent chan struct{} // closed once the request is on the stream, or failed
+
+	// Set before sent is closed.
+	s   *session
+	id  uint64
+	ch  chan *protocol.Response
+	err error
+}
+
+// StartFetch queues a request for chunk c at peer p and returns at once.
+// The requests started for one peer leave in the order of the calls, and
+// those started together (before the stream is free to write) leave in one
+// write: a driver that starts a step's requests in deadline order gets them
+// served in that order, the most urgent in the first packet. A non-zero
+// deadline goes with the request to a peer that speaks chunk protocol
+// version 2 (protocol.DatedRequest), which serves a stream's requests
+// earliest deadline first; the first flight to a peer, sent before its
+// Hello said its version, goes undated. Wait returns what Fetch would.
+func (n *Node) StartFetch(ctx context.Context, p peer.ID, c cid.Cid, deadline time.Time) *PendingFetch {
+	f := &PendingFetch{n: n, ctx: ctx, p: p, c: c, dl: deadline, sent: make(chan struct{})}
+	if p == n.host.ID() {
+		f.err = fmt.Errorf("%w: fetch from self", ErrPeerGone)
+		close(f.sent)
+		return f
+	}
+	n.smu.Lock()
+	ob := n.outboxes[p]
+	if ob == nil {
+		ob = &outbox{}
+		n.outboxes[p] = ob
+	}
+	ob.queue = append(ob.queue, f)
+	start := !ob.running
+	ob.running = true
+	n.smu.Unlock()
+	if start {
+		go n.drain(p, ob)
+	}
+	return f
+}
+
+// outbox holds the requests started for one peer and not yet written; its
+// fields are guarded by Node.smu.
+type outbox struct {
+	queue   []*PendingFetch
+	running bool // a drain goroutine owns the outbox
+}
+
+// drain writes ob's requests to p's session, in order, until the outbox is
+// empty, opening the session first if needed.
+func (n *Node) drain(p peer.ID, ob *outbox) {
+	for {
+		n.smu.Lock()
+		batch := ob.queue
+		ob.queue = nil
+		if len(batch) == 0 {
+			ob.running = false
+			if n.outboxes[p] == ob {
+				delete(n.outboxes, p)
+			}
+			n.smu.Unlock()
+			return
+		}
+		n.smu.Unlock()
+		// The session outlives any one request: open it under the node's
+		// context, given up when every queued request is gone.
+		ctx, cancel := context.WithCancel(n.ctx)
+		stop := context.AfterFunc(batch[0].ctx, func() {
+			for _, f := range batch {
+				if f.ctx.Err() == nil {
+					return
+				}
+			}
+			cancel()
+		})
+		s, err := n.session(ctx, p)
+		stop()
+		cancel()
+		if err == nil {
+			err = s.sendBatch(batch)
+		}
+		for _, f := range batch {
+			if err != nil && f.err == nil {
+				f.err = err
+			}
+			close(f.sent)
+		}
+	}
+}
+
+// Wait returns the chunk, verified against its CID, or why not (see
+// Fetch). It sends Cancel if the request's context ends first.
+func (f *PendingFetch) Wait() ([]byte, error) {
+	data, err := f.wait()
+	n, result := f.n, "ok"
 	switch {
 	case err == nil:
 		n.m.downloaded.Add(float64(len(data)))
@@ -63,35 +172,36 @@ func (n *Node) Fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) 
 		result = "not_admitted"
 	case errors.Is(err, ErrPeerGone):
 		result = "peer_gone"
-	case ctx.Err() != nil:
+	case f.ctx.Err() != nil:
 		result = "timeout"
 	default:
 		result = "error"
 	}
 	n.m.fetches.WithLabelValues(result).Inc()
 	if err != nil {
-		return nil, fmt.Errorf("node: fetch %s from %s: %w", c, p, err)
+		return nil, fmt.Errorf("node: fetch %s from %s: %w", f.c, f.p, err)
 	}
 	return data, nil
 }
 
-// FetchFrom records ai's addresses and fetches c from it.
-func (n *Node) FetchFrom(ctx context.Context, ai peer.AddrInfo, c cid.Cid) ([]byte, error) {
-	if len(ai.Addrs) > 0 {
-		n.AddAddrs(ai)
+func (f *PendingFetch) wait() ([]byte, error) {
+	select {
+	case <-f.sent:
+	case <-f.ctx.Done():
+		// Still queued or being written: a request the drain wrote
+		// after all is withdrawn.
+		go func() {
+			<-f.sent
+			if f.err == nil {
+				f.s.withdraw(f.id)
+			}
+		}()
+		return nil, f.ctx.Err()
 	}
-	return n.Fetch(ctx, ai.ID, c)
-}
-
-func (n *Node) fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
-	if p == n.host.ID() {
-		return nil, fmt.Errorf("%w: fetch from self", ErrPeerGone)
+	if f.err != nil {
+		return nil, f.err
 	}
-	s, err := n.session(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := s.request(ctx, c)
+	resp, err := f.s.await(f.ctx, f.id, f.ch)
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +214,18 @@ func (n *Node) fetch(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) 
 	default:
 		return nil, ErrRemote
 	}
-	if !catalog.VerifyCID(c, resp.Data) {
+	if !catalog.VerifyCID(f.c, resp.Data) {
 		return nil, ErrCorruptChunk
 	}
 	return resp.Data, nil
+}
+
+// FetchFrom records ai's addresses and fetches c from it.
+func (n *Node) FetchFrom(ctx context.Context, ai peer.AddrInfo, c cid.Cid) ([]byte, error) {
+	if len(ai.Addrs) > 0 {
+		n.AddAddrs(ai)
+	}
+	return n.Fetch(ctx, ai.ID, c)
 }
 
 // session returns the live session to p, opening one if needed. Only one
@@ -206,40 +324,70 @@ func (n *Node) openSession(ctx context.Context, p peer.ID) (*session, error) {
 	return s, nil
 }
 
-// request sends a Request for c and waits for its Response, sending Cancel
-// if ctx ends first.
-func (s *session) request(ctx context.Context, c cid.Cid) (*protocol.Response, error) {
-	ch := make(chan *protocol.Response, 1)
-	s.mu.Lock()
-	if s.err != nil {
-		err := s.err
+// sendBatch registers and writes a Request for each fetch of batch whose
+// context is still live, in order, with one flush.
+func (s *session) sendBatch(batch []*PendingFetch) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	wrote := false
+	for _, f := range batch {
+		if f.ctx.Err() != nil {
+			f.err = f.ctx.Err()
+			continue
+		}
+		ch := make(chan *protocol.Response, 1)
+		s.mu.Lock()
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return err
+		}
+		s.nextID++
+		id := s.nextID
+		s.pending[id] = ch
 		s.mu.Unlock()
-		return nil, err
+		f.s, f.id, f.ch = s, id, ch
+		var m protocol.Message = &protocol.Request{ID: id, CID: f.c.Bytes()}
+		if !f.dl.IsZero() && s.peerVersion.Load() >= protocol.DatedRequestVersion {
+			m = &protocol.DatedRequest{ID: id, Deadline: uint64(max(f.dl.UnixMilli(), 0)), CID: f.c.Bytes()}
+		}
+		if err := protocol.WriteMessage(s.bw, m); err != nil {
+			s.fail(s.readError(fmt.Errorf("send request: %w", err)))
+			return s.cause()
+		}
+		wrote = true
 	}
-	s.nextID++
-	id := s.nextID
-	s.pending[id] = ch
-	s.mu.Unlock()
-
-	if err := s.send(&protocol.Request{ID: id, CID: c.Bytes()}); err != nil {
+	if !wrote {
+		return nil
+	}
+	if err := s.bw.Flush(); err != nil {
 		s.fail(s.readError(fmt.Errorf("send request: %w", err)))
-		return nil, s.cause()
+		return s.cause()
 	}
+	return nil
+}
+
+// await waits for the Response to request id, sending Cancel if ctx ends
+// first.
+func (s *session) await(ctx context.Context, id uint64, ch chan *protocol.Response) (*protocol.Response, error) {
 	select {
 	case resp := <-ch:
 		return resp, nil
 	case <-s.done:
 		return nil, s.cause()
 	case <-ctx.Done():
-		s.mu.Lock()
-		delete(s.pending, id)
-		s.mu.Unlock()
-		go func() {
-			if err := s.send(&protocol.Cancel{ID: id}); err != nil {
-				s.fail(s.readError(fmt.Errorf("send cancel: %w", err)))
-			}
-		}()
+		go s.withdraw(id)
 		return nil, ctx.Err()
+	}
+}
+
+// withdraw forgets request id and sends Cancel for it.
+func (s *session) withdraw(id uint64) {
+	s.mu.Lock()
+	delete(s.pending, id)
+	s.mu.Unlock()
+	if err := s.send(&protocol.Cancel{ID: id}); err != nil {
+		s.fail(s.readError(fmt.Errorf("send cancel: %w", err)))
 	}
 }
 
@@ -268,8 +416,8 @@ func (s *session) readLoop() {
 		return
 	}
 	hello, ok := msg.(*protocol.Hello)
-	if !ok {
-		n.reject(s.p, fmt.Errorf("chunk stream answered with %T", msg), "rejected")
+	if !ok || hello.Version == 0 {
+		n.reject(s.p, fmt.Errorf("chunk stream answered with %T (or hello version 0)", msg), "rejected")
 		s.fail(fmt.Errorf("%w: no hello", ErrNotAdmitted))
 		return
 	}
@@ -279,6 +427,7 @@ func (s *session) readLoop() {
 			return
 		}
 	}
+	s.peerVersion.Store(hello.Version)
 	for {
 		msg, err := protocol.ReadMessage(br)
 		if err != nil {

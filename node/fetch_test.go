@@ -6,8 +6,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/chorus-music/chorus/catalog"
@@ -246,4 +248,68 @@ func slicesContains(ps []peer.ID, p peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// recordStream keeps a copy of what the server reads from a chunk stream.
+type recordStream struct {
+	network.Stream
+	mu  *sync.Mutex // guards buf
+	buf *bytes.Buffer
+}
+
+func (r recordStream) Read(p []byte) (int, error) {
+	n, err := r.Stream.Read(p)
+	r.mu.Lock()
+	r.buf.Write(p[:n])
+	r.mu.Unlock()
+	return n, err
+}
+
+// TestStartFetchKeepsOrder starts requests for many chunks at once over a
+// cold connection and checks that the server reads them in the order they
+// were started, the first one first, and every answer arrives.
+func TestStartFetchKeepsOrder(t *testing.T) {
+	tr := newFakeTracker(t)
+	var mu sync.Mutex
+	var read bytes.Buffer
+	b := newTestNode(t, tr, func(o *Options) {
+		o.ServeStream = func(s network.Stream) network.Stream { return recordStream{Stream: s, mu: &mu, buf: &read} }
+	})
+	a := newTestNode(t, tr)
+	ctx := testCtx(t)
+	a.AddAddrs(b.AddrInfo())
+	const n = 12
+	var cids []cid.Cid
+	var want [][]byte
+	for range n {
+		c, d := b.store.put(t, 1000)
+		cids = append(cids, c)
+		want = append(want, d)
+	}
+	var pending []*PendingFetch
+	for _, c := range cids {
+		pending = append(pending, a.StartFetch(ctx, b.ID(), c, time.Time{}))
+	}
+	for i, f := range pending {
+		got, err := f.Wait()
+		if err != nil || !bytes.Equal(got, want[i]) {
+			t.Fatalf("fetch %d = %d bytes, %v; want its chunk", i, len(got), err)
+		}
+	}
+	mu.Lock()
+	r := bytes.NewReader(read.Bytes())
+	mu.Unlock()
+	if msg, err := protocol.ReadMessage(r); err != nil || msg.Type() != protocol.TypeHello {
+		t.Fatalf("first frame = %v, %v; want a Hello", msg, err)
+	}
+	for i, c := range cids {
+		msg, err := protocol.ReadMessage(r)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		req, ok := msg.(*protocol.Request)
+		if !ok || !bytes.Equal(req.CID, c.Bytes()) {
+			t.Fatalf("frame %d = %+v; want the request for chunk %d (started %d-th)", i+1, msg, i, i)
+		}
+	}
 }

@@ -134,11 +134,11 @@ func newAnnouncingNode(t testing.TB, tr *fakeTracker, announced chan<- cid.Cid, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	var hook func(cid.Cid)
+	var h hooks
 	if announced != nil {
-		hook = func(c cid.Cid) { announced <- c }
+		h.announced = func(c cid.Cid) { announced <- c }
 	}
-	n, err := newNode(ctx, o, hook)
+	n, err := newNodeWith(t, ctx, o, h)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -148,6 +148,11 @@ func newAnnouncingNode(t testing.TB, tr *fakeTracker, announced chan<- cid.Cid, 
 		}
 	})
 	return &testNode{Node: n, store: st}
+}
+
+func newNodeWith(t testing.TB, ctx context.Context, o Options, h hooks) (*Node, error) {
+	t.Helper()
+	return newNode(ctx, o, h)
 }
 
 func testCtx(t testing.TB) context.Context {

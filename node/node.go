@@ -65,13 +65,12 @@ type Node struct {
 	smu      sync.Mutex // guards the fields below (fetch sessions)
 	sessions map[peer.ID]*session
 	opening  map[peer.ID]chan struct{} // closed when an open attempt ends
+	outboxes map[peer.ID]*outbox       // requests not yet written (StartFetch)
 
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
 	admitHook func(peer.ID, protocol.Ticket)
-	// announcedHook, if set (tests, through newNode), is called after each
-	// successful announcement of a track.
-	announcedHook func(cid.Cid)
+	hooks     hooks // tests only
 	// queueHook, if set (tests, before any connection), is called with the
 	// number of requests queued on all streams after each change.
 	queueHook func(queued int64)
@@ -99,12 +98,20 @@ const dialTimeout = 3 * time.Second
 // fetches a ticket, listens, and joins the DHT through opts.Bootstrap in the
 // background (see Bootstrapped). Close releases everything.
 func New(ctx context.Context, opts Options) (*Node, error) {
-	return newNode(ctx, opts, nil)
+	return newNode(ctx, opts, hooks{})
 }
 
-// newNode is New with announced as the node's announcedHook, set before
-// anything can announce.
-func newNode(ctx context.Context, opts Options, announced func(cid.Cid)) (*Node, error) {
+// hooks are called by a node in tests (set through newNode, before
+// anything can call them).
+type hooks struct {
+	// announced is called after each successful full announcement.
+	announced func(cid.Cid)
+	// put is called after each record put straight to a new close peer.
+	put func(peer.ID, cid.Cid)
+}
+
+// newNode is New with test hooks.
+func newNode(ctx context.Context, opts Options, hk hooks) (*Node, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -136,11 +143,12 @@ func newNode(ctx context.Context, opts Options, announced func(cid.Cid)) (*Node,
 		rejected:     make(map[peer.ID]rejection),
 		sessions:     make(map[peer.ID]*session),
 		opening:      make(map[peer.ID]chan struct{}),
+		outboxes:     make(map[peer.ID]*outbox),
 		held:         make(map[cid.Cid]struct{}),
 		rtSignal:     make(chan struct{}),
 		ann:          newAnnouncer(),
 
-		announcedHook: announced,
+		hooks: hk,
 	}
 	for _, c := range held {
 		n.held[c] = struct{}{}

@@ -19,7 +19,9 @@ import (
 )
 
 // serveStream is the server side of one chunk stream: a reader that queues
-// requests and a worker that answers them in order.
+// requests and a worker that answers them, undated requests first in the
+// order they came, then dated ones (protocol version 2) earliest deadline
+// first.
 type serveStream struct {
 	n  *Node
 	p  peer.ID
@@ -31,13 +33,37 @@ type serveStream struct {
 
 	wmu sync.Mutex // guards bw
 
-	mu        sync.Mutex // guards the fields below
-	queue     []*protocol.Request
+	mu        sync.Mutex         // guards the fields below
+	queue     []queued           // in service order (see before)
+	seq       uint64             // arrivals so far
 	holding   bool               // holds an upload slot
 	curID     uint64             // request in service
 	curCancel context.CancelFunc // cancels the request in service; nil if none
 	eof       bool               // the peer closed its side: finish the queue, then stop
 	wake      chan struct{}      // capacity 1: the queue grew, or eof was set
+}
+
+// queued is one request waiting for service.
+type queued struct {
+	id       uint64
+	cid      []byte
+	dated    bool
+	deadline uint64
+	seq      uint64 // arrival order
+}
+
+// before reports whether a is served before b: undated requests (every
+// request of a version-1 peer, and the first flight of a version-2 one)
+// first, in arrival order; then dated ones by deadline, ties in arrival
+// order.
+func (a queued) before(b queued) bool {
+	if a.dated != b.dated {
+		return !a.dated
+	}
+	if a.dated && a.deadline != b.deadline {
+		return a.deadline < b.deadline
+	}
+	return a.seq < b.seq
 }
 
 // handleChunk serves one inbound chunk stream.
@@ -57,7 +83,7 @@ func (n *Node) handleChunk(s network.Stream) {
 		return
 	}
 	hello, ok := msg.(*protocol.Hello)
-	if !ok || hello.Version < protocol.ChunkVersion {
+	if !ok || hello.Version == 0 {
 		n.reject(p, fmt.Errorf("chunk stream opened with %T (or hello version 0)", msg), "rejected")
 		s.Reset()
 		return
@@ -122,10 +148,17 @@ func (ss *serveStream) read(br *bufio.Reader) error {
 			return err
 		}
 		switch m := msg.(type) {
-		case *protocol.Request:
-			if !ss.enqueue(m) {
+		case *protocol.Request, *protocol.DatedRequest:
+			var q queued
+			switch m := m.(type) {
+			case *protocol.Request:
+				q = queued{id: m.ID, cid: m.CID}
+			case *protocol.DatedRequest:
+				q = queued{id: m.ID, cid: m.CID, dated: true, deadline: m.Deadline}
+			}
+			if !ss.enqueue(q) {
 				n.m.served.WithLabelValues(protocol.StatusBusy.String()).Inc()
-				if err := ss.respond(&protocol.Response{ID: m.ID, Status: protocol.StatusBusy}); err != nil {
+				if err := ss.respond(&protocol.Response{ID: q.id, Status: protocol.StatusBusy}); err != nil {
 					return err
 				}
 			}
@@ -139,9 +172,9 @@ func (ss *serveStream) read(br *bufio.Reader) error {
 	}
 }
 
-// enqueue queues r, taking an upload slot if this stream has none. It
-// reports false when the request must be answered Busy.
-func (ss *serveStream) enqueue(r *protocol.Request) bool {
+// enqueue queues r in service order, taking an upload slot if this stream
+// has none. It reports false when the request must be answered Busy.
+func (ss *serveStream) enqueue(r queued) bool {
 	n := ss.n
 	if n.opts.Upload.Disabled {
 		return false
@@ -159,7 +192,13 @@ func (ss *serveStream) enqueue(r *protocol.Request) bool {
 			return false
 		}
 	}
-	ss.queue = append(ss.queue, r)
+	ss.seq++
+	r.seq = ss.seq
+	i := len(ss.queue)
+	for i > 0 && r.before(ss.queue[i-1]) {
+		i--
+	}
+	ss.queue = slices.Insert(ss.queue, i, r)
 	n.queueChanged(1)
 	select {
 	case ss.wake <- struct{}{}:
@@ -171,7 +210,7 @@ func (ss *serveStream) enqueue(r *protocol.Request) bool {
 func (ss *serveStream) cancelRequest(id uint64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if i := slices.IndexFunc(ss.queue, func(r *protocol.Request) bool { return r.ID == id }); i >= 0 {
+	if i := slices.IndexFunc(ss.queue, func(r queued) bool { return r.id == id }); i >= 0 {
 		ss.queue = slices.Delete(ss.queue, i, i+1)
 		ss.n.queueChanged(-1)
 		return
@@ -181,7 +220,7 @@ func (ss *serveStream) cancelRequest(id uint64) {
 	}
 }
 
-// work answers queued requests in order, releasing the upload slot whenever
+// work answers queued requests in service order, releasing the upload slot whenever
 // the queue runs dry.
 func (ss *serveStream) work() {
 	n := ss.n
@@ -208,7 +247,7 @@ func (ss *serveStream) work() {
 		ss.queue = ss.queue[1:]
 		n.queueChanged(-1)
 		ctx, cancel := context.WithCancel(ss.ctx)
-		ss.curID, ss.curCancel = r.ID, cancel
+		ss.curID, ss.curCancel = r.id, cancel
 		ss.mu.Unlock()
 
 		resp := ss.answer(ctx, r)
@@ -236,25 +275,25 @@ func (ss *serveStream) work() {
 }
 
 // answer looks r up in the store.
-func (ss *serveStream) answer(ctx context.Context, r *protocol.Request) *protocol.Response {
+func (ss *serveStream) answer(ctx context.Context, r queued) *protocol.Response {
 	n := ss.n
-	c, err := cid.Cast(r.CID)
+	c, err := cid.Cast(r.cid)
 	if err != nil {
-		return &protocol.Response{ID: r.ID, Status: protocol.StatusError}
+		return &protocol.Response{ID: r.id, Status: protocol.StatusError}
 	}
 	if n.opts.Store == nil || !n.opts.Store.Has(c) {
-		return &protocol.Response{ID: r.ID, Status: protocol.StatusDontHave}
+		return &protocol.Response{ID: r.id, Status: protocol.StatusDontHave}
 	}
 	data, err := n.opts.Store.Get(ctx, c)
 	if err != nil {
 		n.log.Debug("store get", "cid", c.String(), "err", err)
-		return &protocol.Response{ID: r.ID, Status: protocol.StatusDontHave}
+		return &protocol.Response{ID: r.id, Status: protocol.StatusDontHave}
 	}
 	if len(data) > protocol.MaxChunkData {
 		n.log.Warn("stored chunk too large to serve", "cid", c.String(), "size", len(data))
-		return &protocol.Response{ID: r.ID, Status: protocol.StatusError}
+		return &protocol.Response{ID: r.id, Status: protocol.StatusError}
 	}
-	return &protocol.Response{ID: r.ID, Status: protocol.StatusOK, Data: data}
+	return &protocol.Response{ID: r.id, Status: protocol.StatusOK, Data: data}
 }
 
 // responseWriteTimeout bounds writing one response: a peer that stops

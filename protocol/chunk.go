@@ -16,6 +16,20 @@ import (
 // Requests without waiting (pipelining) and the server answers each with a
 // Response carrying the same ID, in any order. Cancel withdraws a request the
 // requester no longer wants; the server may still answer it.
+//
+// Versions (each side says its own in Hello; a frame the other side's
+// version lacks is never sent to it):
+//   - 1: Hello, Request, Response, Cancel. A server answers a stream's
+//     requests in the order they came.
+//   - 2 (December 2026): adds DatedRequest, a Request with the requester's
+//     deadline. A version-2 server serves a stream's undated requests first,
+//     in order, then the dated ones earliest deadline first, so a window of
+//     requests deep enough to fill the path does not hold back an urgent
+//     chunk (after a seek, say). A requester sends DatedRequest only once
+//     the server's Hello said version 2 or later: its first flight, sent
+//     before any answer, is plain Requests.
+//
+// The protocol ID names the framing, which every version shares.
 const ChunkProtocol = "/chorus/chunk/1.0.0"
 
 // AdmitProtocol is the libp2p protocol ID of the one-way admission stream:
@@ -25,7 +39,10 @@ const ChunkProtocol = "/chorus/chunk/1.0.0"
 const AdmitProtocol = "/chorus/admit/1.0.0"
 
 // ChunkVersion is the chunk protocol version sent in Hello.
-const ChunkVersion = 1
+const ChunkVersion = 2
+
+// DatedRequestVersion is the first version that understands DatedRequest.
+const DatedRequestVersion = 2
 
 // MaxChunkData bounds the data of one Response: 1 MiB. Chunks are
 // catalog.ChunkSize (16 KiB) today; the bound leaves room without letting a
@@ -55,10 +72,12 @@ const (
 	TypeRequest  MessageType = 2
 	TypeResponse MessageType = 3
 	TypeCancel   MessageType = 4
+	// TypeDatedRequest is version 2's: never send it to a version-1 peer.
+	TypeDatedRequest MessageType = 5
 )
 
-// Message is one chunk protocol message: *Hello, *Request, *Response or
-// *Cancel.
+// Message is one chunk protocol message: *Hello, *Request, *DatedRequest,
+// *Response or *Cancel.
 type Message interface {
 	Type() MessageType
 	appendPayload(b []byte) []byte
@@ -75,6 +94,16 @@ type Hello struct {
 type Request struct {
 	ID  uint64
 	CID []byte // binary CID (cid.Cid.Bytes()); the codec checks only its length
+}
+
+// DatedRequest is a Request with the requester's deadline for the chunk
+// (version 2). Deadline counts milliseconds on the requester's own clock
+// from any epoch it keeps for the stream: the server only compares the
+// deadlines of one stream. ID shares the space of Request IDs.
+type DatedRequest struct {
+	ID       uint64
+	Deadline uint64
+	CID      []byte // as Request.CID
 }
 
 // Status is the outcome of a Request.
@@ -122,6 +151,9 @@ func (*Hello) Type() MessageType { return TypeHello }
 func (*Request) Type() MessageType { return TypeRequest }
 
 // Type implements Message.
+func (*DatedRequest) Type() MessageType { return TypeDatedRequest }
+
+// Type implements Message.
 func (*Response) Type() MessageType { return TypeResponse }
 
 // Type implements Message.
@@ -134,6 +166,12 @@ func (m *Hello) appendPayload(b []byte) []byte {
 
 func (m *Request) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.ID)
+	return append(b, m.CID...)
+}
+
+func (m *DatedRequest) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.ID)
+	b = binary.AppendUvarint(b, m.Deadline)
 	return append(b, m.CID...)
 }
 
@@ -158,6 +196,10 @@ func validate(msg Message) error {
 	case *Request:
 		if len(m.CID) == 0 || len(m.CID) > maxCIDSize {
 			return fmt.Errorf("%w: request CID of %d bytes", ErrMalformed, len(m.CID))
+		}
+	case *DatedRequest:
+		if len(m.CID) == 0 || len(m.CID) > maxCIDSize {
+			return fmt.Errorf("%w: dated request CID of %d bytes", ErrMalformed, len(m.CID))
 		}
 	case *Response:
 		if len(m.Data) > MaxChunkData {
@@ -215,7 +257,7 @@ func ReadMessage(r io.Reader) (Message, error) {
 		return nil, err // io.EOF at a frame boundary is a clean close
 	}
 	mt := MessageType(t)
-	if mt < TypeHello || mt > TypeCancel {
+	if mt < TypeHello || mt > TypeDatedRequest {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, t)
 	}
 	n, err := binary.ReadUvarint(br)
@@ -255,6 +297,12 @@ func decodePayload(mt MessageType, p []byte) (Message, error) {
 			return nil, fmt.Errorf("%w: response without status", ErrMalformed)
 		}
 		msg = &Response{ID: id, Status: Status(rest[0]), Data: rest[1:]}
+	case TypeDatedRequest:
+		dl, k := binary.Uvarint(rest)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: dated request: bad deadline", ErrMalformed)
+		}
+		msg = &DatedRequest{ID: id, Deadline: dl, CID: rest[k:]}
 	case TypeCancel:
 		if len(rest) != 0 {
 			return nil, fmt.Errorf("%w: cancel with %d trailing bytes", ErrMalformed, len(rest))

@@ -20,6 +20,8 @@ func TestChunkMessageRoundTripPipe(t *testing.T) {
 		&Response{ID: 2, Status: StatusDontHave, Data: []byte{}},
 		&Response{ID: 3, Status: StatusBusy, Data: []byte{}},
 		&Cancel{ID: 99},
+		&DatedRequest{ID: 4, Deadline: 0, CID: []byte{1, 85, 18, 32, 9}},
+		&DatedRequest{ID: 1 << 50, Deadline: 1 << 60, CID: bytes.Repeat([]byte{7}, maxCIDSize)},
 	}
 	a, b := net.Pipe()
 	defer a.Close()
@@ -85,6 +87,9 @@ func TestReadChunkMessageErrors(t *testing.T) {
 		{"bad status", []byte{3, 2, 1, 9}, ErrMalformed},
 		{"cancel trailing", []byte{4, 2, 1, 1}, ErrMalformed},
 		{"request without cid", []byte{2, 1, 1}, ErrMalformed},
+		{"dated request without deadline", []byte{5, 1, 1}, ErrMalformed},
+		{"dated request without cid", []byte{5, 2, 1, 7}, ErrMalformed},
+		{"dated request bad deadline", []byte{5, 2, 1, 0xff}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		_, err := ReadMessage(bytes.NewReader(tt.in))
@@ -104,6 +109,7 @@ func TestWriteMessageRejects(t *testing.T) {
 		{"big data", &Response{ID: 1, Data: make([]byte, MaxChunkData+1)}, ErrFrameTooLarge},
 		{"big ticket", &Hello{Ticket: make([]byte, MaxTicketSize+1)}, ErrMalformed},
 		{"empty cid", &Request{ID: 1}, ErrMalformed},
+		{"dated empty cid", &DatedRequest{ID: 1, Deadline: 5}, ErrMalformed},
 		{"bad status", &Response{ID: 1, Status: 42}, ErrMalformed},
 	}
 	for _, tt := range tests {
@@ -123,6 +129,7 @@ func FuzzReadChunkMessage(f *testing.F) {
 		&Request{ID: 3, CID: []byte{1, 85, 18, 32, 1, 2}},
 		&Response{ID: 3, Status: StatusOK, Data: []byte("chunk")},
 		&Cancel{ID: 3},
+		&DatedRequest{ID: 4, Deadline: 12_345, CID: []byte{1, 85, 18, 32, 1, 2}},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMessage(&buf, m); err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chorus-music/chorus/internal/clock"
@@ -27,6 +28,8 @@ type Keyring struct {
 	mu       sync.RWMutex       // guards keys and loadedAt
 	keys     []store.SigningKey // oldest first; the last is current
 	loadedAt time.Time          // when keys were read from the store
+
+	refreshing atomic.Bool // a fresh() re-read is under way
 }
 
 // KeyID derives a key's ID from its public key: the first 8 bytes of its
@@ -82,16 +85,19 @@ func (k *Keyring) reload(ctx context.Context) error {
 
 // fresh returns the current key pair as the store has it, re-reading the
 // key set first if it was read maxAge or longer ago, so that a key
-// another tracker on the same store rotated in is used within maxAge. A
-// failed re-read keeps the keys it has (still valid, only perhaps not the
-// newest) and reports the error.
+// another tracker on the same store rotated in is used within maxAge (and
+// a little: while one caller re-reads, concurrent ones use the keys at
+// hand rather than all re-reading at once). A failed re-read keeps the
+// keys it has (still valid, only perhaps not the newest) and reports the
+// error.
 func (k *Keyring) fresh(ctx context.Context, maxAge time.Duration) (store.SigningKey, error) {
 	k.mu.RLock()
 	stale := k.clock.Now().Sub(k.loadedAt) >= maxAge
 	k.mu.RUnlock()
 	var err error
-	if stale {
+	if stale && k.refreshing.CompareAndSwap(false, true) {
 		err = k.reload(ctx)
+		k.refreshing.Store(false)
 	}
 	return k.current(), err
 }

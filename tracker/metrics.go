@@ -16,6 +16,7 @@ type metrics struct {
 	ingests       *prometheus.CounterVec // by result: created, existing, failed
 	panics        prometheus.Counter
 	auditBatch    prometheus.Histogram // entries per audit write
+	ticketBatch   prometheus.Histogram // records per ticket write
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -55,7 +56,12 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:    "Key-request audit entries written per store write (group commit).",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics, m.auditBatch} {
+	m.ticketBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "chorus", Subsystem: "tracker", Name: "ticket_batch_records",
+		Help:    "Issued-ticket records written per store write (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics, m.auditBatch, m.ticketBatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrOptions, err)
 		}

@@ -31,7 +31,8 @@ func parsePeerID(s string) (peer.ID, error) {
 }
 
 // handleTicket issues a ticket admitting the given peer ID for the caller's
-// account, signed by the current key, and records it.
+// account, signed by the current key, and records it (by group commit with
+// concurrent requests' records) before answering.
 func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 	req, err := decodeJSON[protocol.TicketRequest](r.Body)
 	if err != nil {
@@ -53,7 +54,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(s.opts.TicketTTL).Unix(), KeyID: cur.ID,
 	}
 	t := protocol.SignTicket(body, cur.PrivateKey)
-	if err := s.store.PutTicket(r.Context(), store.TicketRecord{
+	if err := s.tickets.record(r.Context(), store.TicketRecord{
 		PeerID: req.PeerID, Account: sess.account, KeyID: cur.ID,
 		IssuedAt: time.Unix(body.IssuedAt, 0), ExpiresAt: time.Unix(body.ExpiresAt, 0),
 	}); err != nil {

@@ -135,6 +135,7 @@ func TestMetrics(t *testing.T) {
 		`chorus_tracker_requests_total{code="200",method="GET",route="/v1/tracks/{id}/key"} 1`,
 		`chorus_tracker_request_duration_seconds_count{method="GET",route="/v1/tracks/{id}/key"} 1`,
 		`chorus_tracker_audit_batch_entries_count 1`,
+		`chorus_tracker_ticket_batch_records_count 1`,
 		`go_goroutines `,
 		`process_cpu_seconds_total `,
 		`chorus_tracker_login_failures_total{reason="bad_credentials"} 1`,

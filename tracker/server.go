@@ -178,7 +178,8 @@ type Server struct {
 	keys  *Keyring
 	// attempts limits login attempts per network in this process.
 	attempts *attemptLimiter
-	audit    *auditLog
+	audit    *groupCommit[store.KeyRequest]
+	tickets  *groupCommit[store.TicketRecord]
 	metrics  *metrics
 	routes   []Route
 	handler  http.Handler
@@ -259,7 +260,8 @@ func New(opts Options) (*Server, error) {
 		s.writeError(w, r, notFound("no such endpoint"))
 	})))
 	s.handler = s.recoverer(mux)
-	s.audit = newAuditLog(opts.Store, func(n int) { m.auditBatch.Observe(float64(n)) })
+	s.audit = newGroupCommit("audit log", opts.Store.LogKeyRequests, func(n int) { m.auditBatch.Observe(float64(n)) })
+	s.tickets = newGroupCommit("tickets", opts.Store.PutTickets, func(n int) { m.ticketBatch.Observe(float64(n)) })
 	s.mu.Lock()
 	s.sweep = s.clock.AfterFunc(opts.SweepInterval, s.sweepExpired)
 	s.mu.Unlock()
@@ -306,7 +308,7 @@ func (s *Server) AddOrigin(raw string) error {
 }
 
 // Close stops the server's background sweeping and writes the audit
-// entries still queued; call it after the HTTP server mounting the handler
+// entries and ticket records still queued; call it after the HTTP server mounting the handler
 // has shut down. It does not close the Store, which the caller owns.
 func (s *Server) Close() error {
 	s.mu.Lock()
@@ -316,6 +318,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.audit.close()
+	s.tickets.close()
 	return nil
 }
 

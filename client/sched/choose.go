@@ -15,12 +15,87 @@ func (s *Scheduler) usable(src *source) bool {
 	return true
 }
 
-// hasSlot reports whether src can take one more request.
-func (s *Scheduler) hasSlot(src *source) bool {
+// hasSlot reports whether src can take one more request of size bytes:
+// an origin up to Config.MaxOutstandingPerOrigin requests; a peer up to
+// Config.MaxOutstandingPerSource requests and the bytes of its window (at
+// least one request). A fresh connection's window is Config.InitialWindow:
+// the first flight carries as many of the first chunks as the new
+// connection's congestion window lets through, and no more, so the most
+// urgent one is not slowed by a queue the path cannot carry yet.
+func (s *Scheduler) hasSlot(src *source, size int) bool {
 	if src.info.Kind == KindOrigin {
 		return src.outstanding < s.cfg.MaxOutstandingPerOrigin
 	}
-	return src.outstanding < s.cfg.MaxOutstandingPerSource
+	if src.outstanding >= s.cfg.MaxOutstandingPerSource {
+		return false
+	}
+	return src.outstanding == 0 || src.queued+int64(size) <= s.windowOf(src)
+}
+
+// windowOf returns src's window in bytes: as grown, or for a peer not
+// asked yet, Config.InitialWindow, or the window its measurements call for
+// (see grow) if larger.
+func (s *Scheduler) windowOf(src *source) int64 {
+	if src.window > 0 {
+		return src.window
+	}
+	w := int64(s.cfg.InitialWindow)
+	if src.info.BytesPerSecond > 0 && src.info.RTT > 0 {
+		w = max(w, s.bdpLimit(src, catalogChunk))
+	}
+	return w
+}
+
+// bdpLimit is the largest window grow opens for src: twice the measured
+// bandwidth-delay product, plus one chunk of n bytes.
+func (s *Scheduler) bdpLimit(src *source, n int) int64 {
+	rtt := src.info.RTT
+	if rtt <= 0 {
+		rtt = s.cfg.DefaultRTT
+	}
+	bps := src.info.BytesPerSecond
+	if bps <= 0 {
+		bps = s.cfg.DefaultBytesPerSecond
+	}
+	return 2*int64(float64(bps)*rtt.Seconds()) + int64(n)
+}
+
+// grow opens a peer's window after it delivered n bytes. The window
+// follows the path's bandwidth-delay product: while it is below twice the
+// product of the measured throughput and RTT (plus one chunk), each
+// delivery adds twice its bytes, tripling the window every round trip
+// (ahead of the transport's slow start), or, past the threshold a failure left, one chunk a round
+// trip; at the limit it stops, so the queue at the peer stays within about
+// one round trip of data. A window-limited path measures its throughput at
+// the window's rate, so the window grows until the link, not the window,
+// sets the rate.
+func (s *Scheduler) grow(src *source, n int) {
+	if src.info.Kind != KindPeer {
+		return
+	}
+	w := s.windowOf(src)
+	if limit := s.bdpLimit(src, n); w < limit {
+		// Twice the delivered bytes: the window keeps ahead of the
+		// connection's own slow start, which grows only while the
+		// sender has more to send than its congestion window.
+		step := 2 * int64(n)
+		if src.thresh > 0 && w >= src.thresh {
+			step = max(int64(n)*int64(n)/w, 1)
+		}
+		w = min(w+step, limit)
+	}
+	src.window = max(w, int64(s.cfg.InitialWindow))
+}
+
+// shrink halves a peer's window after a failure (refused for load, timed
+// out, connection lost): loss, or a queue the peer cannot carry. The
+// window then grows back by one chunk a round trip.
+func (s *Scheduler) shrink(src *source) {
+	if src.info.Kind != KindPeer {
+		return
+	}
+	src.window = max(s.windowOf(src)/2, int64(s.cfg.InitialWindow))
+	src.thresh = src.window
 }
 
 // eta returns when a chunk of size bytes asked from src now is expected:
@@ -77,7 +152,7 @@ func (s *Scheduler) bestPeerExcept(peers []*source, p *play, i int, free, connec
 	var bestD time.Duration
 	size := p.track.ChunkSizes[i]
 	for _, h := range peers {
-		if h == except || (free && !s.hasSlot(h)) || (connected && !h.info.Connected) || s.lacks(h, p, i) {
+		if h == except || (free && !s.hasSlot(h, size)) || (connected && !h.info.Connected) || s.lacks(h, p, i) {
 			continue
 		}
 		if d := s.etaDur(h, size); best == nil || d < bestD {
@@ -110,7 +185,7 @@ func (s *Scheduler) bestOriginExcept(size int, free bool, except *source) (*sour
 	var best *source
 	var bestD time.Duration
 	for _, o := range s.origins {
-		if o == except || !s.usable(o) || (free && !s.hasSlot(o)) {
+		if o == except || !s.usable(o) || (free && !s.hasSlot(o, size)) {
 			continue
 		}
 		if d := s.etaDur(o, size); best == nil || d < bestD {
@@ -176,13 +251,15 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	peerLimit := p.ph.Position(now) + s.audioBytes(p, s.cfg.BufferAhead)
 	originHorizon := now.Add(s.wall(s.cfg.MaxOriginAhead))
 	idleDone, notedLate := false, false
-	// While the first chunk is on its way over a source that has never
-	// delivered (a fresh connection, no RTT measured yet), other chunks keep
-	// off that source: they would share the new connection's small
-	// congestion window and delay the start by round trips.
+	// While the first chunk is on its way over an origin that has never
+	// delivered, other chunks keep off it (a peer's fresh connection
+	// carries what its initial window allows: see hasSlot).
 	var avoid firstRoute
 	for i := p.contig; i < n; i++ {
-		if i > p.contig && p.offsets[i] > peerLimit {
+		if p.offsets[i] > peerLimit && (i > p.contig || !waiting) {
+			// Beyond the buffer (BufferAhead), even the first missing
+			// chunk: wake when the playhead brings it in.
+			s.note(p.ph.TimeAt(p.offsets[i]-s.audioBytes(p, s.cfg.BufferAhead), now, st))
 			break
 		}
 		c := &p.chunks[i]
@@ -290,21 +367,16 @@ func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []A
 // sendIdle chooses a source for an idle chunk i with deadline dl. It
 // reports done when no later chunk can be sent in this step either (no peer
 // slot free, and no origin allowed or free).
-// firstRoute names the unmeasured sources carrying the first chunk while
-// a play waits for it.
-type firstRoute struct{ peer, origin *source }
+// firstRoute names the unmeasured origin carrying the first chunk while a
+// play waits for it.
+type firstRoute struct{ origin *source }
 
 func (s *Scheduler) firstRoute(p *play) firstRoute {
 	var fr firstRoute
 	c := &p.chunks[p.start]
 	for _, id := range [3]ReqID{c.primary, c.alt, c.origin} {
-		if r := s.reqs[id]; id != 0 && r != nil && r.src.info.RTT == 0 {
-			switch r.src.info.Kind {
-			case KindOrigin:
-				fr.origin = r.src
-			case KindPeer:
-				fr.peer = r.src
-			}
+		if r := s.reqs[id]; id != 0 && r != nil && r.src.info.RTT == 0 && r.src.info.Kind == KindOrigin {
+			fr.origin = r.src
 		}
 	}
 	return fr
@@ -313,12 +385,7 @@ func (s *Scheduler) firstRoute(p *play) firstRoute {
 func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, avoid firstRoute, out []Action) ([]Action, bool) {
 	now, margin := s.now, s.cfg.HedgeMargin
 	size := p.track.ChunkSizes[i]
-	bf, bfD := s.bestPeerExcept(peers, p, i, true, false, avoid.peer)
-	if bf == nil && avoid.peer != nil {
-		// The only peer carries the first chunk over a fresh connection:
-		// wait for it rather than spend the origin.
-		return out, true
-	}
+	bf, bfD := s.bestPeer(peers, p, i, true, false)
 	if bf != nil && !now.Add(bfD+margin).After(dl) {
 		return s.send(p, i, bf, ReasonPeer, out), false
 	}
@@ -326,7 +393,7 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 		// A busy peer that still makes the deadline once its queue
 		// drains: wait for it, but not past the moment it stops being
 		// feasible.
-		if ba, baD := s.bestPeerExcept(peers, p, i, false, false, avoid.peer); ba != nil && !now.Add(baD+margin).After(dl) {
+		if ba, baD := s.bestPeer(peers, p, i, false, false); ba != nil && !now.Add(baD+margin).After(dl) {
 			s.note(dl.Add(-margin - baD))
 			return out, false
 		}
@@ -417,4 +484,17 @@ func (s *Scheduler) schedulePrefetch(q *play, out []Action) []Action {
 		}
 	}
 	return out
+}
+
+// deadline returns when the playhead reaches chunk i of p: for the next
+// track, counted from when the current one ends.
+func (s *Scheduler) deadline(p *play, i int) time.Time {
+	if p == s.cur {
+		return p.ph.TimeAt(p.offsets[i], s.now, s.cfg.StartTarget)
+	}
+	tEnd := s.now
+	if c := s.cur; c != nil && !c.ended && !c.stopped {
+		tEnd = c.ph.TimeAt(c.length(), s.now, s.cfg.StartTarget)
+	}
+	return tEnd.Add(p.ph.durFor(p.offsets[i]))
 }

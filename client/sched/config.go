@@ -47,9 +47,19 @@ type Config struct {
 	// HedgeMargin is the slack a source's expected arrival must leave before
 	// a chunk's deadline. Zero means 100 ms.
 	HedgeMargin time.Duration
-	// MaxOutstandingPerSource caps requests in flight at one peer. Zero
-	// means 4 (Spotify's upload slots).
+	// MaxOutstandingPerSource caps requests in flight at one peer, whatever
+	// its window (see InitialWindow: the window, grown from the measured
+	// throughput and RTT, is what usually limits). Zero means 64, a
+	// server's default queue per peer (node.DefaultMaxQueuePerPeer).
 	MaxOutstandingPerSource int
+	// InitialWindow is how many bytes of requests a peer that has not
+	// delivered yet (a fresh connection) may have in flight, at least one
+	// request: about the initial congestion window of a new QUIC
+	// connection. Zero means 40,000 (quic-go's 32 packets); the first two
+	// 16 KiB chunks fit. Each delivery then grows the peer's window towards
+	// twice the path's measured bandwidth-delay product; a failure halves
+	// it.
+	InitialWindow int
 	// MaxOutstandingPerOrigin caps requests in flight at one origin. Zero
 	// means 8.
 	MaxOutstandingPerOrigin int
@@ -128,7 +138,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Speed < 0 || c.Speed != c.Speed || c.Speed > 1e6 {
 		return c, fmt.Errorf("%w: Speed %v out of range", ErrBadConfig, c.Speed)
 	}
-	if c.MaxOutstandingPerSource < 0 || c.MaxOutstandingPerOrigin < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
+	if c.MaxOutstandingPerSource < 0 || c.MaxOutstandingPerOrigin < 0 || c.InitialWindow < 0 || c.LookupAhead < 0 || c.DefaultBytesPerSecond < 0 {
 		return c, fmt.Errorf("%w: negative count", ErrBadConfig)
 	}
 	if c.FirstChunk > RaceHedged {
@@ -160,7 +170,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.LookupRetryMax = c.LookupRetry
 	}
 	if c.MaxOutstandingPerSource == 0 {
-		c.MaxOutstandingPerSource = 4
+		c.MaxOutstandingPerSource = 64
+	}
+	if c.InitialWindow == 0 {
+		c.InitialWindow = 40_000
 	}
 	if c.MaxOutstandingPerOrigin == 0 {
 		c.MaxOutstandingPerOrigin = 8

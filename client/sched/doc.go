@@ -6,7 +6,8 @@
 // feeds it Events (each stamped with the time of the driver's injected
 // clock) and carries out the Actions it returns: Request and Cancel chunk
 // fetches, ArmTimer, FindPeers (a DHT lookup), Warm (connect to and protect a
-// likely peer) and Finished (the play reached its end). The real client runs
+// likely peer), Forget (a peer it no longer refers to), Finished (the play
+// reached its end) and GaveUp (the play could not progress). The real client runs
 // it over libp2p and HTTP/3 in real time; the swarm simulator runs the same
 // code in virtual time over thousands of virtual peers, so each Step costs
 // O(sources + outstanding requests + buffer window) and allocates little.
@@ -43,6 +44,17 @@
 //     peer and an origin (Config.FirstChunk), or read from the cache; it
 //     never waits for a DHT lookup. FindPeers is issued on Play and on Queue,
 //     long before it is needed.
+//   - A lookup that found no usable holder is retried while its track plays,
+//     is queued or shown (Show): Config.LookupRetry after the answer,
+//     doubling to Config.LookupRetryMax, and at once on RoutingGrew.
+//   - A play whose playhead waits or stalls with nothing arriving for
+//     Config.GiveUpAfter ends with GaveUp, on a timer. A failing origin is
+//     backed off at most Config.OriginBackoffMax, so a play resumes soon
+//     after it returns.
+//   - Pause and Resume stop and restart the playback clock; Dropped tells
+//     that the driver no longer holds a chunk (it keeps a bounded window),
+//     which is fetched again if the playhead comes to need it. Nothing is
+//     fetched beyond Config.BufferAhead of the playhead.
 //   - The next queued track is prefetched from peers starting
 //     Config.PrefetchPeersAt before the current one ends (Spotify: 30 s), at
 //     lower priority than the current track.

@@ -90,6 +90,12 @@ func TestLookupNotRetriedForTracksNotWanted(t *testing.T) {
 	if got := lookupTimes(h, "shown"); len(got) < 4 {
 		t.Errorf("shown track looked up at %v; want a lookup at once and retries", got)
 	}
+	run(t, h, 2*time.Minute)
+	n = len(lookupTimes(h, "shown"))
+	run(t, h, 5*time.Minute)
+	if m := len(lookupTimes(h, "shown")); m != n {
+		t.Errorf("%d lookups of a track shown more than 2 minutes ago; want none", m-n)
+	}
 }
 
 // TestGiveUpWithNothingInFlight: with no source at all the play has nothing
@@ -165,5 +171,40 @@ func TestOriginBackResumesAtOnce(t *testing.T) {
 	}
 	if firstAfter.IsZero() || firstAfter.Sub(t0.Add(21*time.Second)) > 2100*time.Millisecond {
 		t.Errorf("first chunk after the origin came back at +%v; want within 2.1 s of +21 s", firstAfter.Sub(t0))
+	}
+}
+
+// TestPeerBackAfterRoutingGrew: the only peer, without an origin, fails
+// (gone) while it is away and is backed off for longer each time; when the
+// routing table grows (it rejoined) it is asked again at once, not at the
+// end of its backoff.
+func TestPeerBackAfterRoutingGrew(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	p := peerSrc("p", 10*time.Millisecond, 1_000_000, true)
+	away := true
+	p.Fail = func(sched.Request, int) sched.FailReason {
+		if away {
+			return sched.FailGone
+		}
+		return 0
+	}
+	h.AddSource(p, true)
+	found(h, "t", p)
+	h.Post(sched.Play{At: t0, Track: track("t", 100)})
+	run(t, h, 40*time.Second) // failures at about 0, 1, 3, 7, 15, 31 s: the next in 32 s
+	away = false
+	back := h.Now
+	h.Post(sched.RoutingGrew{At: back})
+	run(t, h, time.Second)
+	var first time.Time
+	for _, l := range h.Requests(func(at time.Time, r sched.Request) bool { return !at.Before(back) }) {
+		first = l.At
+		break
+	}
+	if first.IsZero() || first.Sub(back) > 50*time.Millisecond {
+		t.Fatalf("first request after the routing table grew at +%v; want at once", first.Sub(t0))
+	}
+	if st := h.S.Stats(); !st.Started {
+		t.Errorf("stats %+v; want the play started once the peer was back", st)
 	}
 }

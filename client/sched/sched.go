@@ -23,7 +23,7 @@ type Scheduler struct {
 	holders map[string][]*source // track ID -> peers known to hold it
 	lookups map[string]*lookup   // tracks with a FindPeers issued
 	queue   []string             // queued track IDs (for pruning and lookup retries)
-	shown   []string             // tracks shown to the listener (Show), oldest first
+	shown   []shownTrack         // tracks shown to the listener (Show), oldest first
 
 	reqs    map[ReqID]*request
 	free    []*request // recycled request structs
@@ -62,6 +62,10 @@ type source struct {
 	lackFrom  int
 	lackRetry time.Time
 	lacks     int // DontHave answers in a row: each doubles the wait
+	// window is the bytes of requests a peer may have in flight (see
+	// hasSlot, grow); 0 means Config.InitialWindow. Past thresh (set by a
+	// failure; 0: none) it grows by one chunk a round trip.
+	window, thresh int64
 }
 
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
@@ -532,7 +536,7 @@ func (s *Scheduler) prune(out []Action) []Action {
 			}
 		}
 		for _, q := range s.shown {
-			if q == id {
+			if q.id == id {
 				return true
 			}
 		}
@@ -699,6 +703,7 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	}
 	s.learnLag(src, model, true)
 	src.fails, src.lacks = 0, 0
+	s.grow(src, e.Bytes)
 	s.release(r)
 	c.forget(id)
 	if c.arrived {
@@ -740,6 +745,11 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	p.stats.Failures++
 	s.release(r)
 	c.forget(id)
+	if src.info.ID == CacheSource && p.track.Cached != nil {
+		// The cache no longer has it (evicted): fetch it from the
+		// network instead of asking the cache again.
+		p.track.Cached[chunk] = false
+	}
 	if src.info.Kind == KindPeer {
 		c.failed = true
 	}
@@ -771,6 +781,9 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 		s.backoff(src)
 	default: // Busy, Timeout, unknown
 		s.backoff(src)
+	}
+	if e.Reason != FailDontHave {
+		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
 }
@@ -872,7 +885,7 @@ func (s *Scheduler) send(p *play, i int, src *source, reason Reason, out []Actio
 	if !src.info.Connected && kind == KindPeer {
 		src.warmed = true // the request dials it
 	}
-	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason})
+	return append(out, Request{ID: r.id, Track: p.track.ID, Chunk: i, Bytes: size, Source: src.info.ID, Kind: kind, Reason: reason, Deadline: s.deadline(p, i)})
 }
 
 // lookup is the state of a track's DHT lookups.
@@ -931,18 +944,34 @@ func (s *Scheduler) retryLookups(out []Action) []Action {
 			try(id)
 		}
 	}
-	for _, id := range s.shown {
-		try(id)
+	keep := s.shown[:0]
+	for _, sh := range s.shown {
+		if s.now.Sub(sh.at) < shownFor {
+			keep = append(keep, sh)
+			try(sh.id)
+		}
 	}
+	clear(s.shown[len(keep):])
+	s.shown = keep
 	return out
 }
 
-// maxShown is how many shown tracks (Show) the scheduler keeps looking up.
-const maxShown = 16
+// maxShown is how many shown tracks (Show) the scheduler keeps looking up,
+// and shownFor for how long after their last Show.
+const (
+	maxShown = 16
+	shownFor = 2 * time.Minute
+)
+
+// shownTrack is a track shown to the listener, and when it last was.
+type shownTrack struct {
+	id string
+	at time.Time
+}
 
 func (s *Scheduler) onShow(e Show, out []Action) []Action {
-	for i, id := range s.shown {
-		if id == e.Track {
+	for i, sh := range s.shown {
+		if sh.id == e.Track {
 			s.shown = append(s.shown[:i], s.shown[i+1:]...)
 			break
 		}
@@ -950,7 +979,7 @@ func (s *Scheduler) onShow(e Show, out []Action) []Action {
 	if len(s.shown) == maxShown {
 		s.shown = append(s.shown[:0], s.shown[1:]...)
 	}
-	s.shown = append(s.shown, e.Track)
+	s.shown = append(s.shown, shownTrack{id: e.Track, at: s.now})
 	if lk := s.lookups[e.Track]; lk == nil || (lk.empty && !lk.pending(s.now)) {
 		out = s.findPeers(e.Track, out)
 	}

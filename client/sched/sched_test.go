@@ -151,7 +151,9 @@ func TestChooseSource(t *testing.T) {
 				peerSrc("p", 20*time.Millisecond, 1_000_000, true),
 			},
 			holders: []string{"p"},
-			want:    []want{{"p", 0, sched.ReasonPeer}, {"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+			// The peer's window: twice its bandwidth-delay product (20 ms
+			// x 1 MB/s) plus a chunk, 56,384 B: three chunks.
+			want: []want{{"p", 0, sched.ReasonPeer}, {"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
 		},
 		{
 			name: "DHT-found peer not used for the first chunk",
@@ -170,13 +172,43 @@ func TestChooseSource(t *testing.T) {
 				peerSrc("p", 20*time.Millisecond, 1_000_000, true),
 			},
 			holders: []string{"p"},
-			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
 		},
 		{
 			name:    "no origin: a peer not yet connected",
 			sources: []*schedtest.Source{peerSrc("p", 20*time.Millisecond, 1_000_000, false)},
 			holders: []string{"p"},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
+		},
+		{
+			// A fresh connection carries as many of the first chunks as
+			// its initial window (40,000 B): two 16 KiB chunks, chunk 0
+			// first, in the Play step itself.
+			name:    "fresh peer, no origin: first flight fills the initial window",
+			sources: []*schedtest.Source{peerSrc("p", 0, 0, false)},
+			holders: []string{"p"},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}},
+		},
+		{
+			name:    "fresh peer, a larger initial window",
+			cfg:     sched.Config{InitialWindow: 4 * chunk},
+			sources: []*schedtest.Source{peerSrc("p", 0, 0, false)},
+			holders: []string{"p"},
 			want:    []want{{"p", 0, sched.ReasonPeer}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}, {"p", 3, sched.ReasonPeer}},
+		},
+		{
+			// Cold peer and cold origin: the origin races chunk 0, the
+			// peer's first flight carries the next ones.
+			name:    "fresh peer and fresh origin split the first flight",
+			sources: []*schedtest.Source{originSrc("o", 0, false), peerSrc("p", 0, 0, false)},
+			holders: []string{"p"},
+			want:    []want{{"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}, {"p", 2, sched.ReasonPeer}},
+		},
+		{
+			name:    "connected fresh peer races the origin and carries chunk 1",
+			sources: []*schedtest.Source{originSrc("o", 0, false), peerSrc("p", 0, 0, true)},
+			holders: []string{"p"},
+			want:    []want{{"p", 0, sched.ReasonPeer}, {"o", 0, sched.ReasonRace}, {"p", 1, sched.ReasonPeer}},
 		},
 		{
 			name: "fastest expected download wins",

@@ -281,7 +281,8 @@ type Dropped struct {
 
 // Show tells that Track is shown to the listener (in a list, hovered):
 // its holders are looked up now, and again while lookups find nothing, so a
-// later Play finds them known. The last 16 shown tracks count as shown.
+// later Play finds them known. The last 16 shown tracks count as shown, each
+// for 2 minutes after its last Show.
 type Show struct {
 	At    time.Time
 	Track string
@@ -384,6 +385,10 @@ type Request struct {
 	Source SourceID
 	Kind   SourceKind
 	Reason Reason
+	// Deadline is when the playhead reaches the chunk (for the next
+	// track: when it would, once the current one ends). A driver may pass
+	// it to the source so it serves the most urgent requests first.
+	Deadline time.Time
 }
 
 // Cancel asks the driver to abandon request Req. The driver may still

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -38,7 +39,8 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	o := trackerbench.Options{Duration: *duration, Conns: *conns, Logins: *logins, Routes: strings.Split(*routes, ","), Logger: env.log}
+	o := trackerbench.Options{Duration: *duration, Conns: *conns, Logins: *logins, Routes: strings.Split(*routes, ","), Logger: env.log,
+		TrackerLogger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if *logins == 0 {
 		o.Logins = -1
 	}

@@ -89,6 +89,13 @@ func runDaemon(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The config directory holds the node identity and the session, as a
+	// `chorus node` data directory does: one owner at a time.
+	release, err := lockClientDir(paths.Config, "chorus daemon", "--config-dir")
+	if err != nil {
+		return err
+	}
+	defer release()
 	cfg, created, err := daemon.LoadConfig(paths)
 	if err != nil {
 		return err

@@ -17,8 +17,9 @@ const clientLockFile = "lock"
 // `chorus node` or `chorus play --swarm`), so that two processes never run
 // two nodes with one peer ID over one cache. The lock lasts until release
 // is called or the process exits, however it exits. A directory in use
-// gives an error naming the holder's PID and what to do.
-func lockClientDir(dir, command string) (release func(), err error) {
+// gives an error naming the holder's PID and what to do; flag is the flag
+// that chooses the directory.
+func lockClientDir(dir, command, flag string) (release func(), err error) {
 	l, err := flock.TryLock(filepath.Join(dir, clientLockFile), flock.Exclusive, command, time.Now())
 	var held *flock.HeldError
 	if errors.As(err, &held) {
@@ -27,7 +28,7 @@ func lockClientDir(dir, command string) (release func(), err error) {
 			who = fmt.Sprintf("process %d (%s, since %s)", h.PID, h.Command, h.Since.Local().Format(time.DateTime))
 		}
 		return nil, fmt.Errorf("data directory %s is in use by %s, which owns its node identity and cache: "+
-			"stop that process first, or give this command its own directory with --data", dir, who)
+			"stop that process first, or give this command its own directory with %s", dir, who, flag)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/chorus-music/chorus/internal/atomicfile"
 	"github.com/chorus-music/chorus/internal/flock"
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/tracker"
@@ -18,8 +22,41 @@ type gcResult struct {
 	temps         int
 }
 
-// farFuture is a cutoff after every temporary file's time.
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+// catalogID names the catalog a tracker serves: the ID of its first
+// signing key, which rotations keep.
+func catalogID(srv *tracker.Server) string {
+	keys := srv.Keyring().Published().Keys
+	for _, k := range keys {
+		if k.EndorsedBy == "" {
+			return k.KeyID
+		}
+	}
+	if len(keys) > 0 {
+		return keys[0].KeyID
+	}
+	return ""
+}
+
+// checkChunksBelong makes sure the data directory's chunks belong to
+// srv's catalog before an ingest adds to them or a collection removes what
+// that catalog does not refer to: a collection run against the wrong
+// store (a mistyped --store) would otherwise remove every chunk. The first
+// ingest or gc records the catalog in DATA/chunks-catalog.
+func checkChunksBelong(home trackerHome, srv *tracker.Server) error {
+	id := catalogID(srv)
+	b, err := os.ReadFile(home.catalogFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return atomicfile.WriteFile(home.catalogFile(), []byte(id+"\n"), atomicfile.Options{})
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", home.catalogFile(), err)
+	}
+	if got := strings.TrimSpace(string(b)); got != id {
+		return fmt.Errorf("the chunks in %s belong to the catalog whose first signing key is %s, but this store's is %s: "+
+			"check --store (nothing was changed)", home.chunks(), got, id)
+	}
+	return nil
+}
 
 // collectChunks removes every chunk no track refers to, and every
 // temporary file. The caller holds the ingest lock exclusively, so no
@@ -48,7 +85,7 @@ func collectChunks(ctx context.Context, srv *tracker.Server, chunks *origin.DirS
 		res.removed++
 		res.freed += e.Size
 	}
-	res.temps, err = chunks.RemoveTemp(farFuture)
+	res.temps, err = chunks.RemoveAllTemp()
 	return res, err
 }
 
@@ -80,6 +117,9 @@ func runGC(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer closeTracker()
+	if err := checkChunksBelong(home, srv); err != nil {
+		return err
+	}
 	chunks, err := origin.OpenDirStore(home.chunks())
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 func (h trackerHome) ingestSecret() string { return filepath.Join(h.dir, "ingest-secret") }
 func (h trackerHome) ingestLock() string   { return filepath.Join(h.dir, "ingest.lock") }
 func (h trackerHome) pendingDir() string   { return filepath.Join(h.dir, "ingest-pending") }
+func (h trackerHome) catalogFile() string  { return filepath.Join(h.dir, "chunks-catalog") }
 
 // ingestSecretSize is the length of a new ingest secret.
 const ingestSecretSize = 32
@@ -134,7 +135,7 @@ func findAudio(args []string) (files []sourceFile, problems []error) {
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+		return pe.Err
 	}
 	return err
 }
@@ -335,6 +336,9 @@ type ingestSession struct {
 // left a pending marker and none is running now), then takes the shared
 // ingest lock and leaves its own marker.
 func beginIngest(ctx context.Context, env *cmdEnv, home trackerHome, srv *tracker.Server, chunks *origin.DirStore) (*ingestSession, error) {
+	if err := checkChunksBelong(home, srv); err != nil {
+		return nil, err
+	}
 	if x, err := flock.TryLock(home.ingestLock(), flock.Exclusive, "chorus ingest (collecting)", time.Now()); err == nil {
 		if markers, _ := os.ReadDir(home.pendingDir()); len(markers) > 0 {
 			res, err := collectChunks(ctx, srv, chunks)

@@ -136,3 +136,25 @@ func chunkFiles(t *testing.T, dir string) map[string]bool {
 	}
 	return out
 }
+
+// TestGCRefusesForeignCatalog: gc against a store that is not the one the
+// chunks belong to (a mistyped --store) removes nothing.
+func TestGCRefusesForeignCatalog(t *testing.T) {
+	bin := buildChorus(t)
+	data := t.TempDir()
+	mustRun(t, bin, data, "", "ingest", "--quiet", testdata("flac.flac"))
+	before := chunkFiles(t, filepath.Join(data, "chunks"))
+	if len(before) == 0 {
+		t.Fatal("ingest wrote no chunks")
+	}
+	if err := os.WriteFile(filepath.Join(data, "chunks-catalog"), []byte("some-other-catalog\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := chorusRun(t, bin, data, "", "gc")
+	if err == nil || !strings.Contains(stderr, "belong to the catalog whose first signing key is some-other-catalog") {
+		t.Errorf("gc against another catalog = %v, %q; want a refusal naming both catalogs", err, stderr)
+	}
+	if after := chunkFiles(t, filepath.Join(data, "chunks")); len(after) != len(before) {
+		t.Errorf("refused gc left %d of %d chunks", len(after), len(before))
+	}
+}

@@ -12,8 +12,8 @@ import (
 )
 
 // TestDataDirOneOwner: while `chorus node` runs on a client data
-// directory, a second node and a `chorus play --swarm` on the same
-// directory refuse at once, naming the node's PID and what to do; once the
+// directory, a second node, a `chorus play --swarm` and a `chorus daemon`
+// on the same directory refuse at once, naming the node's PID and what to do; once the
 // node is killed (even with SIGKILL) the directory is free again.
 func TestDataDirOneOwner(t *testing.T) {
 	src := testdata("flac.flac")
@@ -34,18 +34,23 @@ func TestDataDirOneOwner(t *testing.T) {
 	waitForLine(t, ndOut, "sharing", time.Minute)
 
 	wantHolder := fmt.Sprintf("in use by process %d (chorus node", nd.Process.Pid)
-	for name, args := range map[string][]string{
-		"second node":  {"node", "--tracker", lt.api, "--user", "bob", "--data", dir},
-		"play --swarm": lt.playArgs(dir, filepath.Join(t.TempDir(), "x.flac"), track, "--swarm"),
+	for _, tt := range []struct {
+		name, flag string
+		args       []string
+	}{
+		{"second node", "--data", []string{"node", "--tracker", lt.api, "--user", "bob", "--data", dir}},
+		{"play --swarm", "--data", lt.playArgs(dir, filepath.Join(t.TempDir(), "x.flac"), track, "--swarm")},
+		{"daemon", "--config-dir", []string{"daemon", "--config-dir", dir, "--cache-dir", t.TempDir(), "--api", "127.0.0.1:0"}},
 	} {
+		name, args := tt.name, tt.args
 		start := time.Now()
 		_, errOut, err := chorusRun(t, lt.bin, lt.data, testPassword+"\n", args...)
 		if err == nil {
 			t.Errorf("%s on a directory in use succeeded; want a refusal", name)
 			continue
 		}
-		if !strings.Contains(errOut, wantHolder) || !strings.Contains(errOut, "--data") || strings.Count(errOut, "in use by") != 1 {
-			t.Errorf("%s said %q; want one message with %q and what to do (--data)", name, errOut, wantHolder)
+		if !strings.Contains(errOut, wantHolder) || !strings.Contains(errOut, "directory with "+tt.flag) || strings.Count(errOut, "in use by") != 1 {
+			t.Errorf("%s said %q; want one message with %q and what to do (%s)", name, errOut, wantHolder, tt.flag)
 		}
 		t.Logf("%s refused: %s", name, strings.TrimSpace(errOut))
 		if d := time.Since(start); d > 20*time.Second {

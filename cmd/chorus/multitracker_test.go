@@ -287,6 +287,19 @@ func TestMigrateThenServe(t *testing.T) {
 	if code := call(t, base, http.MethodGet, protocol.PathTracks, sess.AccessToken, nil, &list); code != http.StatusOK || list.Total != strings.Count(out, "added") {
 		t.Fatalf("tracks on the migrated store = %d, %d; want %d", code, list.Total, strings.Count(out, "added"))
 	}
+	// The process's metrics: Go and process collectors, latency by route.
+	resp, err := http.Get(base + protocol.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"go_goroutines ", "process_resident_memory_bytes ",
+		`chorus_tracker_request_duration_seconds_count{method="POST",route="/v1/login"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("tracker /metrics lacks %q", want)
+		}
+	}
 	if v := must(run("", "version")); !strings.HasPrefix(v, "chorus ") || !strings.Contains(v, "go1.") {
 		t.Fatalf("chorus version = %q", v)
 	}

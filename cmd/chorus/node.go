@@ -68,7 +68,7 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 	if *user == "" {
 		return errors.New("node needs --user NAME")
 	}
-	release, err := lockClientDir(*dataDir, "chorus node")
+	release, err := lockClientDir(*dataDir, "chorus node", "--data")
 	if err != nil {
 		return err
 	}

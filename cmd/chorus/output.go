@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/chorus-music/chorus/internal/atomicfile"
 )
 
@@ -62,7 +60,7 @@ func openOutput(ctx context.Context, path string, stdout io.Writer) (*output, er
 		if err != nil {
 			return nil, fmt.Errorf("--out %s: %w", path, err)
 		}
-		if err := unix.Access(real, unix.W_OK); err != nil {
+		if err := checkWritable(real); err != nil {
 			return nil, fmt.Errorf("--out %s: not writable (%w); choose another file or fix its permissions", path, err)
 		}
 		return createAtomic(real, fi.Mode().Perm())

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,7 +63,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer outFile.Abort()
 	if *swarm {
-		release, err := lockClientDir(*dataDir, "chorus play --swarm")
+		release, err := lockClientDir(*dataDir, "chorus play --swarm", "--data")
 		if err != nil {
 			return err
 		}
@@ -123,6 +122,10 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer pb.Close()
+	// A blocked read of the playback ends when the play is interrupted or
+	// times out.
+	stopClosing := context.AfterFunc(ctx, func() { pb.Close() })
+	defer stopClosing()
 	playErr := copyOutput(outFile, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}})
 	// The statistics are printed whatever happened: they tell how far the
 	// play got and from where.
@@ -168,30 +171,43 @@ func originClient(caFile, proto string) (*http.Client, error) {
 }
 
 // pacedReader reads a playback no faster than its playhead moves on the
-// playback clock, as an audio device would consume it.
+// playback clock, as an audio device would consume it. It reads the
+// playback ahead of the playhead (blocking until the data arrives or the
+// play fails, so a failure surfaces at once) and hands the bytes on as the
+// playhead passes them.
 type pacedReader struct {
-	ctx   context.Context
-	pb    *client.Playback
-	clock clock.Clock
-	read  int64
+	ctx     context.Context
+	pb      *client.Playback
+	clock   clock.Clock
+	read    int64  // bytes handed on
+	buf     []byte // read from the playback, not yet handed on
+	scratch [32 << 10]byte
 }
 
 // paceTick is how often a paced reader looks at the playhead.
 const paceTick = 20 * time.Millisecond
 
 func (r *pacedReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		n, err := r.pb.Read(r.scratch[:])
+		if n == 0 {
+			return 0, err
+		}
+		r.buf = r.scratch[:n]
+	}
 	for {
 		pos, started := r.pb.Position()
 		if end := r.pb.Manifest().ByteLength; started && pos >= end {
 			pos = end
 		}
 		if started && pos > r.read {
-			n, err := r.pb.Read(p[:min(int64(len(p)), pos-r.read)])
+			n := copy(p, r.buf[:min(int64(len(r.buf)), pos-r.read)])
 			r.read += int64(n)
-			return n, err
+			r.buf = r.buf[n:]
+			return n, nil
 		}
-		if r.read >= r.pb.Manifest().ByteLength {
-			return 0, io.EOF
+		if err := r.pb.Err(); err != nil {
+			return 0, err // the play gave up: say why, do not wait on a clock that stopped
 		}
 		wait := make(chan struct{})
 		t := r.clock.AfterFunc(paceTick, func() { close(wait) })

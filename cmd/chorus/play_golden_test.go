@@ -16,13 +16,14 @@ import (
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden from this run")
 
-// TestPlayStatsGolden holds the JSON that `chorus play` prints to a fixed
-// shape: the same fields, and the same values for those a play from one
-// origin fixes (chunk count, bytes by source, origin requests by reason,
-// cache flags, title). Values that depend on timing (start latency, stalls)
-// or on the random track key (the track ID) are compared by type only.
-// Regenerate with go test -run TestPlayStatsGolden ./cmd/chorus -update.
-func TestPlayStatsGolden(t *testing.T) {
+// playFixture is a tracker serving as origin, with user bob and one
+// ingested track, each run as a user would.
+type playFixture struct {
+	bin, data, trackID, api string
+}
+
+func startPlayFixture(t *testing.T) playFixture {
+	t.Helper()
 	bin := buildChorus(t)
 	data := t.TempDir()
 	run := func(stdin string, args ...string) string {
@@ -51,12 +52,23 @@ func TestPlayStatsGolden(t *testing.T) {
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { tr.Process.Kill(); tr.Wait() }()
+	t.Cleanup(func() { tr.Process.Kill(); tr.Wait() })
 	waitForLine(t, trErr, "origin serving", time.Minute)
+	return playFixture{bin: bin, data: data, trackID: trackID, api: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+}
 
+// TestPlayStatsGolden holds the JSON that `chorus play` prints to a fixed
+// shape: the same fields, and the same values for those a play from one
+// origin fixes (chunk count, bytes by source, origin requests by reason,
+// cache flags, title). Values that depend on timing (start latency, stalls)
+// or on the random track key (the track ID) are compared by type only.
+// Regenerate with go test -run TestPlayStatsGolden ./cmd/chorus -update.
+func TestPlayStatsGolden(t *testing.T) {
+	f := startPlayFixture(t)
+	bin, data, trackID, api := f.bin, f.data, f.trackID, f.api
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	play := exec.CommandContext(ctx, bin, "play", "--speed", "16", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+	play := exec.CommandContext(ctx, bin, "play", "--speed", "16", "--tracker", api, "--user", "bob",
 		"--data", t.TempDir(), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", filepath.Join(t.TempDir(), "out.flac"), trackID)
 	play.Stdin = strings.NewReader("s3cret-passw0rd\n")
 	var pout, perr bytes.Buffer

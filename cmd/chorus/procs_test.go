@@ -166,16 +166,17 @@ func (p *proc) stats() client.PlayStats {
 // swarmSite is a tracker with its DHT server and a separate origin, on
 // loopback, with accounts and one ingested track, all through the binary.
 type swarmSite struct {
-	t          *testing.T
-	bin        string
-	data       string // tracker data directory
-	trackerURL string
-	originCA   string
-	track      string // the ingested track's ID
-	want       []byte // its bytes
-	origin     *proc
-	tracker    *proc
-	originAt   string
+	t           *testing.T
+	bin         string
+	data        string // tracker data directory
+	trackerURL  string
+	originCA    string
+	track       string // the ingested track's ID
+	want        []byte // its bytes
+	origin      *proc
+	tracker     *proc
+	trackerArgs []string
+	originAt    string
 }
 
 const sitePassword = "pw-listener-0123"
@@ -210,12 +211,19 @@ func newSwarmSite(t *testing.T, users ...string) *swarmSite {
 	s.startOrigin()
 	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s.trackerURL = "http://" + api
-	s.tracker = startProc(t, "tracker", "", bin, "tracker", "--data", s.data, "--listen", api,
-		"--origin", "https://"+s.originAt, "--dht-listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", freePort(t)))
-	s.tracker.waitFor("dht server serving")
-	s.tracker.waitFor("tracker serving")
+	s.trackerArgs = []string{"tracker", "--data", s.data, "--listen", api,
+		"--origin", "https://" + s.originAt, "--dht-listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", freePort(t))}
+	s.startTracker()
 	s.originCA = filepath.Join(s.data, "tls", "origin-ca.pem")
 	return s
+}
+
+// startTracker starts the tracker (again) with the same flags.
+func (s *swarmSite) startTracker() {
+	s.t.Helper()
+	s.tracker = startProc(s.t, "tracker", "", s.bin, s.trackerArgs...)
+	s.tracker.waitFor("dht server serving")
+	s.tracker.waitFor("tracker serving")
 }
 
 func (s *swarmSite) startOrigin() {

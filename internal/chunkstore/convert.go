@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // convert brings the directory into this package's layout, unless its
@@ -75,6 +76,13 @@ func (s *Store) convert() error {
 		}
 	}
 	if err := writeFileAtomic(vpath, []byte(versionContent), WriteOptions{Durability: SyncAll}); err != nil {
+		if moved+dropped == 0 && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+			// A read-only copy already in this layout (an origin serving a
+			// synced directory) is served as it is; the next writable Open
+			// records the version.
+			s.logger.Warn("chunk store is read-only; its layout version is not recorded", "dir", s.root, "err", err)
+			return nil
+		}
 		return fmt.Errorf("write chunk store version: %w", err)
 	}
 	return nil

@@ -154,3 +154,20 @@ func TestOpenRefusesUnknownVersion(t *testing.T) {
 		t.Errorf("Open(version 9) = %v; want ErrBadOptions", err)
 	}
 }
+
+// TestOpenReadOnlyCopy: a read-only directory already in the layout (a
+// synced copy an origin serves) opens and serves without its version file.
+func TestOpenReadOnlyCopy(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes read-only directories anyway")
+	}
+	dir := t.TempDir()
+	chunks := writeOld(t, dir, 10, Shard)
+	os.Chmod(dir, 0o555)
+	defer os.Chmod(dir, 0o755)
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open(read-only copy) = %v", err)
+	}
+	checkServes(t, s, chunks)
+}

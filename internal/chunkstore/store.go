@@ -242,7 +242,7 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("put %s: %w", c, err)
 	}
-	return b.s.Write(c, data, WriteOptions{Durability: SyncNone})
+	return b.s.Write(c, data, WriteOptions{Durability: batchDurability})
 }
 
 // Sync makes every chunk written so far durable.
@@ -405,6 +405,13 @@ func (s *Store) RemoveTemp(cutoff time.Time) (int, error) {
 		return nil
 	})
 	return removed, err
+}
+
+// RemoveAllTemp deletes every temporary file, however recent: for a store
+// whose user knows no write is in progress (it owns the directory, or
+// holds the lock that writers take).
+func (s *Store) RemoveAllTemp() (int, error) {
+	return s.RemoveTemp(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // walk calls fn for every entry of every shard directory (a two-character

@@ -20,9 +20,6 @@ import (
 	"github.com/chorus-music/chorus/internal/clock"
 )
 
-// farFuture is a cutoff after every temporary file's time.
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // DefaultMaxBytesCap caps the default size bound.
 const DefaultMaxBytesCap int64 = 10 << 30
 
@@ -125,7 +122,7 @@ func Open(opts Options) (*Cache, error) {
 	}
 	// The cache is its directory's only user (its owner holds the data
 	// directory's lock), so every temporary file is a crash's leftover.
-	if _, err := store.RemoveTemp(farFuture); err != nil {
+	if _, err := store.RemoveAllTemp(); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	files, err := store.List()

@@ -3,8 +3,7 @@ package fault
 import (
 	"bufio"
 	"bytes"
-	"errors"
-	"io"
+	"encoding/binary"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -65,16 +64,16 @@ func (s *corruptStream) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending = append(s.pending, b...)
-	for len(s.pending) > 0 {
-		r := bytes.NewReader(s.pending)
-		msg, err := protocol.ReadMessage(r)
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+	for {
+		size, ok := frameSize(s.pending)
+		if !ok {
 			break // wait for the rest of the frame
 		}
+		msg, err := protocol.ReadMessage(bytes.NewReader(s.pending[:size]))
 		if err != nil {
 			return 0, err
 		}
-		s.pending = s.pending[len(s.pending)-r.Len():]
+		s.pending = s.pending[size:]
 		if resp, ok := msg.(*protocol.Response); ok && len(resp.Data) > 0 {
 			resp.Data[len(resp.Data)/2] ^= 0xff
 		}
@@ -86,4 +85,24 @@ func (s *corruptStream) Write(b []byte) (int, error) {
 		s.pending = nil
 	}
 	return len(b), nil
+}
+
+// frameSize returns the length of the whole frame at the start of b (type
+// byte, uvarint payload length, payload), or false if b does not hold it
+// all yet.
+func frameSize(b []byte) (int, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 {
+		// k == 0: the length is cut short; k < 0: it overflows, which
+		// ReadMessage then reports.
+		return len(b), k < 0
+	}
+	size := 1 + k + int(n)
+	if n > uint64(len(b)) || len(b) < size {
+		return 0, false
+	}
+	return size, true
 }

@@ -72,8 +72,10 @@ type Store interface {
 	// accounts when empty), newest first.
 	KeyRequests(ctx context.Context, account string, limit int) ([]KeyRequest, error)
 
-	// PutTicket records a ticket the tracker issued.
-	PutTicket(ctx context.Context, t TicketRecord) error
+	// PutTickets records tickets the tracker issued, in one transaction
+	// (one statement where the backend can); ErrInvalid, and nothing
+	// written, if any lacks its peer or account.
+	PutTickets(ctx context.Context, ts []TicketRecord) error
 	// LiveTicket returns the latest-expiring ticket issued to account for
 	// peerID that is still valid at now, or ErrNotFound.
 	LiveTicket(ctx context.Context, account, peerID string, now time.Time) (TicketRecord, error)

@@ -56,7 +56,11 @@ type Options struct {
 	Argon2 tracker.Argon2Params
 	// Tracks in the catalog; default 50.
 	Tracks int
-	Logger *slog.Logger
+	// Logger receives the benchmark's progress; TrackerLogger the
+	// tracker's own logs (nil: discarded; its per-request lines at Info
+	// would cost as much as the requests).
+	Logger        *slog.Logger
+	TrackerLogger *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -103,6 +107,9 @@ func (o *Options) defaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.TrackerLogger == nil {
+		o.TrackerLogger = slog.New(slog.DiscardHandler)
+	}
 	return nil
 }
 
@@ -116,6 +123,10 @@ type Phase struct {
 	Elapsed  time.Duration // first due time to last answer
 	P50, P90 time.Duration
 	P99, Max time.Duration
+	// CPU is this process's CPU time (user and system; tracker and
+	// generator, not a database server's) per answered request: what the
+	// rate would cost on cores not shared with anything else.
+	CPU time.Duration
 }
 
 // Achieved is the answered rate.
@@ -135,10 +146,10 @@ type Report struct {
 // Print writes the report as a table.
 func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "store %s, GOMAXPROCS %d, generator and tracker in one process over loopback\n", r.Store, r.CPUs)
-	fmt.Fprintf(w, "%-9s %8s %9s %8s %7s %8s %8s %8s %8s\n", "route", "target/s", "answered/s", "ok", "errors", "p50", "p90", "p99", "max")
+	fmt.Fprintf(w, "%-9s %8s %9s %8s %7s %9s %9s %9s %9s %9s\n", "route", "target/s", "answered/s", "ok", "errors", "p50", "p90", "p99", "max", "cpu/req")
 	for _, p := range r.Phases {
-		fmt.Fprintf(w, "%-9s %8d %10.0f %8d %7d %8s %8s %8s %8s\n", p.Route, p.Rate, p.Achieved(), p.OK, p.Errors,
-			ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max))
+		fmt.Fprintf(w, "%-9s %8d %10.0f %8d %7d %9s %9s %9s %9s %7.0fµs\n", p.Route, p.Rate, p.Achieved(), p.OK, p.Errors,
+			ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max), float64(p.CPU)/float64(time.Microsecond))
 	}
 	if r.Logins > 0 {
 		fmt.Fprintf(w, "logins: %d in %v at %d at once = %.1f/s (argon2id t=%d m=%d KiB p=%d)\n", r.Logins, r.LoginTime.Round(time.Millisecond),
@@ -171,7 +182,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	argon := o.Argon2
 	srv, err := tracker.New(tracker.Options{
-		Store: o.Store, Logger: o.Logger, Argon2: argon,
+		Store: o.Store, Logger: o.TrackerLogger, Argon2: argon,
 		// The load comes from one address: lift the per-network attempt
 		// guard, keep the failure throttles (only successes are sent).
 		LoginPolicy: tracker.LoginPolicy{AttemptRate: rate.Inf, AttemptBurst: 1},
@@ -385,6 +396,7 @@ func runPhase(ctx context.Context, client *http.Client, fx *fixture, route strin
 			}
 		}()
 	}
+	cpu0 := processCPU()
 	start := time.Now()
 	// A tracker too slow to keep up: stop sending 5 s after the last due
 	// time (what was not sent is not counted as sent).
@@ -415,9 +427,13 @@ func runPhase(ctx context.Context, client *http.Client, fx *fixture, route strin
 	}
 	close(jobs)
 	wg.Wait()
+	cpu := processCPU() - cpu0
 	lat = lat[:sent]
 	slices.Sort(lat)
 	p := Phase{Route: route, Rate: r, Sent: sent, OK: int(okN.Load()), Errors: int(errN.Load()), Elapsed: last.Sub(start)}
+	if p.OK > 0 {
+		p.CPU = cpu / time.Duration(p.OK)
+	}
 	if len(lat) > 0 {
 		at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 		p.P50, p.P90, p.P99, p.Max = at(0.50), at(0.90), at(0.99), lat[len(lat)-1]

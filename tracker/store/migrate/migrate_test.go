@@ -42,7 +42,7 @@ func fill(t *testing.T, st store.Store) {
 	}
 	must(st.LogKeyRequests(ctx, []store.KeyRequest{{Account: "alice", TrackID: "track9", At: t0, RemoteAddr: "127.0.0.1:1"},
 		{Account: "alice", TrackID: "track8", At: t0.Add(time.Second), RemoteAddr: "[::1]:2"}}))
-	must(st.PutTicket(ctx, store.TicketRecord{PeerID: "peer", Account: "alice", KeyID: "k2", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	must(st.PutTickets(ctx, []store.TicketRecord{{PeerID: "peer", Account: "alice", KeyID: "k2", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}}))
 	must(st.PutAnnouncement(ctx, store.Announcement{PeerID: "peer", Account: "alice", Addrs: []string{"/ip4/127.0.0.1/udp/1/quic-v1"},
 		AnnouncedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
 	if _, ok, err := st.ChargeThrottle(ctx, t0, []store.ThrottleCharge{{Key: "login/net/1.2.3.4", Cost: time.Second, Limit: time.Minute}}); err != nil || !ok {

@@ -5,8 +5,11 @@
 // compare-and-swap the store promises is a single conditional statement or
 // a transaction that locks the rows it reads (refresh-token rotation is an
 // UPDATE ... WHERE refresh_hash = old, so of two trackers renewing the same
-// token exactly one wins; key rotation and throttle charges lock their rows
-// with SELECT ... FOR UPDATE in key order, so they cannot deadlock).
+// token exactly one wins; signing-key rotations serialize on a
+// transaction-scoped advisory lock, so the second finds its key no longer
+// current; throttle charges lock their rows with SELECT ... FOR UPDATE in
+// key order, so they cannot deadlock). Audit entries and ticket records
+// arrive in batches and go in by COPY.
 //
 // Schema: numbered migrations in migrations.go, applied at Open under an
 // advisory lock (trackers starting together migrate once) and recorded in

@@ -43,6 +43,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, fmt.Errorf("%w: %s", ErrURL, redactErr(err))
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// An unreachable server fails Open in seconds, not minutes.
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgx's default (the CPU count, at least 4) leaves a busy tracker
 		// waiting for connections while each holds a commit's WAL flush;
@@ -478,9 +482,9 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return out, mapErr("signing keys", rows.Err())
 }
 
-// RotateSigningKey implements store.Store. The newest key row is locked
-// first, so two trackers rotating at once serialize and the second finds
-// the key it meant to retire no longer current.
+// RotateSigningKey implements store.Store. Rotations take an advisory
+// lock first, so two trackers rotating at once serialize and the second
+// finds the key it meant to retire no longer current.
 func (s *Store) RotateSigningKey(ctx context.Context, current string, next store.SigningKey) error {
 	if next.ID == "" || len(next.PublicKey) == 0 || len(next.PrivateKey) == 0 || !next.RetiredAt.IsZero() {
 		return fmt.Errorf("rotate signing key: %w: missing field or retired", store.ErrInvalid)
@@ -545,14 +549,22 @@ func (s *Store) KeyRequests(ctx context.Context, account string, limit int) ([]s
 	return out, mapErr("key requests", rows.Err())
 }
 
-// PutTicket implements store.Store.
-func (s *Store) PutTicket(ctx context.Context, t store.TicketRecord) error {
-	if t.PeerID == "" || t.Account == "" {
-		return fmt.Errorf("put ticket: %w: empty peer or account", store.ErrInvalid)
+// PutTickets implements store.Store with one COPY.
+func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
+	for _, t := range ts {
+		if t.PeerID == "" || t.Account == "" {
+			return fmt.Errorf("put tickets: %w: empty peer or account", store.ErrInvalid)
+		}
 	}
-	_, err := s.exec(ctx, "put ticket", `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt))
-	return err
+	if err := s.check(); err != nil || len(ts) == 0 {
+		return err
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"tickets"}, []string{"peer_id", "account", "key_id", "issued_at", "expires_at"},
+		pgx.CopyFromSlice(len(ts), func(i int) ([]any, error) {
+			t := ts[i]
+			return []any{t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)}, nil
+		}))
+	return mapErr("put tickets", err)
 }
 
 // LiveTicket implements store.Store.

@@ -27,6 +27,10 @@ type Store struct {
 	w      *sql.DB // the single writer connection
 	r      *sql.DB // query-only readers
 	closed atomic.Bool
+
+	// Prepared reads of the hot paths (every authenticated request, every
+	// manifest and key), on the readers.
+	sessionByAccess, sessionByRefresh, trackByID, trackBySource, trackKey *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -65,7 +69,36 @@ func Open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open readers %s: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&s.sessionByAccess, `SELECT ` + sessionCols + ` FROM sessions WHERE access_hash = ?`},
+		{&s.sessionByRefresh, `SELECT ` + sessionCols + ` FROM sessions WHERE refresh_hash = ?`},
+		{&s.trackByID, trackQuery + `id = ?`},
+		{&s.trackBySource, trackQuery + `source_hash = ?`},
+		{&s.trackKey, `SELECT key FROM track_keys WHERE track_id = ?`},
+	} {
+		if *p.st, err = r.Prepare(p.q); err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("sqlite: prepare %q: %w", p.q, err)
+		}
+	}
+	return s, nil
+}
+
+const trackQuery = `SELECT ` + metaCols + `, t.source_hash, t.manifest, t.key_id, t.signature, t.created_at FROM tracks t WHERE t.`
+
+// closeAll closes the statements and both handles.
+func (s *Store) closeAll() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // dsn builds a file: URI, escaping the path, so go-sqlite3 passes the
@@ -88,7 +121,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return errors.Join(s.r.Close(), s.w.Close())
+	return s.closeAll()
 }
 
 func (s *Store) check() error {
@@ -216,7 +249,7 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 
 const sessionCols = `access_hash, refresh_hash, account, access_expires_at, refresh_expires_at, created_at`
 
-func (s *Store) sessionBy(ctx context.Context, col string, hash []byte) (store.Session, error) {
+func (s *Store) sessionBy(ctx context.Context, q *sql.Stmt, hash []byte) (store.Session, error) {
 	var se store.Session
 	if err := s.check(); err != nil {
 		return se, err
@@ -225,20 +258,19 @@ func (s *Store) sessionBy(ctx context.Context, col string, hash []byte) (store.S
 		return se, fmt.Errorf("session: %w", store.ErrNotFound)
 	}
 	var ae, re, c int64
-	err := s.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE `+col+` = ?`, hash).
-		Scan(&se.AccessHash, &se.RefreshHash, &se.Account, &ae, &re, &c)
+	err := q.QueryRowContext(ctx, hash).Scan(&se.AccessHash, &se.RefreshHash, &se.Account, &ae, &re, &c)
 	se.AccessExpiresAt, se.RefreshExpiresAt, se.CreatedAt = fromNanos(ae), fromNanos(re), fromNanos(c)
 	return se, mapErr("session", err)
 }
 
 // SessionByAccess implements store.Store.
 func (s *Store) SessionByAccess(ctx context.Context, hash []byte) (store.Session, error) {
-	return s.sessionBy(ctx, "access_hash", hash)
+	return s.sessionBy(ctx, s.sessionByAccess, hash)
 }
 
 // SessionByRefresh implements store.Store.
 func (s *Store) SessionByRefresh(ctx context.Context, hash []byte) (store.Session, error) {
-	return s.sessionBy(ctx, "refresh_hash", hash)
+	return s.sessionBy(ctx, s.sessionByRefresh, hash)
 }
 
 // RotateSession implements store.Store.
@@ -317,14 +349,13 @@ func scanMeta(sc scanner, extra ...any) (store.TrackMeta, error) {
 	return m, sc.Scan(dest...)
 }
 
-func (s *Store) trackBy(ctx context.Context, col, v string) (store.Track, error) {
+func (s *Store) trackBy(ctx context.Context, q *sql.Stmt, v string) (store.Track, error) {
 	var t store.Track
 	if err := s.check(); err != nil {
 		return t, err
 	}
 	var created int64
-	row := s.r.QueryRowContext(ctx, `SELECT `+metaCols+`, t.source_hash, t.manifest, t.key_id, t.signature, t.created_at
-		FROM tracks t WHERE t.`+col+` = ?`, v)
+	row := q.QueryRowContext(ctx, v)
 	m, err := scanMeta(row, &t.SourceHash, &t.Manifest, &t.KeyID, &t.Signature, &created)
 	t.TrackMeta, t.CreatedAt = m, fromNanos(created)
 	return t, mapErr("track", err)
@@ -332,12 +363,12 @@ func (s *Store) trackBy(ctx context.Context, col, v string) (store.Track, error)
 
 // Track implements store.Store.
 func (s *Store) Track(ctx context.Context, id string) (store.Track, error) {
-	return s.trackBy(ctx, "id", id)
+	return s.trackBy(ctx, s.trackByID, id)
 }
 
 // TrackBySource implements store.Store.
 func (s *Store) TrackBySource(ctx context.Context, sourceHash string) (store.Track, error) {
-	return s.trackBy(ctx, "source_hash", sourceHash)
+	return s.trackBy(ctx, s.trackBySource, sourceHash)
 }
 
 // TrackKey implements store.Store.
@@ -346,7 +377,7 @@ func (s *Store) TrackKey(ctx context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	var key []byte
-	err := s.r.QueryRowContext(ctx, `SELECT key FROM track_keys WHERE track_id = ?`, id).Scan(&key)
+	err := s.trackKey.QueryRowContext(ctx, id).Scan(&key)
 	return key, mapErr("track key", err)
 }
 
@@ -562,14 +593,29 @@ func (s *Store) KeyRequests(ctx context.Context, account string, limit int) ([]s
 	return out, mapErr("key requests", rows.Err())
 }
 
-// PutTicket implements store.Store.
-func (s *Store) PutTicket(ctx context.Context, t store.TicketRecord) error {
-	if t.PeerID == "" || t.Account == "" {
-		return fmt.Errorf("put ticket: %w: empty peer or account", store.ErrInvalid)
+// PutTickets implements store.Store: one transaction, one prepared insert.
+func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
+	for _, t := range ts {
+		if t.PeerID == "" || t.Account == "" {
+			return fmt.Errorf("put tickets: %w: empty peer or account", store.ErrInvalid)
+		}
 	}
-	_, err := s.exec(ctx, "put ticket", `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt))
-	return err
+	if len(ts) == 0 {
+		return s.check()
+	}
+	return s.inTx(ctx, "put tickets", func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return mapErr("put tickets", err)
+		}
+		defer st.Close()
+		for _, t := range ts {
+			if _, err := st.ExecContext(ctx, t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)); err != nil {
+				return mapErr("put tickets", err)
+			}
+		}
+		return nil
+	})
 }
 
 // LiveTicket implements store.Store.

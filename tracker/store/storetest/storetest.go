@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchOddInput", testSearchOddInput},
 		{"SearchInsertionOrder", testSearchInsertionOrder},
 		{"SigningKeys", testSigningKeys},
+		{"RotateSigningKeyRace", testRotateSigningKeyRace},
 		{"KeyRequests", testKeyRequests},
 		{"Tickets", testTickets},
 		{"Announcements", testAnnouncements},
@@ -499,6 +500,40 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 }
 
+// testRotateSigningKeyRace: of concurrent rotations away from one key (two
+// trackers rotating at once), exactly one wins; the rest get ErrConflict
+// and the key list stays a chain.
+func testRotateSigningKeyRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustKey(t, s, "k0")
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := testKey(fmt.Sprint("r", i), t0.Add(time.Minute))
+			next.EndorsedBy = "k0"
+			errs[i] = s.RotateSigningKey(ctx, "k0", next)
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("RotateSigningKey = %v; want nil or ErrConflict", err)
+		}
+	}
+	keys, err := s.SigningKeys(ctx)
+	if wins != 1 || err != nil || len(keys) != 2 || !keys[0].Retired() || keys[1].Retired() {
+		t.Fatalf("%d of %d concurrent rotations won, keys %+v, %v; want 1 win and k0 retired, one current", wins, n, keys, err)
+	}
+}
+
 func testKeyRequests(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	var batch []store.KeyRequest
@@ -523,13 +558,29 @@ func testKeyRequests(t *testing.T, s store.Store) {
 func testTickets(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rec := store.TicketRecord{PeerID: "peerA", Account: "alice", KeyID: "k1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	if err := s.PutTicket(ctx, rec); err != nil {
-		t.Fatalf("PutTicket = %v", err)
+	if err := s.PutTickets(ctx, []store.TicketRecord{rec}); err != nil {
+		t.Fatalf("PutTickets = %v", err)
 	}
 	later := rec
 	later.IssuedAt, later.ExpiresAt = t0.Add(30*time.Minute), t0.Add(90*time.Minute)
-	if err := s.PutTicket(ctx, later); err != nil {
-		t.Fatalf("PutTicket(later) = %v", err)
+	if err := s.PutTickets(ctx, []store.TicketRecord{later}); err != nil {
+		t.Fatalf("PutTickets(later) = %v", err)
+	}
+	// A batch with an invalid record writes none of it.
+	stray := store.TicketRecord{PeerID: "peerZ", Account: "alice", KeyID: "k1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.PutTickets(ctx, []store.TicketRecord{stray, {PeerID: "peerY"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("PutTickets(with an invalid record) = %v; want ErrInvalid", err)
+	}
+	if _, err := s.LiveTicket(ctx, "alice", "peerZ", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LiveTicket(peerZ) after a refused batch = %v; want ErrNotFound", err)
+	}
+	if err := s.PutTickets(ctx, []store.TicketRecord{stray, {PeerID: "peerY", Account: "bob", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}}); err != nil {
+		t.Fatalf("PutTickets(two) = %v", err)
+	}
+	for _, p := range [][2]string{{"alice", "peerZ"}, {"bob", "peerY"}} {
+		if _, err := s.LiveTicket(ctx, p[0], p[1], t0); err != nil {
+			t.Fatalf("LiveTicket(%s, %s) after a batch of two = %v", p[0], p[1], err)
+		}
 	}
 	got, err := s.LiveTicket(ctx, "alice", "peerA", t0.Add(time.Minute))
 	if err != nil || !got.ExpiresAt.Equal(later.ExpiresAt) || got.KeyID != "k1" {

@@ -24,8 +24,8 @@
 
   const SEEK_STEP_MS = 5000;
   const SEARCH_DEBOUNCE_MS = 180;
+  const WARM_AGAIN_MS = 120000; // a track shown again after this is warmed again
   const REPORT_EVERY_MS = 1000;
-  const END_QUIET_MS = 1500; // no routine reports this close to the end
   const CHART_WINDOW_MS = 60000; // the chart shows at most the last minute
   const CHART_MIN_WINDOW_MS = 20000; // and at least 20 s, while a play is young
   const QUIET_AFTER_ACTION_MS = 1500; // events older than an action must not undo it
@@ -34,10 +34,11 @@
   const st = {
     status: null,
     audioURL: '',
+    audioTrack: '', // the track of the audio element's stream
     queue: [],
     results: [],
     resultsFor: '',
-    warmed: new Set(),
+    warmed: new Map(), // track ID → when it was last warmed
     pending: 0, // control requests in flight
     queueOps: 0, // queue requests in flight
     quietUntil: 0,
@@ -54,8 +55,8 @@
     constructor(message, status) { super(message); this.status = status; }
   }
 
-  async function api(method, path, body) {
-    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {} };
+  async function api(method, path, body, signal) {
+    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {}, signal };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -202,16 +203,7 @@
     searchAbort = new AbortController();
     el.resultsNote.textContent = 'Searching…';
     try {
-      const res = await fetch(`/api/search?q=${encodeURIComponent(q)}`, { credentials: 'same-origin', cache: 'no-store', signal: searchAbort.signal })
-        .catch((e) => { if (e.name === 'AbortError') throw e; throw new APIError('The daemon is not answering. Is “chorus daemon” still running?', 0); });
-      const text = await res.text();
-      let data = null;
-      try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-      if (!res.ok) {
-        let msg = data && data.error ? data.error : `the daemon answered ${res.status}`;
-        if (res.status === 401) msg = `This page is not logged in to the daemon (${msg}). Open the login link the daemon printed, or run “chorus ctl open” for a new one.`;
-        throw new APIError(msg, res.status);
-      }
+      const data = await api('GET', `/api/search?q=${encodeURIComponent(q)}`, undefined, searchAbort.signal);
       if (seq !== searchSeq) return;
       st.results = (data && Array.isArray(data.tracks)) ? data.tracks : [];
       st.resultsFor = q;
@@ -229,9 +221,10 @@
   // Shown tracks are warmed: the daemon looks up their peers now, so a
   // press of play starts at once.
   function warm(tracks) {
-    const ids = tracks.slice(0, 25).map((t) => t.id).filter((id) => !st.warmed.has(id));
+    const now = performance.now();
+    const ids = tracks.slice(0, 25).map((t) => t.id).filter((id) => !(now - (st.warmed.get(id) ?? -Infinity) < WARM_AGAIN_MS));
     if (ids.length === 0) return;
-    ids.forEach((id) => st.warmed.add(id));
+    ids.forEach((id) => st.warmed.set(id, now));
     api('POST', '/api/warm', { ids }).catch((e) => {
       ids.forEach((id) => st.warmed.delete(id));
       fail('Could not prepare the results for playing', e);
@@ -369,12 +362,11 @@
     if (!force && now - st.lastReport < REPORT_EVERY_MS) return;
     st.lastReport = now;
     if (el.audio.ended) return;
-    const pos = Math.round(el.audio.currentTime * 1000);
-    // In the last moments the daemon may already have gone on to the next
-    // track; a late report of this one's position must not land on that.
-    if (!force && !el.audio.paused && durationMs() - pos < END_QUIET_MS) return;
-    const body = { position_ms: pos, paused: el.audio.paused };
+    // The report names its track: one that arrives after the daemon went on
+    // to the next track is refused (409) instead of moving that one.
+    const body = { position_ms: Math.round(el.audio.currentTime * 1000), paused: el.audio.paused, id: st.audioTrack };
     api('POST', '/api/player', body).then(() => clearAlert('report'), (e) => {
+      if (e.status === 409) return; // about the track before; the event stream brings the new one
       // While the event stream is down the page already says the daemon is gone.
       if (e.status === 0 && hasAlert('conn')) return;
       showAlert(`Could not tell the daemon where playback is: ${e.message}`, 'report');
@@ -412,6 +404,7 @@
       // A new play is newer than any action: follow it at once (a paused
       // element would report itself paused to the new play).
       st.audioURL = s.audio_url;
+      st.audioTrack = s.track.id;
       a.src = s.audio_url;
       if (s.position_ms > 0) a.currentTime = s.position_ms / 1000;
       if (PLAYING.has(s.state)) playAudio();
@@ -546,7 +539,8 @@
     }
     el.srcbar.setAttribute('aria-label', `Bytes by source for this play: ${spoken.join(', ')}`);
     const start = s.play ? s.play.start_ms : null;
-    el.startLatency.textContent = (start !== null && start !== undefined) ? `Started in ${Math.round(start)} ms` : (s.track ? 'Starting…' : '');
+    const startText = (ms) => (ms < 1 ? 'under 1 ms' : `${Math.round(ms)} ms`);
+    el.startLatency.textContent = (start !== null && start !== undefined) ? `Started in ${startText(start)}` : (s.track ? 'Starting…' : '');
     el.down.textContent = fmtRate(Number(s.download_bps) || 0);
     el.up.textContent = fmtRate(Number(s.upload_bps) || 0);
     el.cache.textContent = s.cache ? fmtBytes(s.cache.used_bytes) : '–';
@@ -656,7 +650,12 @@
     }
   }
   const queueAdd = (id) => queueOp('Could not add to the queue', 'POST', '/api/queue', { id });
-  const queueRemove = (i) => queueOp('Could not remove from the queue', 'DELETE', `/api/queue/${i}`);
+  const queueRemove = async (i) => {
+    await queueOp('Could not remove from the queue', 'DELETE', `/api/queue/${i}`);
+    // Keyboard users stay in the queue: focus the next track's remove button.
+    const rms = el.queue.querySelectorAll('button[data-focus-key^="rm:"]');
+    if (rms.length > 0) rms[Math.min(i, rms.length - 1)].focus();
+  };
   const queueMove = (from, to) => {
     if (from === to || to < 0 || to >= st.queue.length) return Promise.resolve();
     return queueOp('Could not move the track', 'POST', '/api/queue/move', { from, to });
@@ -684,6 +683,7 @@
       const rm = iconButton('close', `Remove ${name} from the queue`, () => queueRemove(i));
       up.disabled = i === 0;
       down.disabled = i === st.queue.length - 1;
+      rm.dataset.focusKey = `rm:${t.id}`;
       up.dataset.focusKey = `up:${t.id}`;
       down.dataset.focusKey = `down:${t.id}`;
       actions.append(up, down, rm);

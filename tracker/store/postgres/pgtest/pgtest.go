@@ -154,6 +154,9 @@ func redact(raw string) string {
 // binDir finds the directory with initdb and postgres.
 func binDir() (string, error) {
 	if d := os.Getenv(EnvBin); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err != nil {
+			return "", fmt.Errorf("%w: $%s=%s has no initdb", ErrNoServer, EnvBin, d)
+		}
 		return d, nil
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")

@@ -37,7 +37,7 @@ func (g *gateStore) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) e
 	return g.Store.LogKeyRequests(ctx, rs)
 }
 
-func (a *auditLog) pendingLen() int {
+func (a *groupCommit[T]) pendingLen() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.pending)
@@ -51,7 +51,7 @@ func TestAuditGroupCommit(t *testing.T) {
 	defer st.Close()
 	g := &gateStore{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
 	var sizes []int
-	a := newAuditLog(g, func(n int) { sizes = append(sizes, n) })
+	a := newGroupCommit("audit log", g.LogKeyRequests, func(n int) { sizes = append(sizes, n) })
 	ctx := context.Background()
 	rec := func(i int) store.KeyRequest {
 		return store.KeyRequest{Account: "alice", TrackID: fmt.Sprint("t", i), At: time.Unix(int64(i), 0), RemoteAddr: "127.0.0.1:1"}
