@@ -479,9 +479,15 @@ func TestPlayerBansCorruptPeer(t *testing.T) {
 	a := makeTrack(t, 3, 10)
 	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
 	bad := peer.ID("bad-peer")
+	// Corrupt from chunk 9 on: the origin's first flights carry the early
+	// chunks; the peer, found later, serves the late ones.
+	rotten := map[cid.Cid]bool{}
+	for _, ch := range a.t.m.Chunks[9:] {
+		rotten[ch.CID] = true
+	}
 	sw := &scriptSwarm{
 		holds:   map[peer.ID]map[cid.Cid][]byte{bad: a.cipher},
-		corrupt: map[peer.ID]map[cid.Cid]bool{bad: {a.t.m.Chunks[3].CID: true}},
+		corrupt: map[peer.ID]map[cid.Cid]bool{bad: rotten},
 	}
 	var logs bytes.Buffer
 	r := newRigLog(t, playerSources{origins: []ChunkSource{o}, swarm: sw}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))

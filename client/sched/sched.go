@@ -71,6 +71,9 @@ type source struct {
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
 // failure (at most 64 times).
 func (s *Scheduler) backoff(src *source) {
+	if s.now.Before(src.backoffUntil) {
+		return // a burst (a window's worth refused at once) counts once
+	}
 	src.fails++
 	d := s.cfg.BusyBackoff << min(src.fails-1, 6)
 	if src.info.Kind == KindOrigin {
@@ -753,6 +756,7 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	if src.info.Kind == KindPeer {
 		c.failed = true
 	}
+	burst := s.now.Before(src.backoffUntil) // already backed off: the same burst
 	switch e.Reason {
 	case FailDontHave:
 		switch {
@@ -782,7 +786,7 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 	default: // Busy, Timeout, unknown
 		s.backoff(src)
 	}
-	if e.Reason != FailDontHave {
+	if e.Reason != FailDontHave && !burst {
 		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
