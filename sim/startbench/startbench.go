@@ -236,7 +236,7 @@ type bench struct {
 	seeders []peer.AddrInfo
 	leeches int
 
-	trackerH3 string        // the tracker API over HTTP/3 on a shaped link
+	trackerH3 string          // the tracker API over HTTP/3 on a shaped link
 	argon2    []time.Duration // one argon2id hash with the tracker's defaults, each login run
 	freshRuns int
 }
