@@ -38,8 +38,8 @@ type Options struct {
 	// Precise releases the shaped packets by polling the clock (see
 	// shaper.Options.Precise) instead of on Go timers.
 	Precise bool
-	Dir       string        // data; "" means a temporary directory
-	Logger    *slog.Logger
+	Dir     string // data; "" means a temporary directory
+	Logger  *slog.Logger
 }
 
 func (o *Options) defaults() error {
