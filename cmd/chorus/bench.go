@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/chorus-music/chorus/sim/playbench"
@@ -74,7 +73,7 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the play order")
 	fs.BoolVar(&o.Precise, "precise", false, "release shaped packets by polling the clock, not on Go timers (costs CPU at every socket)")
 	perPlay := fs.Bool("per-play", false, "after the summary, one line per play, slowest start first")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured plays to this file")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -88,10 +87,7 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		o.Profile = f
 	}
 	o.Logger = env.log
 	fmt.Fprintf(env.stderr, "starting a swarm of %d listeners and a seeder...\n", o.Listeners)
