@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/client/daemon"
 )
 
@@ -171,6 +172,9 @@ func runLogin(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if err := daemon.Login(ctx, paths, strings.TrimRight(*trackerURL, "/"), *user, password); err != nil {
+		if errors.Is(err, client.ErrTrackerUnreachable) { // a wrong password is already said so
+			return loginError(*trackerURL, *user, err)
+		}
 		return err
 	}
 	fmt.Fprintf(env.stdout, "logged in as %s at %s; the daemon keeps and renews this session (%s/%s)\n", *user, *trackerURL, paths.Config, daemon.SessionFile)
