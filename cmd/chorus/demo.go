@@ -21,6 +21,7 @@ import (
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/client/daemon"
 	"github.com/chorus-music/chorus/client/sched"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/sim/cluster"
 )
@@ -257,7 +258,10 @@ func playAll(ctx context.Context, l *cluster.Listener, trackID, title, next stri
 			return row
 		}
 	}
-	if _, row.err = io.Copy(io.Discard, pb); row.err == nil {
+	// Read at the pace of the playback clock, as a player does: a reader
+	// far ahead of the playhead makes the play drop and fetch again (from
+	// the cache) what the playhead has not reached yet.
+	if _, row.err = io.Copy(io.Discard, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); row.err == nil {
 		select {
 		case <-pb.Ended():
 		case <-ctx.Done():

@@ -73,6 +73,21 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 			t.Errorf("demo table lacks %q:\n%s", want, table)
 		}
 	}
+	// Each listener plays each track once, at the playback clock's pace,
+	// so next to nothing comes from a cache (a reader racing ahead of
+	// the playhead made the play drop and fetch from the cache again what
+	// it had: 90% "from caches").
+	var origin, peers, caches float64
+	for _, l := range seen {
+		if strings.HasPrefix(l, "bytes: ") {
+			if _, err := fmt.Sscanf(l, "bytes: %f%% from the origin, %f%% from peers, %f%% from caches", &origin, &peers, &caches); err != nil {
+				t.Errorf("demo's bytes line %q: %v", l, err)
+			}
+		}
+	}
+	if caches > 10 || peers < 30 {
+		t.Errorf("demo's bytes: %.1f%% origin, %.1f%% peers, %.1f%% caches; want most from peers and at most 10%% from caches", origin, peers, caches)
+	}
 	// The demo's daemon answers the ctl line it prints.
 	demoCtl(t, bin, seen[len(seen)-1])
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
