@@ -96,7 +96,15 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	opEnv := append(os.Environ(), "CHORUS_DATA="+data)
 	run := func(env []string, stdin string, args ...string) string {
 		t.Helper()
-		return mustRunEnv(t, bin, env, stdin, args...)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chorus %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		}
+		return stdout.String()
 	}
 	start := func(env []string, args ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
 		t.Helper()
@@ -126,10 +134,22 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	}
 	run(opEnv, "", "ingest", "--quiet", music)
 	originPort, trackerPort, apiPort := freePort(t), freePort(t), freePort(t)
-	org := startProcEnv(t, "origin", opEnv, "", bin, "origin", "--dev", "--listen", fmt.Sprintf("127.0.0.1:%d", originPort))
-	org.waitFor("origin serving")
-	trackerArgs := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort)}
-	tr, _ := startTrackerProc(t, bin, opEnv, trackerArgs...)
+	org := exec.Command(bin, "origin", "--dev", "--listen", fmt.Sprintf("127.0.0.1:%d", originPort))
+	org.Env = opEnv
+	orgErr, _ := org.StderrPipe()
+	if err := org.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { org.Process.Kill(); org.Wait() })
+	waitForLine(t, orgErr, "origin serving", time.Minute)
+	tr := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort))
+	tr.Env = opEnv
+	trErr, _ := tr.StderrPipe()
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Process.Kill(); tr.Wait() })
+	waitForLine(t, trErr, "tracker serving", time.Minute)
 	trackerURL := fmt.Sprintf("http://127.0.0.1:%d", trackerPort)
 
 	// The listener logs in once.
@@ -233,7 +253,8 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	}
 
 	// The origin goes too: what plays next must come from the cache.
-	org.kill()
+	org.Process.Kill()
+	org.Wait()
 	d2, d2Out, d2Err := start(uenv, daemonArgs...)
 	waitForLine(t, d2Out, "try: chorus ctl", time.Minute)
 	st := statusEvents(t, base, key, "connected with the saved play", time.Minute, func(s daemon.Status) bool { return s.Connected && s.Track != nil })
@@ -251,7 +272,8 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 
 	// The tracker goes away: the cached play goes on, and the status says
 	// so.
-	tr.kill()
+	tr.Process.Kill()
+	tr.Wait()
 	srch := exec.Command(bin, "ctl", "search", "Song")
 	srch.Env = uenv
 	if msg, err := srch.CombinedOutput(); err == nil || !strings.Contains(string(msg), "tracker unreachable") {
@@ -290,7 +312,14 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	if out := ctl("status"); !strings.Contains(out, "connecting") {
 		t.Errorf("ctl status while waiting for the tracker:\n%s", out)
 	}
-	startTrackerProc(t, bin, opEnv, trackerArgs...)
+	tr2 := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort))
+	tr2.Env = opEnv
+	tr2Err, _ := tr2.StderrPipe()
+	if err := tr2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr2.Process.Kill(); tr2.Wait() })
+	waitForLine(t, tr2Err, "tracker serving", time.Minute)
 	st = statusEvents(t, base, key, "connected once the tracker is back", time.Minute, func(s daemon.Status) bool {
 		return s.Connected && s.TrackerReachable && s.Track != nil && s.Track.ID == long
 	})
