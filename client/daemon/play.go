@@ -36,21 +36,6 @@ type play struct {
 	startMS   *float64  // first start latency of this play
 	prevBytes map[client.SourceKind]int64
 	prevStall int
-	failed    error // what ended pb, once the tick loop saw it (nil while it plays)
-}
-
-// failure returns what ended the play's Playback, other than being closed
-// or replaced: a play that could not progress (no source, origin
-// certificate not trusted, origin unreachable), or nil.
-func (p *play) failure() error {
-	if p.pb == nil {
-		return nil
-	}
-	err := p.pb.Err()
-	if err == nil || errors.Is(err, client.ErrClosed) {
-		return nil
-	}
-	return err
 }
 
 // positionLocked is the daemon's playback position at now.
@@ -224,7 +209,6 @@ func (d *Daemon) replacePlayback(ctx context.Context, p *play, off int64) (*clie
 		p.prevStall += st.Stalls
 	}
 	p.pb = pb
-	p.failed = nil
 	p.started = false
 	p.reanchor(off, d.clock.Now())
 	p.schedPos = off
@@ -541,15 +525,8 @@ func (d *Daemon) tickLoop(ctx context.Context) {
 		d.mu.Lock()
 		p := d.cur
 		var ended bool
-		var failed error
 		if p != nil {
 			p.refresh(now)
-			if err := p.failure(); err != nil && p.failed == nil {
-				// The play gave up with nobody reading its audio (or
-				// before the reader saw it): say why in the status.
-				p.failed, failed = err, err
-				d.lastErr = fmt.Sprintf("play %s: %v", p.track.Title, err)
-			}
 			ended = p.started && !p.paused && p.position(now) >= p.m.ByteLength
 			if !p.paused && now.Sub(d.savedAt) >= saveEvery {
 				_ = d.saveStateLocked()
@@ -560,10 +537,6 @@ func (d *Daemon) tickLoop(ctx context.Context) {
 			d.stopLocked()
 		}
 		d.mu.Unlock()
-		if failed != nil {
-			d.log.Warn("play failed", "track", p.track.ID, "err", failed)
-			d.events.notify()
-		}
 		if ended {
 			if hasNext {
 				if err := d.Next(ctx); err != nil && ctx.Err() == nil {

@@ -140,8 +140,6 @@ func (d *Daemon) Status() Status {
 		}
 		originBytes = s.Play.Bytes[client.KindOrigin.String()]
 		switch {
-		case p.failed != nil:
-			s.State = "stalled" // ended by an error, in s.Error
 		case p.paused:
 			s.State = "paused"
 		case !p.started:
