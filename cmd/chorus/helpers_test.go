@@ -160,10 +160,17 @@ func startProc(t *testing.T, name, stdin, bin string, args ...string) *proc {
 // process's).
 func startProcEnv(t *testing.T, name string, env []string, stdin, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, done: make(chan struct{}), changed: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Stdin = strings.NewReader(stdin)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	return startProcCmd(t, name, cmd)
+}
+
+// startProcCmd starts cmd, prepared but for its output (its directory,
+// environment, stdin), as a proc.
+func startProcCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {
