@@ -152,6 +152,7 @@ func (d *Daemon) serveStream(w http.ResponseWriter, r *http.Request, begin func(
 	a := d.audio
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	rc := http.NewResponseController(w)
 	a.mu.Lock()
 	preempt := a.holder != nil
 	if preempt {
@@ -159,7 +160,15 @@ func (d *Daemon) serveStream(w http.ResponseWriter, r *http.Request, begin func(
 	}
 	a.gen++
 	gen := a.gen
-	a.holder = cancel
+	// Preempting cancels the request and also ends a write it is blocked
+	// in: a player that opened a new request (ffprobe, mpv) may never
+	// read the old connection again, and the old request holds the slot.
+	// A deadline in the past is a net deadline (wall time), not the
+	// playback clock's.
+	a.holder = func() {
+		cancel()
+		_ = rc.SetWriteDeadline(time.Unix(1, 0))
+	}
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
