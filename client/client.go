@@ -123,12 +123,18 @@ func (c *Client) manifestAndKey(ctx context.Context, trackID string, stats *Play
 		stats.ManifestCached, stats.KeyCached = haveM, haveK
 	}
 	var err error
-	if !haveM {
+	switch {
+	case !haveM && !haveK:
+		// Both in one round trip (and a renewal with them, if due).
+		if m, k, err = c.tracker.Start(ctx, trackID); err != nil {
+			return nil, k, err
+		}
+	case !haveM:
 		if m, err = c.tracker.Manifest(ctx, trackID); err != nil {
 			return nil, k, err
 		}
 	}
-	if !haveK {
+	if !haveK && haveM {
 		if k, err = c.tracker.Key(ctx, trackID); err != nil {
 			return nil, k, err
 		}

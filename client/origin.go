@@ -69,6 +69,21 @@ func (o *OriginSource) Name() string { return "origin " + o.base }
 // Kind implements ChunkSource.
 func (o *OriginSource) Kind() SourceKind { return KindOrigin }
 
+// Connect opens the connection to the origin (an HTTP/3 or TLS handshake)
+// with a small request, so that a start that does not know its chunks yet
+// (the manifest is on its way) finds the connection open.
+func (o *OriginSource) Connect(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, o.base+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: connect to origin %s: %w", o.base, err)
+	}
+	return resp.Body.Close()
+}
+
 // Fetch implements ChunkSource.
 func (o *OriginSource) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+protocol.PathChunkBase+c.String(), nil)

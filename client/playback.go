@@ -74,8 +74,9 @@ type Playback struct {
 	chunks   [][]byte // decrypted chunks held, nil until arrived or once dropped
 	got      []bool   // chunks that ever arrived
 	lo, hi   int      // chunks outside [lo, hi] are nil
-	win      window   // how much to keep around the read position
+	win      window   // how much to keep around the read and playhead positions
 	pos      int64
+	head     int64 // the scheduler's playhead, as of its last step; -1 before it starts
 	closed   bool
 	finished bool
 	err      error       // fatal fetch error
@@ -97,6 +98,7 @@ func newPlayback(m *catalog.Manifest, clk clock.Clock, start time.Time, offset i
 		clock:  clk,
 		start:  start,
 		ctl:    ctl,
+		head:   -1,
 		chunks: make([][]byte, len(m.Chunks)),
 		got:    make([]bool, len(m.Chunks)),
 		lo:     len(m.Chunks),
@@ -137,13 +139,33 @@ func (pb *Playback) setWindow(w window) {
 	pb.mu.Unlock()
 }
 
-// dropLocked drops the chunks outside the window around the read position
-// and returns their indexes, for the scheduler.
+// setHead records the scheduler's playhead position.
+func (pb *Playback) setHead(off int64) {
+	pb.mu.Lock()
+	pb.head = off
+	pb.mu.Unlock()
+}
+
+// dropLocked drops the chunks outside the window and returns their
+// indexes, for the scheduler. The window reaches keepBehind behind the
+// earlier of the read position and the scheduler's playhead, and the
+// buffer ahead of the later one: a reader that runs ahead of the playhead
+// (io.Copy into a file) does not drop chunks the scheduler still counts as
+// ahead, which it would fetch again, and a reader that lags behind does not
+// drop what the scheduler just fetched within its buffer. A reader and
+// playhead kept together (a player reporting Heard) hold at most
+// keepBehind plus the buffer ahead.
 func (pb *Playback) dropLocked() []int {
 	if pb.win == (window{}) || pb.lo > pb.hi {
 		return nil
 	}
-	cur := pb.m.ChunkIndex(min(pb.pos, pb.m.ByteLength-1))
+	last := pb.m.ByteLength - 1
+	early, late := pb.pos, pb.pos
+	if pb.head >= 0 {
+		early, late = min(early, pb.head), max(late, pb.head)
+	}
+	cur := pb.m.ChunkIndex(min(early, last))
+	curLate := pb.m.ChunkIndex(min(late, last))
 	var out []int
 	drop := func(from, to int) {
 		for i := max(from, 0); i <= to && i < len(pb.chunks); i++ {
@@ -157,7 +179,7 @@ func (pb *Playback) dropLocked() []int {
 		drop(pb.lo, lo-1)
 		pb.lo = lo
 	}
-	if hi := cur + pb.win.ahead; pb.hi > hi {
+	if hi := curLate + pb.win.ahead; pb.hi > hi {
 		drop(hi+1, pb.hi)
 		pb.hi = hi
 	}

@@ -138,6 +138,14 @@ func (f *failures) note(err error, reason sched.FailReason) {
 	}
 }
 
+// arrived forgets the failures a delivered chunk made stale. Corrupt
+// data is kept: its source stays banned for the play, so it still explains
+// a play that cannot progress (another chunk, requested in the same flight,
+// may arrive after the corrupt one was refused).
+func (f *failures) arrived() {
+	*f = failures{corrupt: f.corrupt, n: f.nCorrupt, nCorrupt: f.nCorrupt}
+}
+
 // cause is the most telling failure: one the user can act on first.
 func (f *failures) cause() error {
 	switch {
@@ -244,7 +252,7 @@ func (p *player) seek(pb *Playback, offset int64) {
 
 func (p *player) position(pb *Playback) (pos int64, ok bool) {
 	p.run.call(func() {
-		if p.owns(pb) {
+		if p.owns(pb) && p.sched.Stats().Started {
 			pos, ok = p.sched.Position(p.now())
 		}
 	})
@@ -371,6 +379,11 @@ func (p *player) step(ev sched.Event) {
 	}
 	for _, a := range out {
 		p.act(a)
+	}
+	if ts := p.cur; ts != nil && ts.pb != nil {
+		if pos, ok := p.sched.Position(p.now()); ok {
+			ts.pb.setHead(pos)
+		}
 	}
 }
 
@@ -590,7 +603,7 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 		return
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
-	ts.failures = failures{}
+	ts.failures.arrived()
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)
 	} else if ts.chunks != nil {

@@ -190,8 +190,9 @@ func (o *scriptOrigin) Fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 type scriptSwarm struct {
 	holds   map[peer.ID]map[cid.Cid][]byte
 	corrupt map[peer.ID]map[cid.Cid]bool
-	hidden  map[peer.ID]bool // holders the DHT does not find (yet)
-	lookErr error            // what lookups fail with, if set
+	hidden  map[peer.ID]bool    // holders the DHT does not find (yet)
+	tracks  map[peer.ID]cid.Cid // if set, the one track each holder is found for
+	lookErr error               // what lookups fail with, if set
 	served  int64
 	lookups []time.Time // when each lookup ran
 	clk     clock.Clock
@@ -225,7 +226,7 @@ func (s *scriptSwarm) FindProviders(ctx context.Context, track cid.Cid, max int)
 	}
 	var out []peer.AddrInfo
 	for id := range s.holds {
-		if s.hidden[id] {
+		if s.hidden[id] || (s.tracks != nil && s.tracks[id] != track) {
 			continue
 		}
 		out = append(out, peer.AddrInfo{ID: id})
@@ -478,9 +479,15 @@ func TestPlayerBansCorruptPeer(t *testing.T) {
 	a := makeTrack(t, 3, 10)
 	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
 	bad := peer.ID("bad-peer")
+	// Corrupt from chunk 9 on: the origin's first flights carry the early
+	// chunks; the peer, found later, serves the late ones.
+	rotten := map[cid.Cid]bool{}
+	for _, ch := range a.t.m.Chunks[9:] {
+		rotten[ch.CID] = true
+	}
 	sw := &scriptSwarm{
 		holds:   map[peer.ID]map[cid.Cid][]byte{bad: a.cipher},
-		corrupt: map[peer.ID]map[cid.Cid]bool{bad: {a.t.m.Chunks[3].CID: true}},
+		corrupt: map[peer.ID]map[cid.Cid]bool{bad: rotten},
 	}
 	var logs bytes.Buffer
 	r := newRigLog(t, playerSources{origins: []ChunkSource{o}, swarm: sw}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -798,5 +805,85 @@ func TestPlaybackKeepsBoundedWindow(t *testing.T) {
 	}
 	if st := r.pl.sched.Stats(); st.Bytes[KindCache] <= cacheBefore {
 		t.Errorf("cache bytes %d -> %d; want chunk 5 read again from the cache", cacheBefore, st.Bytes[KindCache])
+	}
+}
+
+// TestPlayerForgetsPeersOfPastPlays: over many plays of different tracks,
+// each held by its own peer, the player's per-source maps (sources,
+// addresses, measurements) stay bounded: the scheduler's Forget prunes
+// them, as it prunes its own.
+func TestPlayerForgetsPeersOfPastPlays(t *testing.T) {
+	sw := &scriptSwarm{holds: map[peer.ID]map[cid.Cid][]byte{}, tracks: map[peer.ID]cid.Cid{}}
+	o := &scriptOrigin{name: "origin https://o.test", chunks: map[cid.Cid][]byte{}}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}, swarm: sw})
+	const plays = 300
+	most := 0
+	for k := range plays {
+		tt := makeTrack(t, uint64(100+k), 2)
+		id := peer.ID(fmt.Sprintf("peer-%d", k))
+		sw.holds[id], sw.tracks[id] = tt.cipher, tt.t.cid
+		pb := r.start(tt, 0)
+		r.until(5*time.Second, "the play's chunks", pb.Done)
+		if err := pb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r.run.drain(t)
+		most = max(most, len(r.pl.sources), len(r.pl.addrs), len(r.pl.measured))
+	}
+	t.Logf("player maps: at most %d sources, %d at the end", most, len(r.pl.sources))
+	if most > 66 { // the scheduler prunes once 64 tracks have holders: 64 peers and the origin
+		t.Errorf("player maps held up to %d sources over %d plays with a peer each; want at most 66, pruned with the scheduler's", most, plays)
+	}
+	if len(r.pl.tracks) > 1 {
+		t.Errorf("player keeps %d tracks after the plays; want at most the last", len(r.pl.tracks))
+	}
+	if _, ok := r.pl.sources["origin https://o.test"]; !ok {
+		t.Error("the origin was forgotten")
+	}
+}
+
+// TestPlayerReaderAheadFetchesOnce: a reader that drains every chunk the
+// moment it arrives (io.Copy into a file) runs far ahead of the playhead;
+// the chunks it leaves behind are still ahead of the playhead, so dropping
+// them would make the scheduler fetch them again. Every chunk is fetched
+// once, and the decrypted window stays bounded around reader and playhead.
+func TestPlayerReaderAheadFetchesOnce(t *testing.T) {
+	a := makeTrack(t, 7, 120) // 120 s of 1 s chunks at speed 4: 30 s of clock
+	o := &scriptOrigin{name: "origin https://o.test", chunks: a.cipher}
+	r := newRig(t, playerSources{origins: []ChunkSource{o}})
+	pb := r.start(a, 0)
+	var got []byte
+	buf := make([]byte, 4096)
+	r.until(time.Minute, "the whole track read", func() bool {
+		for len(got) < len(a.plain) && pb.has(len(got)/4096) {
+			n, err := pb.Read(buf)
+			if err != nil {
+				t.Fatalf("Read at %d: %v", len(got), err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		r.run.drain(t)
+		pb.mu.Lock()
+		held := 0
+		for _, c := range pb.chunks {
+			if c != nil {
+				held++
+			}
+		}
+		pb.mu.Unlock()
+		if max := len(a.plain)/4096 + 1; held > max {
+			t.Fatalf("holds %d decrypted chunks; want at most %d", held, max)
+		}
+		return len(got) == len(a.plain)
+	})
+	if !bytes.Equal(got, a.plain) {
+		t.Fatal("bytes read differ from the track")
+	}
+	var total int64
+	for _, c := range a.cipher {
+		total += int64(len(c))
+	}
+	if o.served != total {
+		t.Errorf("origin served %d bytes for a %d-byte track; want each chunk once", o.served, total)
 	}
 }

@@ -41,6 +41,11 @@ type RoutingNotifier interface {
 	RoutingTableChanged() <-chan struct{}
 }
 
+var (
+	_ Swarm           = (*node.Node)(nil)
+	_ RoutingNotifier = (*node.Node)(nil)
+)
+
 // Cache is the local store of verified ciphertext chunks (node/cache.Cache
 // implements it).
 type Cache interface {

@@ -8,14 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/atomicfile"
 	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/protocol"
 )
@@ -35,10 +38,14 @@ type Tracker struct {
 	clock clock.Clock
 	pins  *PinStore
 
+	sessionFile string // where the session is kept; "" for none
+
 	renewMu sync.Mutex // serialises renewals: a refresh token is good for one
 
 	mu      sync.Mutex // guards the fields below
 	session *protocol.Session
+	network *protocol.NetworkInfo // fetched once (Network)
+	noStart bool                  // the tracker lacks PathStart (an older one)
 }
 
 // TrackerOptions configure a Tracker.
@@ -53,6 +60,17 @@ type TrackerOptions struct {
 	// Pins stores the pinned tracker keys; nil means an in-memory store
 	// (trust on first use for this process only).
 	Pins *PinStore
+	// SessionFile keeps the session (its refresh token) across restarts:
+	// Login, renewals and Start write it (mode 0600, atomically), Logout
+	// removes it, Resume reads it, so a restarted client renews instead of
+	// logging in again. "" keeps the session in memory only.
+	SessionFile string
+}
+
+// savedSession is the SessionFile's content.
+type savedSession struct {
+	Tracker string           `json:"tracker"` // the tracker's URL: a session is good at its own tracker only
+	Session protocol.Session `json:"session"`
 }
 
 // NewTracker returns a client for the tracker at opts.URL.
@@ -71,7 +89,59 @@ func NewTracker(opts TrackerOptions) (*Tracker, error) {
 	if pins == nil {
 		pins = NewMemoryPins()
 	}
-	return &Tracker{base: u, http: hc, clock: clock.Or(opts.Clock), pins: pins}, nil
+	return &Tracker{base: u, http: hc, clock: clock.Or(opts.Clock), pins: pins, sessionFile: opts.SessionFile}, nil
+}
+
+// Resume takes up the session saved in TrackerOptions.SessionFile, without
+// a round trip: the first request renews it if its access token expired
+// (Start renews it in the same round trip). It reports false when there is
+// no usable saved session (no file, another tracker's, or its refresh
+// token expired): then Login.
+func (t *Tracker) Resume() (bool, error) {
+	if t.sessionFile == "" {
+		return false, nil
+	}
+	data, err := os.ReadFile(t.sessionFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("client: read session: %w", err)
+	}
+	var saved savedSession
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return false, fmt.Errorf("client: session file %s is not a saved session (%v); remove it to log in afresh", t.sessionFile, err)
+	}
+	if saved.Tracker != t.base.String() || saved.Session.RefreshToken == "" || !t.clock.Now().Before(saved.Session.RefreshExpiresAt) {
+		return false, nil
+	}
+	t.mu.Lock()
+	t.session = &saved.Session
+	t.mu.Unlock()
+	return true, nil
+}
+
+// setSession makes s the session and saves it (see SessionFile).
+func (t *Tracker) setSession(s *protocol.Session) error {
+	t.mu.Lock()
+	t.session = s
+	t.mu.Unlock()
+	if t.sessionFile == "" {
+		return nil
+	}
+	if s == nil {
+		if err := os.Remove(t.sessionFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("client: remove session: %w", err)
+		}
+		return nil
+	}
+	data, err := json.Marshal(savedSession{Tracker: t.base.String(), Session: *s})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(t.sessionFile, data, atomicfile.Options{Perm: 0o600}); err != nil {
+		return fmt.Errorf("client: save session: %w", err)
+	}
+	return nil
 }
 
 // Login opens a session and, on first use, pins the tracker's keys.
@@ -80,9 +150,9 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 	if err := t.do(ctx, http.MethodPost, protocol.PathLogin, protocol.LoginRequest{Username: username, Password: password}, &s, false); err != nil {
 		return fmt.Errorf("login as %q: %w", username, err)
 	}
-	t.mu.Lock()
-	t.session = &s
-	t.mu.Unlock()
+	if err := t.setSession(&s); err != nil {
+		return err
+	}
 	if _, err := t.TrustedKeys(ctx); err != nil {
 		return err
 	}
@@ -92,10 +162,7 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 // Logout ends the session.
 func (t *Tracker) Logout(ctx context.Context) error {
 	err := t.do(ctx, http.MethodPost, protocol.PathLogout, nil, nil, true)
-	t.mu.Lock()
-	t.session = nil
-	t.mu.Unlock()
-	return err
+	return errors.Join(err, t.setSession(nil))
 }
 
 // Close releases the client's idle connections to the tracker.
@@ -141,9 +208,9 @@ func (t *Tracker) accessToken(ctx context.Context) (string, error) {
 	if err := t.do(ctx, http.MethodPost, protocol.PathRenew, protocol.RenewRequest{RefreshToken: s.RefreshToken}, &ns, false); err != nil {
 		return "", fmt.Errorf("renew session: %w", err)
 	}
-	t.mu.Lock()
-	t.session = &ns
-	t.mu.Unlock()
+	if err := t.setSession(&ns); err != nil {
+		return "", err
+	}
 	return ns.AccessToken, nil
 }
 
@@ -170,6 +237,77 @@ func (t *Tracker) Manifest(ctx context.Context, trackID string) (*catalog.Manife
 	if err := t.do(ctx, http.MethodGet, trackPath(protocol.PathManifest, trackID), nil, &sm, true); err != nil {
 		return nil, fmt.Errorf("manifest of %s: %w", trackID, err)
 	}
+	return t.verifyManifest(ctx, trackID, sm)
+}
+
+// Start fetches what a play needs from the tracker, the verified manifest
+// and the key, in one round trip (protocol.PathStart). With a saved
+// session whose access token expired, the refresh token goes along and the
+// renewal happens in the same round trip. An older tracker without the
+// route gets the manifest and key asked for at once, side by side.
+func (t *Tracker) Start(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
+	t.mu.Lock()
+	s, noStart := t.session, t.noStart
+	t.mu.Unlock()
+	if s == nil {
+		return nil, catalog.TrackKey{}, ErrNotLoggedIn
+	}
+	if !noStart {
+		m, k, err := t.start(ctx, trackID, s)
+		if !errors.Is(err, ErrNotFound) {
+			return m, k, err
+		}
+		// Either no such track, or a tracker without the route: the
+		// separate requests tell which.
+	}
+	var (
+		wg   sync.WaitGroup
+		m    *catalog.Manifest
+		merr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m, merr = t.Manifest(ctx, trackID)
+	}()
+	k, kerr := t.Key(ctx, trackID)
+	wg.Wait()
+	if err := errors.Join(merr, kerr); err != nil {
+		return nil, k, err
+	}
+	if !noStart {
+		t.mu.Lock()
+		t.noStart = true // the track exists: the tracker lacks the route
+		t.mu.Unlock()
+	}
+	return m, k, nil
+}
+
+func (t *Tracker) start(ctx context.Context, trackID string, s *protocol.Session) (*catalog.Manifest, catalog.TrackKey, error) {
+	var req protocol.StartRequest
+	tok := s.AccessToken
+	if !t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt) {
+		req.RefreshToken, tok = s.RefreshToken, ""
+	}
+	var sr protocol.StartResponse
+	if err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), req, &sr, tok); err != nil {
+		return nil, catalog.TrackKey{}, fmt.Errorf("start %s: %w", trackID, err)
+	}
+	if sr.Session != nil {
+		if err := t.setSession(sr.Session); err != nil {
+			return nil, catalog.TrackKey{}, err
+		}
+	}
+	m, err := t.verifyManifest(ctx, trackID, sr.Manifest)
+	if err != nil {
+		return nil, catalog.TrackKey{}, err
+	}
+	k, err := catalog.ParseTrackKey(sr.Key.Key)
+	return m, k, err
+}
+
+// verifyManifest checks sm against the pinned keys and the track ID.
+func (t *Tracker) verifyManifest(ctx context.Context, trackID string, sm protocol.SignedManifest) (*catalog.Manifest, error) {
 	keys, err := t.TrustedKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -199,7 +337,27 @@ func (t *Tracker) Key(ctx context.Context, trackID string) (catalog.TrackKey, er
 }
 
 // Network returns the origins and bootstrap peers.
+//
+// The list is fetched once per Tracker: origins and bootstrap peers change
+// rarely, and a start should not pay a round trip for them twice.
 func (t *Tracker) Network(ctx context.Context) (protocol.NetworkInfo, error) {
+	t.mu.Lock()
+	n := t.network
+	t.mu.Unlock()
+	if n != nil {
+		return *n, nil
+	}
+	ni, err := t.fetchNetwork(ctx)
+	if err != nil {
+		return ni, err
+	}
+	t.mu.Lock()
+	t.network = &ni
+	t.mu.Unlock()
+	return ni, nil
+}
+
+func (t *Tracker) fetchNetwork(ctx context.Context) (protocol.NetworkInfo, error) {
 	var n protocol.NetworkInfo
 	err := t.do(ctx, http.MethodGet, protocol.PathNetwork, nil, &n, true)
 	return n, err
@@ -258,6 +416,18 @@ func trackPath(pattern, id string) string {
 
 // do sends one JSON request and decodes the answer into out (when non-nil).
 func (t *Tracker) do(ctx context.Context, method, path string, in, out any, auth bool) error {
+	tok := ""
+	if auth {
+		var err error
+		if tok, err = t.accessToken(ctx); err != nil {
+			return err
+		}
+	}
+	return t.doToken(ctx, method, path, in, out, tok)
+}
+
+// doToken is do with the access token given ("" for none).
+func (t *Tracker) doToken(ctx context.Context, method, path string, in, out any, tok string) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -277,11 +447,7 @@ func (t *Tracker) do(ctx context.Context, method, path string, in, out any, auth
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if auth {
-		tok, err := t.accessToken(ctx)
-		if err != nil {
-			return err
-		}
+	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := t.http.Do(req)

@@ -2,12 +2,22 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/internal/clock"
+	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/tracker/trackertest"
 )
 
@@ -43,5 +53,146 @@ func TestTrackerRenewsOnceForConcurrentCalls(t *testing.T) {
 		if err != nil {
 			t.Errorf("Tracks after expiry = %v; want a renewed session", err)
 		}
+	}
+}
+
+// countingTransport counts the requests it carries, by path.
+type countingTransport struct {
+	mu    sync.Mutex // guards paths
+	paths []string
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.paths = append(c.paths, r.Method+" "+r.URL.Path)
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.paths
+	c.paths = nil
+	return p
+}
+
+// TestTrackerFreshPath: a restarted client with a saved session takes it
+// up without a round trip, and its first play's manifest, key and the
+// renewal of its expired access token cost one request; the network list
+// is fetched once; Logout removes the saved session.
+func TestTrackerFreshPath(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	h := trackertest.New(t, trackertest.WithClock(clk))
+	h.CreateUser(t, "dora", trackertest.DefaultPassword)
+	dir := t.TempDir()
+	wav := filepath.Join(dir, "Fresh Band - Fresh Song.wav")
+	if err := samples.WriteFile(wav, samples.Spec{Seconds: 1, SampleRate: 8000, Channels: 1}); err != nil {
+		t.Fatal(err)
+	}
+	track := h.Ingest(t, wav, &trackertest.MemSink{})
+	sessionFile := filepath.Join(dir, "session.json")
+	open := func() (*client.Tracker, *countingTransport) {
+		pins, err := client.OpenPins(filepath.Join(dir, "pins.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct := &countingTransport{}
+		tr, err := client.NewTracker(client.TrackerOptions{URL: h.URL, Clock: clk, Pins: pins, SessionFile: sessionFile,
+			HTTPClient: &http.Client{Transport: ct}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr, ct
+	}
+	ctx := context.Background()
+	first, _ := open()
+	if ok, err := first.Resume(); ok || err != nil {
+		t.Fatalf("Resume with no saved session = %v, %v; want false, nil", ok, err)
+	}
+	if err := first.Login(ctx, "dora", trackertest.DefaultPassword); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(sessionFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved session: %v, %v; want a file of mode 0600", fi, err)
+	}
+
+	clk.Advance(time.Hour) // restarted after the access token expired
+	tr, ct := open()
+	if ok, err := tr.Resume(); !ok || err != nil {
+		t.Fatalf("Resume = %v, %v; want the saved session", ok, err)
+	}
+	m, k, err := tr.Start(ctx, track.ID)
+	if err != nil || m == nil || k == (catalog.TrackKey{}) {
+		t.Fatalf("Start = %v, %v, %v; want manifest and key", m, k, err)
+	}
+	if got := ct.take(); len(got) != 1 || got[0] != "POST "+strings.Replace(protocol.PathStart, "{id}", track.ID, 1) {
+		t.Errorf("requests for the first start = %v; want the one start request", got)
+	}
+	// The renewed session was saved: a third process resumes it without
+	// a renewal.
+	again, ct2 := open()
+	if ok, err := again.Resume(); !ok || err != nil {
+		t.Fatalf("Resume of the renewed session = %v, %v", ok, err)
+	}
+	if _, err := again.Key(ctx, track.ID); err != nil {
+		t.Fatalf("Key with the renewed session: %v", err)
+	}
+	if got := ct2.take(); len(got) != 1 {
+		t.Errorf("requests for a key with a fresh access token = %v; want one", got)
+	}
+	for range 3 {
+		if _, err := again.Network(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ct2.take(); len(got) != 1 {
+		t.Errorf("requests for three Network calls = %v; want one", got)
+	}
+	if err := again.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sessionFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("session file after Logout: %v; want it removed", err)
+	}
+}
+
+// TestTrackerStartOnOlderTracker: a tracker without the start route (an
+// older one) still serves Start, through the separate manifest and key
+// requests, and an unknown track is still ErrNotFound.
+func TestTrackerStartOnOlderTracker(t *testing.T) {
+	h := trackertest.New(t)
+	h.CreateUser(t, "erin", trackertest.DefaultPassword)
+	dir := t.TempDir()
+	wav := filepath.Join(dir, "Old Band - Old Song.wav")
+	if err := samples.WriteFile(wav, samples.Spec{Seconds: 1, SampleRate: 8000, Channels: 1}); err != nil {
+		t.Fatal(err)
+	}
+	track := h.Ingest(t, wav, &trackertest.MemSink{})
+	older := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/start") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":"no such endpoint","code":"not_found"}`))
+			return
+		}
+		h.Server.ServeHTTP(w, r)
+	}))
+	defer older.Close()
+	tr, err := client.NewTracker(client.TrackerOptions{URL: older.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := tr.Login(ctx, "erin", trackertest.DefaultPassword); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if m, _, err := tr.Start(ctx, track.ID); err != nil || m == nil {
+			t.Fatalf("Start on an older tracker = %v, %v; want the manifest and key", m, err)
+		}
+	}
+	if _, _, err := tr.Start(ctx, "bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Start of an unknown track = %v; want ErrNotFound", err)
 	}
 }

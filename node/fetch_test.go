@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/protocol"
 )
 
@@ -311,5 +312,43 @@ func TestStartFetchKeepsOrder(t *testing.T) {
 		if !ok || !bytes.Equal(req.CID, c.Bytes()) {
 			t.Fatalf("frame %d = %+v; want the request for chunk %d (started %d-th)", i+1, msg, i, i)
 		}
+	}
+}
+
+// TestUploadSlotTurn: a stream whose queue never empties (a deep window)
+// keeps its upload slot only for its turn while another peer is refused
+// one; then it answers what it queued Busy, and the refused peer is served.
+func TestUploadSlotTurn(t *testing.T) {
+	tr := newFakeTracker(t)
+	clk := clock.NewFake(time.Now())
+	gs := &gateStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	server := newTestNode(t, tr, func(o *Options) { o.Store = gs; o.Upload.Slots = 1; o.Clock = clk })
+	x, xdata := gs.put(t, catalog.ChunkSize)
+	y, _ := gs.put(t, catalog.ChunkSize)
+	z, zdata := gs.put(t, catalog.ChunkSize)
+	gs.gated = x
+	hog, other := newTestNode(t, tr), newTestNode(t, tr)
+	ctx := testCtx(t)
+	hog.AddAddrs(server.AddrInfo())
+	fx := hog.StartFetch(ctx, server.ID(), x, time.Time{})
+	fy := hog.StartFetch(ctx, server.ID(), y, time.Time{})
+	select {
+	case <-gs.entered: // the hog holds the only slot, y queued behind x
+	case <-ctx.Done():
+		t.Fatal("the hog's fetch never reached the store")
+	}
+	if _, err := other.FetchFrom(ctx, server.AddrInfo(), z); !errors.Is(err, ErrBusy) {
+		t.Fatalf("other's FetchFrom while the slot is taken = %v; want ErrBusy", err)
+	}
+	clk.Advance(slotTurn)
+	close(gs.release)
+	if got, err := fx.Wait(); err != nil || !bytes.Equal(got, xdata) {
+		t.Fatalf("hog's chunk in service = %d bytes, %v; want it served", len(got), err)
+	}
+	if _, err := fy.Wait(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("hog's queued chunk after its turn = %v; want ErrBusy", err)
+	}
+	if got, err := other.Fetch(ctx, server.ID(), z); err != nil || !bytes.Equal(got, zdata) {
+		t.Fatalf("other's Fetch after the hog's turn = %d bytes, %v; want its chunk", len(got), err)
 	}
 }

@@ -67,6 +67,10 @@ type Node struct {
 	opening  map[peer.ID]chan struct{} // closed when an open attempt ends
 	outboxes map[peer.ID]*outbox       // requests not yet written (StartFetch)
 
+	// slotRefused is when (UnixNano on the node's clock) a request was
+	// last answered Busy for want of a free upload slot (see slotTurn).
+	slotRefused atomic.Int64
+
 	// admitHook, if set (tests, before any connection), is called after
 	// each accepted ticket.
 	admitHook func(peer.ID, protocol.Ticket)

@@ -37,6 +37,7 @@ type serveStream struct {
 	queue     []queued           // in service order (see before)
 	seq       uint64             // arrivals so far
 	holding   bool               // holds an upload slot
+	heldSince time.Time          // since when, on the node's clock
 	curID     uint64             // request in service
 	curCancel context.CancelFunc // cancels the request in service; nil if none
 	eof       bool               // the peer closed its side: finish the queue, then stop
@@ -187,8 +188,9 @@ func (ss *serveStream) enqueue(r queued) bool {
 	if !ss.holding {
 		select {
 		case n.slots <- struct{}{}:
-			ss.holding = true
+			ss.holding, ss.heldSince = true, n.clock.Now()
 		default:
+			n.slotRefused.Store(n.clock.Now().UnixNano())
 			return false
 		}
 	}
@@ -271,7 +273,43 @@ func (ss *serveStream) work() {
 		if resp.Status == protocol.StatusOK {
 			n.m.uploaded.Add(float64(len(resp.Data)))
 		}
+		if err := ss.yield(); err != nil {
+			return
+		}
 	}
+}
+
+// slotTurn is how long a stream keeps its upload slot while another peer
+// is refused one: a requester whose window keeps its queue full (a whole
+// track's download) would otherwise hold the slot to the end. Past its
+// turn the stream gives the slot up and answers what it has queued Busy;
+// the requester backs off and asks again, and the refused peer gets its
+// turn.
+const slotTurn = 2 * time.Second
+
+// yield gives up the stream's slot if its turn is over (see slotTurn).
+func (ss *serveStream) yield() error {
+	n := ss.n
+	ss.mu.Lock()
+	now := n.clock.Now()
+	if !ss.holding || n.slotRefused.Load() < ss.heldSince.UnixNano() || now.Sub(ss.heldSince) < slotTurn {
+		ss.mu.Unlock()
+		return nil
+	}
+	ss.holding = false
+	<-n.slots
+	busy := ss.queue
+	ss.queue = nil
+	n.queueChanged(-int64(len(busy)))
+	ss.mu.Unlock()
+	n.log.Debug("upload slot yielded", "remote", ss.p.String(), "held", now.Sub(ss.heldSince), "queued", len(busy))
+	for _, r := range busy {
+		n.m.served.WithLabelValues(protocol.StatusBusy.String()).Inc()
+		if err := ss.respond(&protocol.Response{ID: r.id, Status: protocol.StatusBusy}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // answer looks r up in the store.

@@ -26,7 +26,26 @@ const (
 	PathHealth    = "/healthz"                 // GET -> 200 "ok" (public)
 	PathMetrics   = "/metrics"                 // GET Prometheus text (public)
 	PathChunkBase = "/chunks/"                 // origin: GET /chunks/{cid} (public; ciphertext only)
+	// PathStart is what a play needs from the tracker in one round trip:
+	// POST StartRequest -> StartResponse (public: the credential is the
+	// access token, or the refresh token in the body, renewed on the way).
+	PathStart = "/v1/tracks/{id}/start"
 )
+
+// StartRequest may carry the refresh token of a session whose access token
+// expired (a restarted client): the tracker renews the session and answers
+// with the new one, so renewal costs no round trip of its own.
+type StartRequest struct {
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// StartResponse is a track's signed manifest and content key, and the
+// renewed session when the request renewed one.
+type StartResponse struct {
+	Manifest SignedManifest   `json:"manifest"`
+	Key      TrackKeyResponse `json:"key"`
+	Session  *Session         `json:"session,omitempty"`
+}
 
 // Error is the JSON body of every 4xx and 5xx answer from the tracker.
 type Error struct {

@@ -228,6 +228,7 @@ func New(opts Options) (*Server, error) {
 		{Method: http.MethodGet, Pattern: protocol.PathSearch, handler: s.handleSearch},
 		{Method: http.MethodGet, Pattern: protocol.PathManifest, handler: s.handleManifest},
 		{Method: http.MethodGet, Pattern: protocol.PathTrackKey, handler: s.handleTrackKey},
+		{Method: http.MethodPost, Pattern: protocol.PathStart, Public: true, handler: s.handleStart},
 		{Method: http.MethodGet, Pattern: protocol.PathNetwork, handler: s.handleNetwork},
 		{Method: http.MethodPost, Pattern: protocol.PathTicket, handler: s.handleTicket},
 		{Method: http.MethodPost, Pattern: protocol.PathAnnounce, handler: s.handleAnnounce},

@@ -44,7 +44,7 @@ func TestRoutesTableMatchesProtocol(t *testing.T) {
 		public[rt.Pattern] = rt.Public
 	}
 	want := map[string]bool{
-		protocol.PathLogin: true, protocol.PathRenew: true, protocol.PathKeys: true, protocol.PathHealth: true, protocol.PathMetrics: true,
+		protocol.PathLogin: true, protocol.PathRenew: true, protocol.PathKeys: true, protocol.PathHealth: true, protocol.PathMetrics: true, protocol.PathStart: true,
 		protocol.PathLogout: false, protocol.PathTracks: false, protocol.PathSearch: false, protocol.PathManifest: false,
 		protocol.PathTrackKey: false, protocol.PathNetwork: false, protocol.PathTicket: false, protocol.PathAnnounce: false,
 	}

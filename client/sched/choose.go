@@ -16,7 +16,8 @@ func (s *Scheduler) usable(src *source) bool {
 }
 
 // hasSlot reports whether src can take one more request of size bytes:
-// an origin up to Config.MaxOutstandingPerOrigin requests; a peer up to
+// an origin up to Config.MaxOutstandingPerOrigin requests (an unmeasured
+// one, what fits in Config.InitialWindow); a peer up to
 // Config.MaxOutstandingPerSource requests and the bytes of its window (at
 // least one request). A fresh connection's window is Config.InitialWindow:
 // the first flight carries as many of the first chunks as the new
@@ -24,6 +25,12 @@ func (s *Scheduler) usable(src *source) bool {
 // urgent one is not slowed by a queue the path cannot carry yet.
 func (s *Scheduler) hasSlot(src *source, size int) bool {
 	if src.info.Kind == KindOrigin {
+		// An origin that has not delivered yet takes its first flight's
+		// worth too, then up to its cap.
+		unmeasured := src.info.RTT <= 0 || src.info.BytesPerSecond <= 0
+		if unmeasured && src.outstanding > 0 && src.queued+int64(size) > int64(s.cfg.InitialWindow) {
+			return false
+		}
 		return src.outstanding < s.cfg.MaxOutstandingPerOrigin
 	}
 	if src.outstanding >= s.cfg.MaxOutstandingPerSource {
@@ -251,10 +258,6 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 	peerLimit := p.ph.Position(now) + s.audioBytes(p, s.cfg.BufferAhead)
 	originHorizon := now.Add(s.wall(s.cfg.MaxOriginAhead))
 	idleDone, notedLate := false, false
-	// While the first chunk is on its way over an origin that has never
-	// delivered, other chunks keep off it (a peer's fresh connection
-	// carries what its initial window allows: see hasSlot).
-	var avoid firstRoute
 	for i := p.contig; i < n; i++ {
 		if p.offsets[i] > peerLimit && (i > p.contig || !waiting) {
 			// Beyond the buffer (BufferAhead), even the first missing
@@ -277,11 +280,8 @@ func (s *Scheduler) scheduleCurrent(p *play, out []Action) []Action {
 			case first:
 				out = s.sendFirst(p, i, peers, out)
 			case !idleDone:
-				if waiting && avoid == (firstRoute{}) {
-					avoid = s.firstRoute(p)
-				}
 				var done bool
-				out, done = s.sendIdle(p, i, peers, dl, originHorizon, lowBuf, avoid, out)
+				out, done = s.sendIdle(p, i, peers, dl, originHorizon, lowBuf, out)
 				idleDone = done
 			}
 		}
@@ -367,22 +367,7 @@ func (s *Scheduler) sendFirst(p *play, i int, peers []*source, out []Action) []A
 // sendIdle chooses a source for an idle chunk i with deadline dl. It
 // reports done when no later chunk can be sent in this step either (no peer
 // slot free, and no origin allowed or free).
-// firstRoute names the unmeasured origin carrying the first chunk while a
-// play waits for it.
-type firstRoute struct{ origin *source }
-
-func (s *Scheduler) firstRoute(p *play) firstRoute {
-	var fr firstRoute
-	c := &p.chunks[p.start]
-	for _, id := range [3]ReqID{c.primary, c.alt, c.origin} {
-		if r := s.reqs[id]; id != 0 && r != nil && r.src.info.RTT == 0 && r.src.info.Kind == KindOrigin {
-			fr.origin = r.src
-		}
-	}
-	return fr
-}
-
-func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, avoid firstRoute, out []Action) ([]Action, bool) {
+func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon time.Time, lowBuf bool, out []Action) ([]Action, bool) {
 	now, margin := s.now, s.cfg.HedgeMargin
 	size := p.track.ChunkSizes[i]
 	bf, bfD := s.bestPeer(peers, p, i, true, false)
@@ -404,7 +389,7 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 	}
 	var o *source
 	if inHorizon {
-		o, _ = s.bestOriginExcept(size, true, avoid.origin)
+		o, _ = s.bestOrigin(size, true)
 	}
 	if o != nil {
 		var reason Reason

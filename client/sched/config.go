@@ -49,8 +49,10 @@ type Config struct {
 	HedgeMargin time.Duration
 	// MaxOutstandingPerSource caps requests in flight at one peer, whatever
 	// its window (see InitialWindow: the window, grown from the measured
-	// throughput and RTT, is what usually limits). Zero means 64, a
-	// server's default queue per peer (node.DefaultMaxQueuePerPeer).
+	// throughput and RTT, is what usually limits). Zero means 32, half a
+	// server's default queue per peer (node.DefaultMaxQueuePerPeer, 64):
+	// the server still counts cancelled requests whose Cancel is on its
+	// way, and a full queue answers Busy.
 	MaxOutstandingPerSource int
 	// InitialWindow is how many bytes of requests a peer that has not
 	// delivered yet (a fresh connection) may have in flight, at least one
@@ -173,7 +175,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.LookupRetryMax = c.LookupRetry
 	}
 	if c.MaxOutstandingPerSource == 0 {
-		c.MaxOutstandingPerSource = 64
+		c.MaxOutstandingPerSource = 32
 	}
 	if c.InitialWindow == 0 {
 		c.InitialWindow = 40_000

@@ -44,3 +44,36 @@ func TestDroppedChunkRefetchedWhenNeeded(t *testing.T) {
 		t.Error("Dropped of chunk 99 of 40 accepted")
 	}
 }
+
+// TestEvictedCacheChunkFetchedFromNetwork: a chunk the track info marks
+// cached but the cache no longer holds is asked of the cache once, then of
+// the origin; the cache is not asked again in a loop.
+func TestEvictedCacheChunkFetchedFromNetwork(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	h.CacheMiss = func(_ string, chunk int) bool { return chunk == 3 }
+	h.AddSource(originSrc("o", 20*time.Millisecond, true), true)
+	tr := track("t", 10)
+	tr.Cached = make([]bool, 10)
+	for i := range tr.Cached {
+		tr.Cached[i] = true
+	}
+	h.Post(sched.Play{At: t0, Track: tr})
+	run(t, h, 20*time.Second)
+	var fromCache, fromOrigin int
+	for _, l := range h.Requests(func(_ time.Time, r sched.Request) bool { return r.Chunk == 3 }) {
+		if l.Action.(sched.Request).Source == sched.CacheSource {
+			fromCache++
+		} else {
+			fromOrigin++
+		}
+	}
+	if fromCache != 1 || fromOrigin != 1 {
+		t.Errorf("chunk 3 asked of the cache %d times, of the origin %d; want once each", fromCache, fromOrigin)
+	}
+	if st := h.S.Stats(); !st.Ended || st.Stalls != 0 {
+		t.Errorf("stats %+v; want the play ended without a stall", st)
+	}
+	if tr.Cached[3] != true {
+		t.Error("the scheduler changed the driver's Cached slice")
+	}
+}

@@ -90,6 +90,12 @@ func TestLookupNotRetriedForTracksNotWanted(t *testing.T) {
 	if got := lookupTimes(h, "shown"); len(got) < 4 {
 		t.Errorf("shown track looked up at %v; want a lookup at once and retries", got)
 	}
+	run(t, h, 2*time.Minute)
+	n = len(lookupTimes(h, "shown"))
+	run(t, h, 5*time.Minute)
+	if m := len(lookupTimes(h, "shown")); m != n {
+		t.Errorf("%d lookups of a track shown more than 2 minutes ago; want none", m-n)
+	}
 }
 
 // TestGiveUpWithNothingInFlight: with no source at all the play has nothing

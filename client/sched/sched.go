@@ -23,7 +23,7 @@ type Scheduler struct {
 	holders map[string][]*source // track ID -> peers known to hold it
 	lookups map[string]*lookup   // tracks with a FindPeers issued
 	queue   []string             // queued track IDs (for pruning and lookup retries)
-	shown   []string             // tracks shown to the listener (Show), oldest first
+	shown   []shownTrack         // tracks shown to the listener (Show), oldest first
 
 	reqs    map[ReqID]*request
 	free    []*request // recycled request structs
@@ -71,6 +71,9 @@ type source struct {
 // backoff leaves src alone for BusyBackoff, doubled for each consecutive
 // failure (at most 64 times).
 func (s *Scheduler) backoff(src *source) {
+	if s.now.Before(src.backoffUntil) {
+		return // a burst (a window's worth refused at once) counts once
+	}
 	src.fails++
 	d := s.cfg.BusyBackoff << min(src.fails-1, 6)
 	if src.info.Kind == KindOrigin {
@@ -536,7 +539,7 @@ func (s *Scheduler) prune(out []Action) []Action {
 			}
 		}
 		for _, q := range s.shown {
-			if q == id {
+			if q.id == id {
 				return true
 			}
 		}
@@ -746,9 +749,15 @@ func (s *Scheduler) onFailed(e RequestFailed, out []Action) []Action {
 	p.stats.Failures++
 	s.release(r)
 	c.forget(id)
+	if src.info.ID == CacheSource && p.track.Cached != nil {
+		// The cache no longer has it (evicted): fetch it from the
+		// network instead of asking the cache again.
+		p.track.Cached[chunk] = false
+	}
 	if src.info.Kind == KindPeer {
 		c.failed = true
 	}
+	burst := s.now.Before(src.backoffUntil) // already backed off: the same burst
 	switch e.Reason {
 	case FailDontHave:
 		switch {
@@ -791,7 +800,7 @@ func (s *Scheduler) onFailed(e RequestFailed, out []Action) []Action {
 	default: // Timeout, unknown
 		s.backoff(src)
 	}
-	if e.Reason != FailDontHave {
+	if e.Reason != FailDontHave && !burst {
 		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
@@ -971,18 +980,34 @@ func (s *Scheduler) retryLookups(out []Action) []Action {
 			try(id)
 		}
 	}
-	for _, id := range s.shown {
-		try(id)
+	keep := s.shown[:0]
+	for _, sh := range s.shown {
+		if s.now.Sub(sh.at) < shownFor {
+			keep = append(keep, sh)
+			try(sh.id)
+		}
 	}
+	clear(s.shown[len(keep):])
+	s.shown = keep
 	return out
 }
 
-// maxShown is how many shown tracks (Show) the scheduler keeps looking up.
-const maxShown = 16
+// maxShown is how many shown tracks (Show) the scheduler keeps looking up,
+// and shownFor for how long after their last Show.
+const (
+	maxShown = 16
+	shownFor = 2 * time.Minute
+)
+
+// shownTrack is a track shown to the listener, and when it last was.
+type shownTrack struct {
+	id string
+	at time.Time
+}
 
 func (s *Scheduler) onShow(e Show, out []Action) []Action {
-	for i, id := range s.shown {
-		if id == e.Track {
+	for i, sh := range s.shown {
+		if sh.id == e.Track {
 			s.shown = append(s.shown[:i], s.shown[i+1:]...)
 			break
 		}
@@ -990,7 +1015,7 @@ func (s *Scheduler) onShow(e Show, out []Action) []Action {
 	if len(s.shown) == maxShown {
 		s.shown = append(s.shown[:0], s.shown[1:]...)
 	}
-	s.shown = append(s.shown, e.Track)
+	s.shown = append(s.shown, shownTrack{id: e.Track, at: s.now})
 	if lk := s.lookups[e.Track]; lk == nil || (lk.empty && !lk.pending(s.now)) {
 		out = s.findPeers(e.Track, out)
 	}

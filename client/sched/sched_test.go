@@ -138,11 +138,11 @@ func TestChooseSource(t *testing.T) {
 			want:    []want{{"o", 0, sched.ReasonRace}, {"o", 1, sched.ReasonNoPeer}, {"o", 2, sched.ReasonNoPeer}, {"o", 3, sched.ReasonNoPeer}},
 		},
 		{
-			// A fresh origin (no RTT measured yet) carries the first chunk
-			// alone: the rest would share its new connection's window.
-			name:    "fresh origin carries the first chunk alone",
+			// A fresh origin (no RTT measured yet) carries what its new
+			// connection's initial window lets through: two chunks.
+			name:    "fresh origin carries its initial window",
 			sources: []*schedtest.Source{originSrc("o", 0, false)},
-			want:    []want{{"o", 0, sched.ReasonRace}},
+			want:    []want{{"o", 0, sched.ReasonRace}, {"o", 1, sched.ReasonNoPeer}},
 		},
 		{
 			name: "race connected peer and origin",

@@ -281,7 +281,8 @@ type Dropped struct {
 
 // Show tells that Track is shown to the listener (in a list, hovered):
 // its holders are looked up now, and again while lookups find nothing, so a
-// later Play finds them known. The last 16 shown tracks count as shown.
+// later Play finds them known. The last 16 shown tracks count as shown, each
+// for 2 minutes after its last Show.
 type Show struct {
 	At    time.Time
 	Track string

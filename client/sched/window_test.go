@@ -113,3 +113,37 @@ func TestWindowHalvesOnBusy(t *testing.T) {
 		t.Errorf("peak in flight %d before the refusal, %d in the round trip after; want a grown window (>= 8) halved", before, after)
 	}
 }
+
+// TestBusyBurstBacksOffOnce: a peer that refuses a window's worth of
+// requests at once (a server giving up its upload slot) is backed off once,
+// for Config.BusyBackoff, not once per refused request.
+func TestBusyBurstBacksOffOnce(t *testing.T) {
+	h := newHarness(t, sched.Config{BufferAhead: 400 * time.Second})
+	p := peerSrc("p", 40*time.Millisecond, 6_250_000, true)
+	p.Fail = func(_ sched.Request, n int) sched.FailReason {
+		if n >= 60 && n < 80 {
+			return sched.FailBusy
+		}
+		return 0
+	}
+	h.AddSource(p, true)
+	found(h, "t", p)
+	h.Post(sched.Play{At: h.Now, Track: track("t", 300)})
+	run(t, h, 10*time.Second)
+	var lastFail time.Time
+	for _, d := range h.Delivered {
+		if f, ok := d.Event.(sched.RequestFailed); ok && f.Reason == sched.FailBusy {
+			lastFail = f.At
+		}
+	}
+	var next time.Time
+	for _, l := range h.Requests(nil) {
+		if l.At.After(lastFail) {
+			next = l.At
+			break
+		}
+	}
+	if next.IsZero() || next.Sub(lastFail) > 1100*time.Millisecond {
+		t.Errorf("next request %v after the burst of refusals; want about BusyBackoff (1 s)", next.Sub(lastFail))
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/client/daemon"
 )
 
@@ -35,6 +37,19 @@ func (f dirFlags) paths() (daemon.Paths, error) {
 		return p, fmt.Errorf("%w (or pass --config-dir and --cache-dir)", err)
 	}
 	return p, nil
+}
+
+// ctlCommand is the chorus ctl line that reaches this daemon: with
+// --config-dir (absolute, so it works from any directory) when the daemon
+// was given one, since a bare `chorus ctl` finds the default one's.
+func ctlCommand(configDir, args string) string {
+	if configDir == "" {
+		return "chorus ctl " + args
+	}
+	if abs, err := filepath.Abs(configDir); err == nil {
+		configDir = abs
+	}
+	return "chorus ctl --config-dir " + configDir + " " + args
 }
 
 // settingFlags adds a flag for every daemon setting; resolve applies the
@@ -127,7 +142,7 @@ func runDaemon(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "chorus daemon: API %s\n", d.URL())
 	fmt.Fprintf(env.stdout, "open the player (one-time link): %s\n", d.LoginLink())
-	fmt.Fprintf(env.stdout, "try: chorus ctl status   (config %s, cache %s)\n", paths.Config, paths.Cache)
+	fmt.Fprintf(env.stdout, "try: %s   (config %s, cache %s)\n", ctlCommand(*dirs.config, "status"), paths.Config, paths.Cache)
 	err = d.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -171,6 +186,9 @@ func runLogin(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if err := daemon.Login(ctx, paths, strings.TrimRight(*trackerURL, "/"), *user, password); err != nil {
+		if errors.Is(err, client.ErrTrackerUnreachable) { // a wrong password is already said so
+			return loginError(*trackerURL, *user, err)
+		}
 		return err
 	}
 	fmt.Fprintf(env.stdout, "logged in as %s at %s; the daemon keeps and renews this session (%s/%s)\n", *user, *trackerURL, paths.Config, daemon.SessionFile)

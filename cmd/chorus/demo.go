@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/client/daemon"
 	"github.com/chorus-music/chorus/client/sched"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/sim/cluster"
 )
@@ -191,7 +193,8 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	ctlLine := "go run ./cmd/chorus ctl --config-dir " + dpaths.Config
+	self := invokedAs(os.Args[0])
+	ctlLine := self + " ctl --config-dir " + dpaths.Config
 	fmt.Fprintf(env.stdout, "\ndaemon   %s  (config %s)\n", d.URL(), dpaths.Config)
 	fmt.Fprintf(env.stdout, "player   %s  (one-time login link)\n", d.LoginLink())
 	fmt.Fprintf(env.stdout, "\nServing until Ctrl-C. Try it from another terminal:\n")
@@ -199,11 +202,29 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	fmt.Fprintf(env.stdout, "  %s play %s && %s status\n", ctlLine, tracks[0].ID, ctlLine)
 	fmt.Fprintf(env.stdout, "  mpv \"$(%s url)\"\n", ctlLine)
 	fmt.Fprintf(env.stdout, "or play a track into a file (the demo account's password is on stdin):\n")
-	fmt.Fprintf(env.stdout, "  echo %s | go run ./cmd/chorus play --tracker %s --user demo --data %s --origin-ca %s --out /tmp/chorus-demo.wav %s\n",
-		password, c.TrackerURL, filepath.Join(dir, "listeners", "you"), filepath.Join(dir, "tls", origin.DevCAFile), tracks[len(tracks)-1].ID)
+	fmt.Fprintf(env.stdout, "  echo %s | %s play --tracker %s --user demo --data %s --origin-ca %s --out /tmp/chorus-demo.wav %s\n",
+		password, self, c.TrackerURL, filepath.Join(dir, "listeners", "you"), filepath.Join(dir, "tls", origin.DevCAFile), tracks[len(tracks)-1].ID)
 	<-ctx.Done()
 	fmt.Fprintln(env.stdout, "stopping")
 	return nil
+}
+
+// invokedAs is how to run this binary again from another terminal, for
+// the command lines the demo prints: "go run ./cmd/chorus" when it was
+// started by go run (a binary in the build cache), the bare name when it
+// was found on PATH, else its absolute path (a ./chorus works from no
+// other directory).
+func invokedAs(arg0 string) string {
+	if strings.Contains(filepath.ToSlash(arg0), "/go-build") {
+		return "go run ./cmd/chorus"
+	}
+	if !strings.ContainsRune(arg0, filepath.Separator) && !strings.ContainsRune(arg0, '/') {
+		return arg0
+	}
+	if abs, err := filepath.Abs(arg0); err == nil {
+		return abs
+	}
+	return arg0
 }
 
 // provide makes sure the listener's node has announced the track before the
@@ -237,7 +258,10 @@ func playAll(ctx context.Context, l *cluster.Listener, trackID, title, next stri
 			return row
 		}
 	}
-	if _, row.err = io.Copy(io.Discard, pb); row.err == nil {
+	// Read at the pace of the playback clock, as a player does: a reader
+	// far ahead of the playhead makes the play drop and fetch again (from
+	// the cache) what the playhead has not reached yet.
+	if _, row.err = io.Copy(io.Discard, &pacedReader{ctx: ctx, pb: pb, clock: clock.Real{}}); row.err == nil {
 		select {
 		case <-pb.Ended():
 		case <-ctx.Done():

@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -21,19 +19,10 @@ func TestDataDirOneOwner(t *testing.T) {
 	track := lt.ids["flac.flac"]
 	dir := t.TempDir()
 
-	nd := exec.Command(lt.bin, "node", "--tracker", lt.api, "--user", "bob", "--data", dir)
-	nd.Stdin = strings.NewReader(testPassword + "\n")
-	ndOut, err := nd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Process.Kill()
-	waitForLine(t, ndOut, "sharing", time.Minute)
+	nd := startProc(t, "node", testPassword+"\n", lt.bin, "node", "--tracker", lt.api, "--user", "bob", "--data", dir)
+	nd.waitFor("; Ctrl-C to stop")
 
-	wantHolder := fmt.Sprintf("in use by process %d (chorus node", nd.Process.Pid)
+	wantHolder := fmt.Sprintf("in use by process %d (chorus node", nd.cmd.Process.Pid)
 	for _, tt := range []struct {
 		name, flag string
 		args       []string
@@ -59,10 +48,7 @@ func TestDataDirOneOwner(t *testing.T) {
 	}
 
 	// SIGKILL leaves no stale lock: the kernel drops it with the process.
-	if err := nd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	nd.Wait()
+	nd.kill()
 	out := filepath.Join(t.TempDir(), "after.flac")
 	mustRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(dir, out, track, "--swarm")...)
 	want, _ := os.ReadFile(src)

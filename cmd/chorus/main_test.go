@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,39 +51,6 @@ func buildChorus(t testing.TB) string {
 	return bin
 }
 
-// waitForLine reads r until a line contains want, or fails at the deadline.
-func waitForLine(t testing.TB, r io.Reader, want string, timeout time.Duration) []string {
-	t.Helper()
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	var seen []string
-	deadline := time.After(timeout)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("output ended before %q:\n%s", want, strings.Join(seen, "\n"))
-			}
-			seen = append(seen, l)
-			if strings.Contains(l, want) {
-				go func() {
-					for range lines {
-					}
-				}()
-				return seen
-			}
-		case <-deadline:
-			t.Fatalf("no %q within %v:\n%s", want, timeout, strings.Join(seen, "\n"))
-		}
-	}
-}
-
 // TestDemoRunsAndStopsOnSIGINT starts `chorus demo` as a user would, waits
 // for its plays to complete, sends SIGINT and expects exit status 0.
 func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
@@ -109,6 +73,21 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 			t.Errorf("demo table lacks %q:\n%s", want, table)
 		}
 	}
+	// Each listener plays each track once, at the playback clock's pace,
+	// so next to nothing comes from a cache (a reader racing ahead of
+	// the playhead made the play drop and fetch from the cache again what
+	// it had: 90% "from caches").
+	var origin, peers, caches float64
+	for _, l := range seen {
+		if strings.HasPrefix(l, "bytes: ") {
+			if _, err := fmt.Sscanf(l, "bytes: %f%% from the origin, %f%% from peers, %f%% from caches", &origin, &peers, &caches); err != nil {
+				t.Errorf("demo's bytes line %q: %v", l, err)
+			}
+		}
+	}
+	if caches > 10 || peers < 30 {
+		t.Errorf("demo's bytes: %.1f%% origin, %.1f%% peers, %.1f%% caches; want most from peers and at most 10%% from caches", origin, peers, caches)
+	}
 	// The demo's daemon answers the ctl line it prints.
 	demoCtl(t, bin, seen[len(seen)-1])
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -126,57 +105,25 @@ func TestDemoRunsAndStopsOnSIGINT(t *testing.T) {
 	}
 }
 
-// freePort finds a loopback port free on both TCP and UDP.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // TestOperatorCommands runs the operator and listener commands against one
 // data directory: user add (password on stdin), ingest, keys rotate, a
 // tracker that also serves as origin, and play --out.
 func TestOperatorCommands(t *testing.T) {
 	bin := buildChorus(t)
 	data := t.TempDir()
-	run := func(stdin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Env = append(os.Environ(), "CHORUS_DATA="+data)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chorus %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
-	}
-	run("s3cret-passw0rd\n", "user", "add", "bob")
+	mustRun(t, bin, data, "s3cret-passw0rd\n", "user", "add", "bob")
 	src := filepath.Join("..", "..", "catalog", "testdata")
-	out := run("", "ingest", "--quiet", src)
+	out := mustRun(t, bin, data, "", "ingest", "--quiet", src)
 	if n := strings.Count(out, "added"); n < 4 {
 		t.Fatalf("ingest added %d tracks; want at least 4:\n%s", n, out)
 	}
-	again := run("", "ingest", "--quiet", filepath.Join(src, "flac.flac"))
+	again := mustRun(t, bin, data, "", "ingest", "--quiet", filepath.Join(src, "flac.flac"))
 	if !strings.Contains(again, "already in the catalog") {
 		t.Fatalf("second ingest of flac.flac said %q; want already in the catalog", again)
 	}
 	flacID := strings.Fields(again)[0]
-	run("", "keys", "rotate")
-	if keys := run("", "keys", "list"); strings.Count(keys, "retired") != 1 || strings.Count(keys, "current") != 1 {
+	mustRun(t, bin, data, "", "keys", "rotate")
+	if keys := mustRun(t, bin, data, "", "keys", "list"); strings.Count(keys, "retired") != 1 || strings.Count(keys, "current") != 1 {
 		t.Fatalf("keys list after one rotation:\n%s", keys)
 	}
 
@@ -185,23 +132,12 @@ func TestOperatorCommands(t *testing.T) {
 		t.Error("chorus ingest --no-such-flag succeeded; want an error")
 	}
 
-	apiPort, originPort := freePort(t), freePort(t)
-	tr := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", apiPort), "--serve-origin", fmt.Sprintf("127.0.0.1:%d", originPort), "--dev")
-	tr.Env = append(os.Environ(), "CHORUS_DATA="+data)
-	trErr, err := tr.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Process.Kill()
-	waitForLine(t, trErr, "origin serving", time.Minute)
+	tr, api := startTrackerProc(t, bin, dataEnv(data), "--listen", "127.0.0.1:0", "--serve-origin", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--dev")
 
 	outFile := filepath.Join(t.TempDir(), "out.flac")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	play := exec.CommandContext(ctx, bin, "play", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+	play := exec.CommandContext(ctx, bin, "play", "--tracker", api, "--user", "bob",
 		"--data", t.TempDir(), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", outFile, flacID)
 	play.Stdin = strings.NewReader("s3cret-passw0rd\n")
 	var pout, perr bytes.Buffer
@@ -230,7 +166,7 @@ func TestOperatorCommands(t *testing.T) {
 	// SIGINT.
 	listenerDir := t.TempDir()
 	swarmOut := filepath.Join(t.TempDir(), "swarm.flac")
-	sp := exec.CommandContext(ctx, bin, "play", "--swarm", "--speed", "4", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+	sp := exec.CommandContext(ctx, bin, "play", "--swarm", "--speed", "4", "--tracker", api, "--user", "bob",
 		"--data", listenerDir, "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", swarmOut, flacID)
 	sp.Stdin = strings.NewReader("s3cret-passw0rd\n")
 	if out, err := sp.CombinedOutput(); err != nil {
@@ -239,29 +175,14 @@ func TestOperatorCommands(t *testing.T) {
 	if got, _ := os.ReadFile(swarmOut); !bytes.Equal(got, want) {
 		t.Fatal("play --swarm output differs from the source")
 	}
-	nd := exec.Command(bin, "node", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob", "--data", listenerDir)
-	nd.Stdin = strings.NewReader("s3cret-passw0rd\n")
-	ndOut, err := nd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	nd := startProc(t, "node", "s3cret-passw0rd\n", bin, "node", "--tracker", api, "--user", "bob", "--data", listenerDir)
+	if line := nd.waitFor("; Ctrl-C to stop"); !strings.Contains(line, "sharing 1 tracks") {
+		t.Errorf("node says %q; want it sharing the one track it played", line)
 	}
-	if err := nd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Process.Kill()
-	line := waitForLine(t, ndOut, "sharing", time.Minute)
-	if !strings.Contains(line[len(line)-1], "sharing 1 tracks") {
-		t.Errorf("node says %q; want it sharing the one track it played", line[len(line)-1])
-	}
-	if err := nd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if err := nd.Wait(); err != nil {
-		t.Fatalf("node exited with %v after SIGINT; want 0", err)
-	}
+	nd.stop() // SIGINT: a clean exit, status 0
 
 	// A wrong password fails cleanly and leaves no output file.
-	bad := exec.Command(bin, "play", "--tracker", fmt.Sprintf("http://127.0.0.1:%d", apiPort), "--user", "bob",
+	bad := exec.Command(bin, "play", "--tracker", api, "--user", "bob",
 		"--data", t.TempDir(), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--out", outFile+".2", flacID)
 	bad.Stdin = strings.NewReader("wrong\n")
 	if err := bad.Run(); err == nil {
@@ -271,10 +192,5 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("failed play left an output file (stat err %v)", err)
 	}
 
-	if err := tr.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Wait(); err != nil {
-		t.Fatalf("tracker exited with %v after SIGINT; want 0", err)
-	}
+	tr.stop() // SIGINT: a clean exit, status 0
 }

@@ -9,12 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,27 +23,6 @@ import (
 	"github.com/chorus-music/chorus/tracker/store/postgres"
 	"github.com/chorus-music/chorus/tracker/store/postgres/pgtest"
 )
-
-// startTracker runs `chorus tracker` with args and returns its base URL,
-// read from its "tracker serving" log line.
-func startStoreTracker(t *testing.T, bin string, args ...string) (string, *exec.Cmd) {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"tracker", "--listen", "127.0.0.1:0"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) //nolint:errcheck // may have exited
-	lines := waitForLine(t, stderr, "tracker serving", time.Minute)
-	m := regexp.MustCompile(`url=(http://\S+)`).FindStringSubmatch(lines[len(lines)-1])
-	if m == nil {
-		t.Fatalf("no url in %q", lines[len(lines)-1])
-	}
-	return m[1], cmd
-}
 
 // call sends one API request and decodes a JSON answer into out.
 func call(t *testing.T, base, method, path, token string, body, out any) int {
@@ -92,23 +67,15 @@ func TestTwoTrackersOnePostgres(t *testing.T) {
 	data := t.TempDir()
 	run := func(stdin string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Env = append(os.Environ(), "CHORUS_DATA="+data, "CHORUS_STORE="+url)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chorus %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
+		return mustRunEnv(t, bin, dataEnv(data, "CHORUS_STORE="+url), stdin, args...)
 	}
 	const pw = "s3cret-passw0rd"
 	run(pw+"\n", "user", "add", "alice")
 	out := run("", "ingest", "--quiet", filepath.Join("..", "..", "catalog", "testdata", "flac.flac"))
 	trackID := strings.Fields(out)[0]
 
-	a, trA := startStoreTracker(t, bin, "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
-	b, trB := startStoreTracker(t, bin, "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
+	trA, a := startTrackerProc(t, bin, nil, "--listen", "127.0.0.1:0", "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
+	trB, b := startTrackerProc(t, bin, nil, "--listen", "127.0.0.1:0", "--store", url, "--data", t.TempDir(), "--key-refresh", "1ms")
 
 	// Login on A; pin the keys from B: the same set.
 	var sess protocol.Session
@@ -203,14 +170,8 @@ func TestTwoTrackersOnePostgres(t *testing.T) {
 	}
 
 	// Both stop cleanly; the audit holds the one key request.
-	for _, tr := range []*exec.Cmd{trA, trB} {
-		if err := tr.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.Wait(); err != nil {
-			t.Fatalf("tracker exited with %v after SIGINT; want 0", err)
-		}
-	}
+	trA.stop() // SIGINT: a clean exit, status 0
+	trB.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := postgres.Open(ctx, url)
@@ -243,16 +204,11 @@ func TestMigrateThenServe(t *testing.T) {
 	bin := buildChorus(t)
 	data := t.TempDir()
 	run := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Env = append(os.Environ(), "CHORUS_DATA="+data)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
+		out, errOut, err := chorusRun(t, bin, data, stdin, args...)
 		if err != nil {
-			err = fmt.Errorf("%w: %s", err, stderr.String())
+			err = fmt.Errorf("%w: %s", err, errOut)
 		}
-		return stdout.String(), err
+		return out, err
 	}
 	must := func(out string, err error) string {
 		t.Helper()
@@ -278,7 +234,7 @@ func TestMigrateThenServe(t *testing.T) {
 	if _, err := run("", "migrate", "--to", url); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("second migrate = %v; want a not-empty refusal", err)
 	}
-	base, _ := startStoreTracker(t, bin, "--store", url, "--data", t.TempDir())
+	_, base := startTrackerProc(t, bin, nil, "--listen", "127.0.0.1:0", "--store", url, "--data", t.TempDir())
 	var sess protocol.Session
 	if code := call(t, base, http.MethodPost, protocol.PathLogin, "", protocol.LoginRequest{Username: "carol", Password: "s3cret-passw0rd"}, &sess); code != http.StatusOK {
 		t.Fatalf("login on the migrated store = %d", code)

@@ -109,7 +109,7 @@ func loginTracker(ctx context.Context, url, dataDir, user, password string) (*cl
 		return nil, err
 	}
 	if err := tr.Login(ctx, user, password); err != nil {
-		return nil, err
+		return nil, loginError(url, user, err)
 	}
 	return tr, nil
 }

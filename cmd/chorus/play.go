@@ -206,6 +206,9 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 			r.buf = r.buf[n:]
 			return n, nil
 		}
+		if err := r.pb.Err(); err != nil {
+			return 0, err // the play gave up: say why, do not wait on a clock that stopped
+		}
 		wait := make(chan struct{})
 		t := r.clock.AfterFunc(paceTick, func() { close(wait) })
 		select {

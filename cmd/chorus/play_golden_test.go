@@ -26,35 +26,12 @@ func startPlayFixture(t *testing.T) playFixture {
 	t.Helper()
 	bin := buildChorus(t)
 	data := t.TempDir()
-	run := func(stdin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Env = append(os.Environ(), "CHORUS_DATA="+data)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chorus %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
-	}
-	run("s3cret-passw0rd\n", "user", "add", "bob")
-	out := run("", "ingest", "--quiet", filepath.Join("..", "..", "catalog", "testdata", "flac.flac"))
+	mustRun(t, bin, data, "s3cret-passw0rd\n", "user", "add", "bob")
+	out := mustRun(t, bin, data, "", "ingest", "--quiet", filepath.Join("..", "..", "catalog", "testdata", "flac.flac"))
 	trackID := strings.Fields(out)[0]
 
-	apiPort, originPort := freePort(t), freePort(t)
-	tr := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", apiPort), "--serve-origin", fmt.Sprintf("127.0.0.1:%d", originPort), "--dev")
-	tr.Env = append(os.Environ(), "CHORUS_DATA="+data)
-	trErr, err := tr.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Process.Kill(); tr.Wait() })
-	waitForLine(t, trErr, "origin serving", time.Minute)
-	return playFixture{bin: bin, data: data, trackID: trackID, api: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	_, api := startTrackerProc(t, bin, dataEnv(data), "--listen", "127.0.0.1:0", "--serve-origin", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--dev")
+	return playFixture{bin: bin, data: data, trackID: trackID, api: api}
 }
 
 // TestPlayStatsGolden holds the JSON that `chorus play` prints to a fixed

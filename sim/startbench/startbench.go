@@ -25,11 +25,12 @@ import (
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/client/sched"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/node"
+	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/sim/shaper"
-	"github.com/chorus-music/chorus/tracker"
 )
 
 // Options configure a run. Zero values take the defaults in brackets.
@@ -86,10 +87,14 @@ const (
 	PeerWarm   Path = "Chorus, one peer, warm"
 	TwoCold    Path = "Chorus, two peers, cold"
 	TwoWarm    Path = "Chorus, two peers, warm"
+	// The fresh process: a new tracker client and origin connection, the
+	// first 20,000 B only (an origin is asked at most 15 s of audio ahead).
+	FreshSaved Path = "fresh process, saved session"
+	FreshLogin Path = "fresh process, login"
 )
 
 // Paths lists the paths in report order.
-var Paths = []Path{FloorCold, FloorWarm, OriginCold, OriginWarm, PeerCold, PeerWarm, TwoCold, TwoWarm}
+var Paths = []Path{FloorCold, FloorWarm, OriginCold, OriginWarm, PeerCold, PeerWarm, TwoCold, TwoWarm, FreshSaved, FreshLogin}
 
 // StartBytes and EarlyBytes are the first two marks: 1 s and 16 s of audio
 // at 160 kbit/s. The third mark is the whole track.
@@ -118,6 +123,10 @@ type Report struct {
 	// PingRTT is the median round trip libp2p's ping measured over the
 	// shaped path (both hosts' stacks added to the shaper's RTT).
 	PingRTT time.Duration
+	// Argon2 is the median time of one argon2id hash with the tracker's
+	// default costs, measured just before each login run (creating an
+	// account: the hash and one SQLite write).
+	Argon2 time.Duration
 	// Bytes are the three marks' byte counts (the last is the track's
 	// length).
 	Bytes   [numMarks]int64
@@ -162,6 +171,8 @@ func (r *Report) Targets() []Target {
 		{"one peer warm, whole track / HTTP/3 warm", ratio(r.Median(PeerWarm, MarkWhole), r.Median(OriginWarm, MarkWhole)), 1.1},
 		{"two peers cold, whole track / one peer cold", ratio(r.Median(TwoCold, MarkWhole), r.Median(PeerCold, MarkWhole)), 0.6},
 		{"two peers warm, whole track / one peer warm", ratio(r.Median(TwoWarm, MarkWhole), r.Median(PeerWarm, MarkWhole)), 0.6},
+		{"fresh, saved session, first 20,000 B / RTT", ratio(r.Median(FreshSaved, MarkStart), r.Options.RTT), 4.5},
+		{"fresh, login, (first 20,000 B - argon2id) / RTT", ratio(r.Median(FreshLogin, MarkStart)-r.Argon2, r.Options.RTT), 4.5},
 	}
 }
 
@@ -175,11 +186,17 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-28s", p)
 		for k := range numMarks {
 			d := r.Median(p, k)
+			if d == 0 {
+				fmt.Fprintf(w, " %16s", "-")
+				continue
+			}
 			fmt.Fprintf(w, " %8.0f ms %4.1fR", ms(d), float64(d)/float64(o.RTT))
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\n(R: shaped round trips)\ntargets (ratios of medians in this run):\n")
+	fmt.Fprintf(w, "\n(R: shaped round trips. Fresh process: tracker API over HTTP/3 on a new connection, one start request\n"+
+		"with the renewal folded in, the origin's connection opened at once; argon2id here %.0f ms.)\n"+
+		"targets (ratios of medians in this run; the fresh ones include the tracker's processing):\n", ms(r.Argon2))
 	for _, t := range r.Targets() {
 		v := "met"
 		if !t.Met() {
@@ -218,7 +235,13 @@ type bench struct {
 	plain   []byte // the ingested file: what the player must deliver
 	seeders []peer.AddrInfo
 	leeches int
+
+	trackerH3 string          // the tracker API over HTTP/3 on a shaped link
+	argon2    []time.Duration // one argon2id hash with the tracker's defaults, each login run
+	freshRuns int
 }
+
+const benchUser, benchPassword = "bench", "bench-password-1"
 
 // Run measures every path opts.Runs times, interleaved so that the load of
 // the machine falls on every path alike.
@@ -243,7 +266,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	b.c, err = cluster.Start(ctx, cluster.Options{
 		Dir:    opts.Dir,
 		Logger: opts.Logger,
-		Argon2: tracker.Argon2Params{Time: 1, MemoryK: 1024, Threads: 1},
 		WrapOriginUDP: func(pc net.PacketConn) (net.PacketConn, error) {
 			return shaper.Wrap(pc, b.shape)
 		},
@@ -256,6 +278,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer b.tr.Close()
+	stop, err := b.serveTrackerH3(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
 	rep := &Report{Options: opts, Samples: map[Path][]Sample{}}
 	rep.Bytes = b.marks()
 	// The floors: a QUIC handshake and a request (cold) or the request
@@ -288,16 +315,32 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.Samples[pc] = append(rep.Samples[pc], cold)
 			rep.Samples[pw] = append(rep.Samples[pw], warm)
 		}
+		for _, login := range []bool{false, true} {
+			d, err := b.freshRun(ctx, login)
+			if err != nil {
+				return nil, fmt.Errorf("startbench: fresh process run %d (login %v): %w", i, login, err)
+			}
+			p := FreshSaved
+			if login {
+				p = FreshLogin
+			}
+			rep.Samples[p] = append(rep.Samples[p], Sample{MarkStart: d})
+		}
+	}
+	sort.Slice(b.argon2, func(i, j int) bool { return b.argon2[i] < b.argon2[j] })
+	if len(b.argon2) > 0 {
+		rep.Argon2 = b.argon2[(len(b.argon2)-1)/2]
 	}
 	return rep, nil
 }
 
 // setup ingests the track, logs in and starts two seeders holding it.
 func (b *bench) setup(ctx context.Context) error {
-	const user, password = "bench", "bench-password-1"
+	user, password := benchUser, benchPassword
 	if err := b.c.AddUser(ctx, user, password); err != nil {
 		return err
 	}
+
 	// 10 kHz mono 16-bit PCM: 160 kbit/s, 20,000 bytes a second.
 	path := filepath.Join(b.opts.Dir, "Bench - Start.wav")
 	if err := samples.WriteFile(path, samples.Spec{Seconds: b.opts.Seconds, SampleRate: 10000, Channels: 1, Seed: 7}); err != nil {
@@ -585,3 +628,169 @@ func (b *bench) get(ctx context.Context, hc *http.Client, ch catalog.Chunk) erro
 	}
 	return nil
 }
+
+// shapedH3Client returns an HTTP/3 client whose UDP sends are shaped, and
+// its cleanup.
+func (b *bench) shapedH3Client() (*http.Client, func(), error) {
+	cu, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, nil, err
+	}
+	cpc, err := shaper.Wrap(cu, b.shape)
+	if err != nil {
+		cu.Close()
+		return nil, nil, err
+	}
+	qt := &quic.Transport{Conn: cpc}
+	tr := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: b.c.OriginCA, NextProtos: []string{http3.NextProtoH3}},
+		Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+			ua, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return qt.DialEarly(ctx, ua, tc, qc)
+		},
+	}
+	return &http.Client{Transport: tr}, func() { tr.Close(); qt.Close(); cpc.Close() }, nil
+}
+
+// serveTrackerH3 serves the tracker's API over HTTP/3 on a shaped link
+// (the dev certificate the origin uses), as `chorus tracker --serve-origin`
+// does, and returns how to stop it.
+func (b *bench) serveTrackerH3(ctx context.Context) (func(), error) {
+	cert, _, err := origin.DevCertificate(filepath.Join(b.opts.Dir, "tls"), nil)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	pc, err := shaper.Wrap(udp, b.shape)
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	srv := &http3.Server{Handler: b.c.Tracker, TLSConfig: http3.ConfigureTLSConfig(origin.ServerTLSConfig(cert))}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(pc); err != nil && ctx.Err() == nil {
+			b.opts.Logger.Debug("tracker HTTP/3", "err", err)
+		}
+	}()
+	b.trackerH3 = "https://" + udp.LocalAddr().String()
+	return func() { srv.Close(); pc.Close(); <-done }, nil
+}
+
+// freshRun is a new process's first play: a tracker client on a new
+// HTTP/3 connection that resumes the saved session (its access token
+// expired: the start request renews it) or logs in, an origin whose
+// connection opens at once, and the time to the first 20,000 bytes.
+func (b *bench) freshRun(ctx context.Context, login bool) (time.Duration, error) {
+	b.freshRuns++
+	dir := filepath.Join(b.opts.Dir, fmt.Sprintf("fresh%d", b.freshRuns))
+	sessionFile := filepath.Join(b.opts.Dir, "fresh-session.json")
+	pinsFile := filepath.Join(b.opts.Dir, "fresh-pins.json")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	if _, err := os.Stat(sessionFile); errors.Is(err, os.ErrNotExist) {
+		// A session saved by an earlier process, its access token spent.
+		if err := b.freshSession(ctx, sessionFile, pinsFile); err != nil {
+			return 0, err
+		}
+	}
+	if login {
+		start := time.Now()
+		if err := b.c.AddUser(ctx, fmt.Sprintf("argon2-probe-%d", b.freshRuns), benchPassword); err != nil {
+			return 0, err
+		}
+		b.argon2 = append(b.argon2, time.Since(start))
+	}
+	thc, tclose, err := b.shapedH3Client()
+	if err != nil {
+		return 0, err
+	}
+	defer tclose()
+	ohc, oclose, err := b.shapedH3Client()
+	if err != nil {
+		return 0, err
+	}
+	defer oclose()
+
+	start := time.Now()
+	pins, err := client.OpenPins(pinsFile)
+	if err != nil {
+		return 0, err
+	}
+	opts := client.TrackerOptions{URL: b.trackerH3, HTTPClient: thc, Pins: pins}
+	if !login {
+		opts.SessionFile, opts.Clock = sessionFile, later{}
+	}
+	tr, err := client.NewTracker(opts)
+	if err != nil {
+		return 0, err
+	}
+	defer tr.Close()
+	src, err := client.NewOriginSource(b.c.OriginURL, ohc)
+	if err != nil {
+		return 0, err
+	}
+	go src.Connect(ctx) //nolint:errcheck // a failed warm-up only costs the first request its handshake
+	if login {
+		if err := tr.Login(ctx, benchUser, benchPassword); err != nil {
+			return 0, err
+		}
+	} else if ok, err := tr.Resume(); err != nil || !ok {
+		return 0, fmt.Errorf("resume the saved session: %v, %w", ok, err)
+	}
+	cl, err := client.New(client.Options{Tracker: tr, Origins: []client.ChunkSource{src}, Logger: b.opts.Logger})
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	pb, err := cl.Play(ctx, b.trackID)
+	if err != nil {
+		return 0, err
+	}
+	defer pb.Close()
+	buf := make([]byte, StartBytes)
+	if _, err := io.ReadFull(pb, buf); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	if !bytes.Equal(buf, b.plain[:StartBytes]) {
+		return 0, errors.New("the first bytes differ from the ingested file")
+	}
+	return d, nil
+}
+
+// freshSession logs in once, as an earlier process would have, saving the
+// session and the pinned keys.
+func (b *bench) freshSession(ctx context.Context, sessionFile, pinsFile string) error {
+	pins, err := client.OpenPins(pinsFile)
+	if err != nil {
+		return err
+	}
+	hc, closeHC, err := b.shapedH3Client()
+	if err != nil {
+		return err
+	}
+	defer closeHC()
+	tr, err := client.NewTracker(client.TrackerOptions{URL: b.trackerH3, HTTPClient: hc, Pins: pins, SessionFile: sessionFile})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	return tr.Login(ctx, benchUser, benchPassword)
+}
+
+// later is the wall clock an hour ahead: a process restarted after its
+// saved access token expired (the refresh token lives for days).
+type later struct{}
+
+func (later) Now() time.Time { return time.Now().Add(time.Hour) }
+
+func (later) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }

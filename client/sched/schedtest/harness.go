@@ -88,6 +88,10 @@ type Harness struct {
 	DHTDelay time.Duration
 	// CacheDelay is how long a cache read takes; zero means 1 ms.
 	CacheDelay time.Duration
+	// CacheMiss, if set, reports chunks the cache no longer holds although
+	// TrackInfo.Cached says so (evicted): reading them fails with
+	// FailDontHave.
+	CacheMiss func(track string, chunk int) bool
 	// NoLog turns off Log and Delivered, for long simulations.
 	NoLog bool
 	// Steps counts the events delivered, by kind of event.
@@ -338,6 +342,10 @@ func (h *Harness) serve(c int, r sched.Request) {
 		d := h.CacheDelay
 		if d == 0 {
 			d = time.Millisecond
+		}
+		if h.CacheMiss != nil && h.CacheMiss(r.Track, r.Chunk) {
+			h.PostTo(c, sched.RequestFailed{At: h.Now.Add(d), Req: r.ID, Reason: sched.FailDontHave})
+			return
 		}
 		h.PostTo(c, sched.ChunkArrived{At: h.Now.Add(d), Req: r.ID, Bytes: r.Bytes})
 		return

@@ -1,0 +1,100 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/tracker/store"
+)
+
+// handleStart answers protocol.PathStart: what a play needs from the
+// tracker in one round trip, the track's signed manifest and its key, for
+// the session of the access token or, when the request carries none that
+// is valid, of the refresh token in the body, renewed on the way (the
+// answer then carries the new session). Renewal costs no password hash: a
+// restarted client with a saved session starts without argon2id.
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	id, err := trackID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decodeJSON[protocol.StartRequest](r.Body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	account, renewed, err := s.startSession(ctx, r, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.store.Track(ctx, id)
+	if err != nil {
+		s.writeError(w, r, trackLookupError(err))
+		return
+	}
+	key, err := s.store.TrackKey(ctx, id)
+	if err != nil {
+		s.writeError(w, r, trackLookupError(err))
+		return
+	}
+	if err := s.store.LogKeyRequests(ctx, []store.KeyRequest{{
+		Account: account, TrackID: id, At: s.clock.Now(), RemoteAddr: r.RemoteAddr,
+	}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.keysServed.Inc()
+	s.log.InfoContext(ctx, "track key served", slog.String("account", account),
+		slog.String("track", id), slog.String("remote", r.RemoteAddr), slog.Bool("renewed", renewed != nil))
+	writeJSON(w, http.StatusOK, protocol.StartResponse{
+		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
+		Key:      protocol.TrackKeyResponse{TrackID: id, Key: key},
+		Session:  renewed,
+	})
+}
+
+// startSession finds the request's account: from a valid access token, or
+// by renewing the session of the refresh token in req (returned).
+func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest) (string, *protocol.Session, error) {
+	if tok, ok := bearerToken(r); ok && wellFormedToken(tok) {
+		sess, err := s.store.SessionByAccess(ctx, tokenHash(tok))
+		switch {
+		case err == nil && s.clock.Now().Before(sess.AccessExpiresAt):
+			return sess.Account, nil, nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return "", nil, err
+		}
+	}
+	if req.RefreshToken == "" {
+		return "", nil, unauthorized("missing or expired access token, and no refresh token")
+	}
+	if !wellFormedToken(req.RefreshToken) {
+		return "", nil, unauthorized("invalid refresh token")
+	}
+	old := tokenHash(req.RefreshToken)
+	cur, err := s.store.SessionByRefresh(ctx, old)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil, unauthorized("invalid refresh token")
+	} else if err != nil {
+		return "", nil, err
+	}
+	if !s.clock.Now().Before(cur.RefreshExpiresAt) {
+		return "", nil, unauthorized("refresh token expired")
+	}
+	wire, next, err := s.newSession(cur.Account)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.store.RotateSession(ctx, old, next); errors.Is(err, store.ErrNotFound) {
+		return "", nil, unauthorized("invalid refresh token") // a concurrent renewal won
+	} else if err != nil {
+		return "", nil, err
+	}
+	return cur.Account, &wire, nil
+}
