@@ -46,3 +46,24 @@ func TestRunPlaysInAWarmSwarm(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmLeavesOutEachListenersFirstPlay: the warm report holds every
+// play but each listener's earliest, whatever the order they were recorded
+// in.
+func TestWarmLeavesOutEachListenersFirstPlay(t *testing.T) {
+	r := &Report{Plays: []Play{
+		{Listener: "a", Track: "t2", At: 9 * time.Second},
+		{Listener: "b", Track: "t1", At: 1 * time.Second},
+		{Listener: "a", Track: "t1", At: 2 * time.Second},
+		{Listener: "b", Track: "t3", At: 8 * time.Second},
+		{Listener: "c", Track: "t1", At: 3 * time.Second},
+	}}
+	w := r.Warm()
+	var got []string
+	for _, p := range w.Plays {
+		got = append(got, p.Listener+"/"+p.Track)
+	}
+	if want := []string{"a/t2", "b/t3"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("warm plays %v; want %v", got, want)
+	}
+}
