@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -45,12 +44,7 @@ func startDHTServer(ctx context.Context, env *cmdEnv, srv *tracker.Server, dir, 
 	// One process owns the server's identity: a second tracker on the
 	// same data directory would run a second host with the same peer ID.
 	lock, err := flock.TryLock(filepath.Join(dir, "lock"), flock.Exclusive, "chorus tracker --dht-listen", time.Now())
-	var held *flock.HeldError
-	if errors.As(err, &held) {
-		who := "another process"
-		if h := held.Holder; h.PID > 0 {
-			who = fmt.Sprintf("process %d (%s, since %s)", h.PID, h.Command, h.Since.Local().Format(time.DateTime))
-		}
+	if who, held := lockHolder(err); held {
 		return nil, fmt.Errorf("dht server: %s is in use by %s, which runs the DHT server of this data directory: "+
 			"stop it, or start this tracker without --dht-listen (one DHT server serves every tracker) or with its own --data", dir, who)
 	}
