@@ -35,3 +35,20 @@ func TestSecondDHTServerOnOneDataDirRefused(t *testing.T) {
 	second.stop()
 	first.stop()
 }
+
+// TestDHTPortInUseSaysSoOnce: a tracker whose --dht-listen port is taken
+// fails at once with one line naming the address, without libp2p's own
+// ERROR logs (source paths inside the module cache) before it.
+func TestDHTPortInUseSaysSoOnce(t *testing.T) {
+	bin := buildChorus(t)
+	dht := fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", freePort(t))
+	first, _ := startTrackerProc(t, bin, dataEnv(t.TempDir()), "--listen", "127.0.0.1:0", "--dht-listen", dht)
+	first.waitFor("dht server serving")
+	_, errOut, err := runEnv(t, bin, dataEnv(t.TempDir()), "", "tracker", "--listen", "127.0.0.1:0", "--dht-listen", dht)
+	if err == nil {
+		t.Fatal("a second tracker on a DHT port in use started; want a failure")
+	}
+	if !strings.Contains(errOut, "address already in use") || strings.Contains(errOut, "go.uber.org") || strings.Contains(errOut, "level=error") {
+		t.Errorf("tracker on a DHT port in use said:\n%s\nwant one line saying the address is in use, no libp2p internals", errOut)
+	}
+}
