@@ -249,7 +249,14 @@ func (n *Node) putRecord(ctx context.Context, p peer.ID, c cid.Cid) error {
 	if err != nil {
 		return err
 	}
-	return pm.PutProviderAddrs(ctx, p, c.Hash(), peer.AddrInfo{ID: n.host.ID(), Addrs: n.dht.FilteredAddrs()})
+	if err := pm.PutProviderAddrs(ctx, p, c.Hash(), peer.AddrInfo{ID: n.host.ID(), Addrs: n.dht.FilteredAddrs()}); err != nil {
+		return err
+	}
+	// The put has no answer: a ping on the same stream, answered after the
+	// put was handled, confirms it (a play that exits right after
+	// announcing would otherwise close the connection before the put is
+	// read).
+	return pm.Ping(ctx, p)
 }
 
 // recordServers returns the bootstrap peers last learnt, without this node.

@@ -304,7 +304,18 @@ func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]pee
 			break
 		}
 	}
-	for _, ai := range <-fromServers {
+	// The servers' answers are awaited only when the walk found no one:
+	// a slow server must not hold back holders already found.
+	var servers []peer.AddrInfo
+	if len(out) == 0 {
+		servers = <-fromServers
+	} else {
+		select {
+		case servers = <-fromServers:
+		default:
+		}
+	}
+	for _, ai := range servers {
 		if len(out) == max {
 			break
 		}

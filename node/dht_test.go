@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +12,10 @@ import (
 	"github.com/ipfs/go-cid"
 	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/node/dhtstore"
 )
 
 func TestDHTFindProviders(t *testing.T) {
@@ -260,5 +263,100 @@ func TestNewClosePeerGetsRecords(t *testing.T) {
 	}
 	if !slices.ContainsFunc(provs, func(ai *peer.AddrInfo) bool { return ai.ID == holder.ID() }) {
 		t.Errorf("late peer's records for the track = %v; want the holder %s", provs, holder.ID())
+	}
+}
+
+// TestAddressChangeReannounces: when the node's listen addresses change,
+// its held tracks are announced again (the records carry the addresses).
+func TestAddressChangeReannounces(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	announced := make(chan cid.Cid, 8)
+	n := newAnnouncingNode(t, tr, announced)
+	<-n.Bootstrapped()
+	track := catalog.ManifestID([]byte("held while the addresses change"))
+	if err := n.Provide(ctx, track); err == nil {
+		t.Fatal("Provide alone succeeded; want it to wait for a peer")
+	}
+	newTestNode(t, tr, func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{n.AddrInfo()}, nil }
+	})
+	wantAnnounced := func(why string) {
+		t.Helper()
+		select {
+		case c := <-announced:
+			if !c.Equals(track) {
+				t.Fatalf("announced %s; want %s", c, track)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no announcement %s", why)
+		}
+	}
+	wantAnnounced("when the first peer joined")
+	extra, err := multiaddr.NewMultiaddr("/ip6/::1/udp/0/quic-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.host.Network().Listen(extra); err != nil {
+		t.Fatalf("listen on a second address: %v", err)
+	}
+	wantAnnounced("after the addresses changed")
+}
+
+// TestServerRecordsSurviveRestart: an always-on DHT server with a
+// persistent record store still answers for a track after it restarts,
+// though the listener that announced the track has left meanwhile.
+func TestServerRecordsSurviveRestart(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	serverDir, recordsPath := t.TempDir(), filepath.Join(t.TempDir(), "records.db")
+	startServer := func() (*Node, func()) {
+		t.Helper()
+		records, err := dhtstore.Open(recordsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(ctx, Options{DataDir: serverDir, TrackerKeys: tr.keys, Tickets: tr.valid(),
+			Upload: UploadOptions{Disabled: true}, DHT: DHTOptions{Records: records}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, func() {
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+			records.Close()
+		}
+	}
+	server, stopServer := startServer()
+	viaServer := func(o *Options) {
+		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{server.AddrInfo()}, nil }
+	}
+	track := catalog.ManifestID([]byte("announced to the server"))
+	listener, err := New(ctx, Options{TrackerKeys: tr.keys, Tickets: tr.valid(), Bootstrap: func(context.Context) ([]peer.AddrInfo, error) {
+		return []peer.AddrInfo{server.AddrInfo()}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-listener.Bootstrapped()
+	if err := listener.Provide(ctx, track); err != nil {
+		t.Fatalf("Provide: %v", err)
+	}
+	gone := listener.ID()
+	if err := listener.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stopServer()
+	server, stopServer = startServer()
+	defer stopServer()
+
+	finder := newTestNode(t, tr, viaServer)
+	provs, err := finder.FindProviders(ctx, track, 5)
+	if err != nil {
+		t.Fatalf("FindProviders: %v", err)
+	}
+	if !slices.ContainsFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == gone }) {
+		t.Errorf("FindProviders after the server restarted = %v; want the listener %s from the server's records", provs, gone)
 	}
 }

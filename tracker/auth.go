@@ -217,37 +217,42 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("refresh_token is required"))
 		return
 	}
-	if !wellFormedToken(req.RefreshToken) {
-		s.writeError(w, r, unauthorized("invalid refresh token"))
-		return
-	}
-	old := tokenHash(req.RefreshToken)
-	cur, err := s.store.SessionByRefresh(r.Context(), old)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, r, unauthorized("invalid refresh token"))
-		return
-	} else if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if !s.clock.Now().Before(cur.RefreshExpiresAt) {
-		s.writeError(w, r, unauthorized("refresh token expired"))
-		return
-	}
-	wire, next, err := s.newSession(cur.Account)
+	wire, err := s.renew(r.Context(), req.RefreshToken)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.store.RotateSession(r.Context(), old, next); errors.Is(err, store.ErrNotFound) {
-		// A concurrent renew with the same token won.
-		s.writeError(w, r, unauthorized("invalid refresh token"))
-		return
-	} else if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	writeJSON(w, http.StatusOK, wire)
+}
+
+// renew rotates the session of refresh token tok: the new session, or an
+// unauthorized error for a token that is malformed, unknown, expired or
+// already renewed (a concurrent renewal won: a token renews once, whichever
+// tracker sees it first).
+func (s *Server) renew(ctx context.Context, tok string) (protocol.Session, error) {
+	if !wellFormedToken(tok) {
+		return protocol.Session{}, unauthorized("invalid refresh token")
+	}
+	old := tokenHash(tok)
+	cur, err := s.store.SessionByRefresh(ctx, old)
+	if errors.Is(err, store.ErrNotFound) {
+		return protocol.Session{}, unauthorized("invalid refresh token")
+	} else if err != nil {
+		return protocol.Session{}, err
+	}
+	if !s.clock.Now().Before(cur.RefreshExpiresAt) {
+		return protocol.Session{}, unauthorized("refresh token expired")
+	}
+	wire, next, err := s.newSession(cur.Account)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	if err := s.store.RotateSession(ctx, old, next); errors.Is(err, store.ErrNotFound) {
+		return protocol.Session{}, unauthorized("invalid refresh token")
+	} else if err != nil {
+		return protocol.Session{}, err
+	}
+	return wire, nil
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

@@ -144,6 +144,16 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 // handleTrackKey serves a track's content key to an authenticated session,
 // recording the request in the audit log first (batched with concurrent
 // requests' entries by the audit log's group commit): no audit row, no key.
+// remoteLabel is the client as the tracker sees it, for audit and logs:
+// the connection's peer, or the forwarded client and the proxy it came
+// through.
+func (s *Server) remoteLabel(r *http.Request) string {
+	if client, via := s.clientAddr(r); via != "" {
+		return client.String() + " via " + via
+	}
+	return r.RemoteAddr
+}
+
 func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 	id, err := trackID(r)
 	if err != nil {
@@ -156,12 +166,7 @@ func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := sessionFrom(r.Context())
-	// The client as the tracker sees it: the connection's peer, or the
-	// forwarded client and the proxy it came through.
-	remote := r.RemoteAddr
-	if client, via := s.clientAddr(r); via != "" {
-		remote = client.String() + " via " + via
-	}
+	remote := s.remoteLabel(r)
 	if err := s.audit.record(r.Context(), store.KeyRequest{
 		Account: sess.account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
 	}); err != nil {

@@ -129,21 +129,35 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handleNetwork lists the origins and up to MaxBootstrapPeers most recently
-// announced, unexpired bootstrap peers, each address ending in /p2p/<id>.
+// handleNetwork lists the origins, then the always-on DHT servers
+// (SetDHTServers) and up to MaxBootstrapPeers most recently announced,
+// unexpired bootstrap peers, each address ending in /p2p/<id>: every node
+// joins through the servers first.
 func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request) {
 	anns, err := s.store.Announcements(r.Context(), s.clock.Now(), MaxBootstrapPeers)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	info := protocol.NetworkInfo{Origins: s.Origins(), Bootstrap: []string{}}
+	s.mu.Lock()
+	info := protocol.NetworkInfo{Origins: append([]string{}, s.origins...), Bootstrap: append([]string{}, s.servers...)}
+	s.mu.Unlock()
 	for _, a := range anns {
 		for _, addr := range a.Addrs {
 			info.Bootstrap = append(info.Bootstrap, addr+"/p2p/"+a.PeerID)
 		}
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// SetDHTServers sets the addresses (each ending in /p2p/<id>) of the
+// always-on DHT servers that head the bootstrap list of GET /v1/network.
+// The tracker package runs none itself (it imports no node code); the
+// command that starts one beside the tracker sets them once it listens.
+func (s *Server) SetDHTServers(addrs []string) {
+	s.mu.Lock()
+	s.servers = append([]string(nil), addrs...)
+	s.mu.Unlock()
 }
 
 // Origins returns the origin base URLs GET /v1/network lists.

@@ -81,6 +81,15 @@ func TestNetworkAndAnnounce(t *testing.T) {
 		t.Fatalf("bootstrap = %v; want %v", info.Bootstrap, want)
 	}
 
+	// Always-on DHT servers head the list, before announced peers.
+	server := "/ip4/127.0.0.1/udp/7071/quic-v1/p2p/" + newPeerID(t)
+	h.Server.SetDHTServers([]string{server})
+	h.Do(t, http.MethodGet, protocol.PathNetwork, alice.AccessToken, nil, &info)
+	if want := append([]string{server}, want...); !slices.Equal(info.Bootstrap, want) {
+		t.Fatalf("bootstrap with a DHT server = %v; want %v", info.Bootstrap, want)
+	}
+	h.Server.SetDHTServers(nil)
+
 	// Twelve more peers: only the ten most recent are listed.
 	var peers []string
 	for i := range 12 {

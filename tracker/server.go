@@ -189,6 +189,7 @@ type Server struct {
 
 	mu        sync.Mutex // guards the fields below
 	origins   []string
+	servers   []string // always-on DHT servers, first in the bootstrap list
 	sweep     clock.Timer
 	closed    bool
 	ingesting map[string]chan struct{} // source hash -> closed when its ingest ends

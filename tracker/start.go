@@ -43,15 +43,16 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, trackLookupError(err))
 		return
 	}
-	if err := s.store.LogKeyRequests(ctx, []store.KeyRequest{{
-		Account: account, TrackID: id, At: s.clock.Now(), RemoteAddr: r.RemoteAddr,
-	}}); err != nil {
+	remote := s.remoteLabel(r)
+	if err := s.audit.record(ctx, store.KeyRequest{
+		Account: account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
+	}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.keysServed.Inc()
 	s.log.InfoContext(ctx, "track key served", slog.String("account", account),
-		slog.String("track", id), slog.String("remote", r.RemoteAddr), slog.Bool("renewed", renewed != nil))
+		slog.String("track", id), slog.String("remote", remote), slog.Bool("renewed", renewed != nil))
 	writeJSON(w, http.StatusOK, protocol.StartResponse{
 		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
 		Key:      protocol.TrackKeyResponse{TrackID: id, Key: key},
@@ -74,27 +75,9 @@ func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol
 	if req.RefreshToken == "" {
 		return "", nil, unauthorized("missing or expired access token, and no refresh token")
 	}
-	if !wellFormedToken(req.RefreshToken) {
-		return "", nil, unauthorized("invalid refresh token")
-	}
-	old := tokenHash(req.RefreshToken)
-	cur, err := s.store.SessionByRefresh(ctx, old)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil, unauthorized("invalid refresh token")
-	} else if err != nil {
-		return "", nil, err
-	}
-	if !s.clock.Now().Before(cur.RefreshExpiresAt) {
-		return "", nil, unauthorized("refresh token expired")
-	}
-	wire, next, err := s.newSession(cur.Account)
+	wire, err := s.renew(ctx, req.RefreshToken)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := s.store.RotateSession(ctx, old, next); errors.Is(err, store.ErrNotFound) {
-		return "", nil, unauthorized("invalid refresh token") // a concurrent renewal won
-	} else if err != nil {
-		return "", nil, err
-	}
-	return cur.Account, &wire, nil
+	return wire.Account, &wire, nil
 }

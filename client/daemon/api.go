@@ -332,6 +332,10 @@ func (d *Daemon) handleWarm(w http.ResponseWriter, r *http.Request) {
 			go func() {
 				ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
 				defer cancel()
+				if _, err := d.manifest(ctx, id); err != nil {
+					d.log.Debug("warm: manifest", "track", id, "err", err)
+					return
+				}
 				if err := c.Prepare(ctx, id); err != nil {
 					d.log.Debug("warm: prepare", "track", id, "err", err)
 				}

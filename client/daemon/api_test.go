@@ -370,3 +370,5 @@ func TestAPI(t *testing.T) {
 		}
 	})
 }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -110,23 +110,28 @@ func (d *Daemon) handleAudio(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestedRangeNotSatisfiable, err)
 		return
 	}
-	h := w.Header()
-	ct := m.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	h.Set("Content-Type", ct)
-	h.Set("Accept-Ranges", "bytes")
-	// No cache may keep the plaintext.
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
-	code := http.StatusOK
-	if partial {
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
-		code = http.StatusPartialContent
+	// begin sends the audio's status line and headers, once the body is
+	// sure to follow (an error before it is a JSON answer).
+	begin := func() {
+		h := w.Header()
+		ct := m.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		h.Set("Content-Type", ct)
+		h.Set("Accept-Ranges", "bytes")
+		// No cache may keep the plaintext.
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+		code := http.StatusOK
+		if partial {
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
+			code = http.StatusPartialContent
+		}
+		w.WriteHeader(code)
 	}
 	if r.Method == http.MethodHead {
-		w.WriteHeader(code)
+		begin()
 		return
 	}
 	if !resumed {
@@ -136,15 +141,14 @@ func (d *Daemon) handleAudio(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a track streams for minutes
 	if start >= m.ChunkOffset(len(m.Chunks)-1) {
-		w.WriteHeader(code)
-		d.serveTail(r.Context(), w, p, start, end)
+		d.serveTail(r.Context(), w, begin, p, start, end)
 		return
 	}
-	d.serveStream(w, r, p, code, start, end)
+	d.serveStream(w, r, begin, p, start, end)
 }
 
 // serveStream copies [start, end] from the play's Playback.
-func (d *Daemon) serveStream(w http.ResponseWriter, r *http.Request, p *play, code int, start, end int64) {
+func (d *Daemon) serveStream(w http.ResponseWriter, r *http.Request, begin func(), p *play, start, end int64) {
 	a := d.audio
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -206,7 +210,7 @@ func (d *Daemon) serveStream(w http.ResponseWriter, r *http.Request, p *play, co
 		}
 		d.mu.Unlock()
 	}
-	w.WriteHeader(code)
+	begin()
 	buf := make([]byte, 32<<10)
 	left := end - start + 1
 	for left > 0 && ctx.Err() == nil {
@@ -232,14 +236,16 @@ func (d *Daemon) serveStream(w http.ResponseWriter, r *http.Request, p *play, co
 
 // serveTail serves [start, end] (inside the last chunk) from separate
 // reads of the chunk, leaving the Playback and the scheduler alone.
-func (d *Daemon) serveTail(ctx context.Context, w http.ResponseWriter, p *play, start, end int64) {
+func (d *Daemon) serveTail(ctx context.Context, w http.ResponseWriter, begin func(), p *play, start, end int64) {
 	m := p.m
 	i := m.ChunkIndex(start)
 	plain, err := d.readChunk(ctx, p.track.ID, m, i)
 	if err != nil {
 		d.log.Warn("tail read failed", "track", p.track.ID, "chunk", i, "err", err)
-		return // the status line is out: a short body tells the player
+		writeError(w, http.StatusBadGateway, fmt.Errorf("the track's last chunk could not be fetched: %w", err))
+		return
 	}
+	begin()
 	off := m.ChunkOffset(i)
 	n, _ := w.Write(plain[start-off : end-off+1])
 	d.metrics.audioBytes.WithLabelValues("tail").Add(float64(n))

@@ -51,6 +51,9 @@ type Options struct {
 	// whether it is reachable and to keep the session renewed; zero means
 	// 30 s.
 	ProbeEvery time.Duration
+	// ListenUDP, when set, opens the swarm node's UDP sockets (a link
+	// shaper, in benchmarks). Nil means ordinary sockets.
+	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
 }
 
 // Daemon is a running listener daemon.
@@ -97,6 +100,13 @@ type Daemon struct {
 	logins    map[string]time.Time        // one-time login tokens and their expiry
 	savedAt   time.Time
 	rate      rateSample
+
+	saveMu   sync.Mutex    // guards pending
+	pending  []byte        // state.json to write, or nil
+	saveWake chan struct{} // capacity 1: pending was set
+	writeMu  sync.Mutex    // serialises writes of state.json
+	rateMu   sync.Mutex    // guards rateAt
+	rateAt   time.Time     // when the byte counters were last read
 }
 
 // New checks the options, prepares the config directory (API key, cache
@@ -152,6 +162,7 @@ func New(opts Options) (*Daemon, error) {
 		logins:    map[string]time.Time{},
 		connErr:   "connecting to the tracker",
 		joined:    make(chan struct{}),
+		saveWake:  make(chan struct{}, 1),
 	}
 	d.sharing.Store(opts.Config.Sharing)
 	if d.metrics, err = newMetrics(d.registry, d); err != nil {
@@ -269,6 +280,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.tickLoop(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.saver(ctx)
+	}()
 
 	var err error
 	select {
@@ -294,6 +310,7 @@ func (d *Daemon) close() error {
 	if d.client != nil {
 		errs = append(errs, d.saveStateLocked())
 	}
+	errs = append(errs, d.flushState())
 	if d.cur != nil && d.cur.pb != nil {
 		d.cur.pb.Close()
 	}
@@ -432,6 +449,7 @@ func (d *Daemon) connect(ctx context.Context) error {
 		Registry:  d.registry,
 		Logger:    d.log.With("component", "node"),
 		Clock:     d.opts.Clock,
+		ListenUDP: d.opts.ListenUDP,
 	})
 	if err != nil {
 		// A cache that was opened must be closed before a retry, or the

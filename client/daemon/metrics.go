@@ -46,20 +46,22 @@ func newMetrics(reg *prometheus.Registry, d *Daemon) (*metrics, error) {
 	return m, nil
 }
 
-// counterSum adds up every series of the counter named name.
-func counterSum(reg *prometheus.Registry, name string) float64 {
+// counterSums adds up every series of each named counter, in one gather.
+func counterSums(reg *prometheus.Registry, names ...string) []float64 {
+	out := make([]float64, len(names))
 	mfs, err := reg.Gather()
 	if err != nil {
-		return 0
+		return out
 	}
-	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue()
+		for i, name := range names {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				out[i] += m.GetCounter().GetValue()
+			}
 		}
 	}
-	return sum
+	return out
 }

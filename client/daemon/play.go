@@ -36,6 +36,7 @@ type play struct {
 	startMS   *float64  // first start latency of this play
 	prevBytes map[client.SourceKind]int64
 	prevStall int
+	failed    bool // the client ended the play before its end
 }
 
 // positionLocked is the daemon's playback position at now.
@@ -57,6 +58,12 @@ func (p *play) refresh(now time.Time) {
 	}
 	pos, ok := p.pb.Position()
 	if !ok {
+		// A started play whose playhead is gone before the end was ended
+		// by the client (no source delivered for too long). Playback
+		// gives its error only to a reader, so say it in general words.
+		if p.started && p.schedPos < p.m.ByteLength-int64(p.m.ChunkSize) {
+			p.failed = true
+		}
 		return
 	}
 	if !p.started {
@@ -132,9 +139,15 @@ func (d *Daemon) Play(ctx context.Context, id string, posMS int64) error {
 			d.history = d.history[1:]
 		}
 	}
+	var oldPB *client.Playback
+	if old != nil {
+		oldPB = old.pb
+	}
 	d.installLocked(p)
 	d.mu.Unlock()
-	d.closeOld(old, pb)
+	if oldPB != nil && oldPB != pb {
+		oldPB.Close()
+	}
 	d.metrics.plays.Inc()
 	d.prefetchNext()
 	d.events.notify()
@@ -174,14 +187,6 @@ func (d *Daemon) installLocked(p *play) {
 	_ = d.saveStateLocked()
 }
 
-// closeOld closes a replaced play's playback (unless it is keep, the same
-// Playback carried over).
-func (d *Daemon) closeOld(old *play, keep *client.Playback) {
-	if old != nil && old.pb != nil && old.pb != keep {
-		old.pb.Close()
-	}
-}
-
 // replacePlayback gives the current play a new Playback from off (a
 // player's seek, or a second reader): the old one is closed, which wakes
 // any reader blocked on it. It returns the new Playback.
@@ -209,7 +214,7 @@ func (d *Daemon) replacePlayback(ctx context.Context, p *play, off int64) (*clie
 		p.prevStall += st.Stalls
 	}
 	p.pb = pb
-	p.started = false
+	p.started, p.failed = false, false
 	p.reanchor(off, d.clock.Now())
 	p.schedPos = off
 	if p.paused {

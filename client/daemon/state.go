@@ -18,7 +18,9 @@ type savedState struct {
 	History    []Track `json:"history,omitempty"`
 }
 
-// saveStateLocked writes state.json (synced, atomically). d.mu is held.
+// saveStateLocked records the state to save; the saver goroutine writes
+// it (synced, atomically) off the caller's path, latest first. d.mu is
+// held.
 func (d *Daemon) saveStateLocked() error {
 	now := d.clock.Now()
 	st := savedState{Queue: d.queue, History: d.history}
@@ -33,6 +35,39 @@ func (d *Daemon) saveStateLocked() error {
 		return err
 	}
 	d.savedAt = now
+	d.saveMu.Lock()
+	d.pending = data
+	d.saveMu.Unlock()
+	select {
+	case d.saveWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// saver writes the recorded state until ctx ends.
+func (d *Daemon) saver(ctx context.Context) {
+	for {
+		select {
+		case <-d.saveWake:
+			_ = d.flushState()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// flushState writes the latest recorded state, if any.
+func (d *Daemon) flushState() error {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	d.saveMu.Lock()
+	data := d.pending
+	d.pending = nil
+	d.saveMu.Unlock()
+	if data == nil {
+		return nil
+	}
 	if err := writeFileAtomic(d.opts.Paths.stateFile(), data, 0o600); err != nil {
 		d.log.Warn("could not save the play state", "err", err)
 		return err

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/chorus-music/chorus/client"
@@ -91,6 +92,7 @@ type rateSample struct {
 // Status returns the daemon's status now.
 func (d *Daemon) Status() Status {
 	now := d.clock.Now()
+	up, down, sampled := d.readCounters(now)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Status{
@@ -140,6 +142,11 @@ func (d *Daemon) Status() Status {
 		}
 		originBytes = s.Play.Bytes[client.KindOrigin.String()]
 		switch {
+		case p.failed:
+			s.State = "stalled"
+			if s.Error == "" {
+				s.Error = fmt.Sprintf("the play of %s stopped: no source delivered its chunks for too long (see the daemon's log); play it again or seek", p.track.Title)
+			}
 		case p.paused:
 			s.State = "paused"
 		case !p.started:
@@ -151,9 +158,26 @@ func (d *Daemon) Status() Status {
 		}
 		s.Buffered, s.BufferedAheadMS = d.bufferedLocked(p, pos)
 	}
-	d.ratesLocked(now, originBytes)
+	if sampled {
+		d.ratesLocked(now, up, down, originBytes)
+	}
 	s.UploadBps, s.DownloadBps = d.rate.upBps, d.rate.downBps
 	return s
+}
+
+// readCounters reads the node's byte counters, at most once a second (so
+// an idle daemon reads no metrics), without the daemon's lock: gathering
+// the registry takes a while.
+func (d *Daemon) readCounters(now time.Time) (up, down float64, sampled bool) {
+	d.rateMu.Lock()
+	if !d.rateAt.IsZero() && now.Sub(d.rateAt) < time.Second {
+		d.rateMu.Unlock()
+		return 0, 0, false
+	}
+	d.rateAt = now
+	d.rateMu.Unlock()
+	sums := counterSums(d.registry, "chorus_node_upload_bytes_total", "chorus_node_download_bytes_total")
+	return sums[0], sums[1], true
 }
 
 // bufferedLocked lists the stretches of the current track held in the
@@ -189,17 +213,11 @@ func (d *Daemon) bufferedLocked(p *play, pos int64) ([]Span, int64) {
 	return spans, ahead
 }
 
-// ratesLocked refreshes the upload and download rates from the node's
-// counters and the play's origin bytes, at most once a second (so an idle
-// daemon reads no metrics).
-func (d *Daemon) ratesLocked(now time.Time, originBytes int64) {
+// ratesLocked turns a reading of the byte counters (and the play's origin
+// bytes) into upload and download rates.
+func (d *Daemon) ratesLocked(now time.Time, up, down float64, originBytes int64) {
 	r := &d.rate
-	if !r.at.IsZero() && now.Sub(r.at) < time.Second {
-		return
-	}
-	up := counterSum(d.registry, "chorus_node_upload_bytes_total")
-	down := counterSum(d.registry, "chorus_node_download_bytes_total")
-	if !r.at.IsZero() {
+	if !r.at.IsZero() && now.After(r.at) {
 		secs := now.Sub(r.at).Seconds()
 		r.upBps = int64(max(up-r.up, 0) / secs)
 		dOrigin := max(originBytes-r.downOrigin, 0)

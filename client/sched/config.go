@@ -82,8 +82,11 @@ type Config struct {
 	// WarmPeers is how many not-connected peers holding the current or next
 	// track are warmed. Zero means 3; negative means none.
 	WarmPeers int
-	// BusyBackoff is how long a source that answered FailBusy or
-	// FailTimeout is left alone. Zero means 1 s.
+	// BusyBackoff is how long a peer that answered FailBusy is left alone
+	// (never longer: the chunk goes to the next best holder at once, and
+	// more holders are looked up when none has room), and the first
+	// backoff of a source that timed out or was lost, doubled for each
+	// such failure in a row. Zero means 1 s.
 	BusyBackoff time.Duration
 	// OriginBackoffMax caps the backoff of a failing origin, the source of
 	// last resort, so a play resumes soon after it comes back. Zero means

@@ -285,7 +285,7 @@ func (s *Scheduler) Step(ev Event, out []Action) ([]Action, error) {
 	case ChunkArrived:
 		out = s.onArrived(e, out)
 	case RequestFailed:
-		s.onFailed(e)
+		out = s.onFailed(e, out)
 	case TimerFired:
 		if e.Timer == s.armedID {
 			s.armedID, s.armedAt = 0, time.Time{}
@@ -630,6 +630,7 @@ func (s *Scheduler) onPeersFound(e PeersFound, out []Action) []Action {
 	s.holders[e.Track] = list
 	if lk := s.lookups[e.Track]; lk != nil {
 		lk.inflight = false
+		lk.answeredAt = s.now
 		if len(s.usableHoldersOf(e.Track)) == 0 {
 			// Found nothing usable (or the lookup failed): look again
 			// later, sooner when the routing table grows.
@@ -738,10 +739,10 @@ func (s *Scheduler) onArrived(e ChunkArrived, out []Action) []Action {
 	return out
 }
 
-func (s *Scheduler) onFailed(e RequestFailed) {
+func (s *Scheduler) onFailed(e RequestFailed, out []Action) []Action {
 	r := s.reqs[e.Req]
 	if r == nil {
-		return
+		return out
 	}
 	p, chunk, id, src := r.p, r.chunk, r.id, r.src
 	c := &p.chunks[chunk]
@@ -783,13 +784,42 @@ func (s *Scheduler) onFailed(e RequestFailed) {
 			src.warmed = false
 		}
 		s.backoff(src)
-	default: // Busy, Timeout, unknown
+	case FailBusy:
+		if src.info.Kind != KindPeer {
+			s.backoff(src)
+			break
+		}
+		// A busy peer is loaded, not failing: its upload slots are all
+		// taken by other listeners. It is left alone for BusyBackoff,
+		// never longer (a slot frees as soon as one of them is served),
+		// and the chunk goes to the next best holder in this very step;
+		// when no other holder has room, more are looked up at once: a
+		// popular track gains holders by the second.
+		src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+		out = s.lookForRoom(p, chunk, out)
+	default: // Timeout, unknown
 		s.backoff(src)
 	}
 	if e.Reason != FailDontHave && !burst {
 		s.shrink(src)
 	}
 	s.log.Debug("request failed", "source", src.info.ID, "chunk", chunk, "reason", e.Reason.String())
+	return out
+}
+
+// lookForRoom looks up more holders of p's track when none of the usable
+// ones known has a free slot for chunk i: unless a lookup is out, or one
+// was answered less than Config.LookupRetry ago.
+func (s *Scheduler) lookForRoom(p *play, i int, out []Action) []Action {
+	if bp, _ := s.bestPeer(s.usableHolders(p), p, i, true, false); bp != nil {
+		return out
+	}
+	lk := s.lookups[p.track.ID]
+	if lk != nil && (lk.pending(s.now) || s.now.Before(lk.answeredAt.Add(s.cfg.LookupRetry))) {
+		return out
+	}
+	s.log.Debug("every holder busy: looking for more", "track", p.track.ID)
+	return s.findPeers(p.track.ID, out)
 }
 
 func (s *Scheduler) dropHolder(track string, src *source) {
@@ -899,6 +929,8 @@ type lookup struct {
 	empty    bool      // the last answer held no usable holder: look again
 	fails    int       // lookups in a row that found no usable holder
 	retryAt  time.Time // when to look again, if empty
+	// answeredAt is when the last answer came.
+	answeredAt time.Time
 }
 
 // lookupLost is how long a FindPeers may go unanswered before the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/chorus-music/chorus/sim/playbench"
@@ -70,12 +71,23 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Float64Var(&o.Seconds, "seconds", 8, "track length in seconds")
 	fs.Float64Var(&o.Speed, "speed", 1, "listeners' playback clock speed (1: real time)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the play order")
+	fs.BoolVar(&o.Precise, "precise", false, "release shaped packets by polling the clock, not on Go timers (costs CPU at every socket)")
+	perPlay := fs.Bool("per-play", false, "after the summary, one line per play, slowest start first")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured plays to this file")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		o.Profile = f
 	}
 	o.Logger = env.log
 	fmt.Fprintf(env.stderr, "starting a swarm of %d listeners and a seeder...\n", o.Listeners)
@@ -84,5 +96,8 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	rep.Print(env.stdout)
+	if *perPlay {
+		rep.PrintPlays(env.stdout)
+	}
 	return nil
 }

@@ -142,7 +142,9 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	}
 	t.Cleanup(func() { org.Process.Kill(); org.Wait() })
 	waitForLine(t, orgErr, "origin serving", time.Minute)
-	tr := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort))
+	// Access tokens of 35 s renew after 5 s (30 s before expiry), so the
+	// daemon renews, and rotates the refresh token, during the test.
+	tr := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort), "--access-ttl", "35s")
 	tr.Env = opEnv
 	trErr, _ := tr.StderrPipe()
 	if err := tr.Start(); err != nil {
@@ -170,6 +172,10 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 		t.Fatalf("session file: %v, mode %v; want 0600", err, st.Mode())
 	}
 
+	loginSession, err := os.ReadFile(filepath.Join(cfgDir, daemon.SessionFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	daemonArgs := []string{"daemon", "--api", fmt.Sprintf("127.0.0.1:%d", apiPort), "--origin-ca", filepath.Join(data, "tls", "origin-ca.pem"), "--speed", "4"}
 	d1, d1Out, d1Err := start(uenv, daemonArgs...)
 	lines := waitForLine(t, d1Out, "try: chorus ctl", time.Minute)
@@ -247,6 +253,9 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	if cached < 10 {
 		t.Fatalf("the cache dir holds %d files after playing 12 s; want the chunks", cached)
 	}
+	if now, _ := os.ReadFile(filepath.Join(cfgDir, daemon.SessionFile)); bytes.Equal(now, loginSession) {
+		t.Error("the session file after the daemon ran is the one login wrote: renewals were not kept")
+	}
 	identity, err := os.ReadFile(filepath.Join(cfgDir, "node", "identity.key"))
 	if err != nil {
 		t.Fatalf("node identity: %v", err)
@@ -312,7 +321,7 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	if out := ctl("status"); !strings.Contains(out, "connecting") {
 		t.Errorf("ctl status while waiting for the tracker:\n%s", out)
 	}
-	tr2 := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort))
+	tr2 := exec.Command(bin, "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", trackerPort), "--origin", fmt.Sprintf("https://127.0.0.1:%d", originPort), "--access-ttl", "35s")
 	tr2.Env = opEnv
 	tr2Err, _ := tr2.StderrPipe()
 	if err := tr2.Start(); err != nil {

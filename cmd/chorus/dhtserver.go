@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -103,54 +99,6 @@ func (d *dhtServer) Close() error {
 	}
 	d.lock.Release()
 	return err
-}
-
-// withBootstrapFirst answers GET /v1/network from api with first's entries
-// put at the head of the bootstrap list, so that every node joins through
-// the always-on servers. Everything else goes to api untouched.
-func withBootstrapFirst(api http.Handler, first func() []string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != protocol.PathNetwork {
-			api.ServeHTTP(w, r)
-			return
-		}
-		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-		api.ServeHTTP(rec, r)
-		var info protocol.NetworkInfo
-		if rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &info) != nil {
-			rec.copyTo(w)
-			return
-		}
-		info.Bootstrap = append(first(), info.Bootstrap...)
-		b, err := json.Marshal(info)
-		if err != nil {
-			rec.copyTo(w)
-			return
-		}
-		rec.body.Reset()
-		rec.body.Write(append(b, '\n'))
-		rec.header.Set("Content-Length", strconv.Itoa(rec.body.Len()))
-		rec.copyTo(w)
-	})
-}
-
-// bufferedResponse holds a handler's whole response.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header         { return b.header }
-func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
-func (b *bufferedResponse) WriteHeader(code int)        { b.status = code }
-
-func (b *bufferedResponse) copyTo(w http.ResponseWriter) {
-	for k, v := range b.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(b.status)
-	w.Write(b.body.Bytes())
 }
 
 // dhtRecordLifetime is the DHT server's default record lifetime; see

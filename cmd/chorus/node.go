@@ -74,15 +74,13 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer release()
-	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
+	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, func() (string, error) {
+		return readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
+	})
 	if err != nil {
 		return err
 	}
-	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, password)
-	if err != nil {
-		return err
-	}
-	defer tr.Logout(context.WithoutCancel(ctx))
+	defer tr.Close()
 	so, err := sf.options(*dataDir, env, true)
 	if err != nil {
 		return err
@@ -100,16 +98,39 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 // loginTracker logs in with keys pinned in dataDir.
-func loginTracker(ctx context.Context, url, dataDir, user, password string) (*client.Tracker, error) {
+func loginTracker(ctx context.Context, url, dataDir, user string, password func() (string, error)) (*client.Tracker, error) {
 	pins, err := client.OpenPins(filepath.Join(dataDir, "tracker-keys.json"))
 	if err != nil {
 		return nil, err
 	}
-	tr, err := client.NewTracker(client.TrackerOptions{URL: url, Pins: pins})
+	tr, err := client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: filepath.Join(dataDir, "session.json")})
 	if err != nil {
 		return nil, err
 	}
-	if err := tr.Login(ctx, user, password); err != nil {
+	resumed, err := tr.Resume()
+	if err != nil {
+		return nil, err
+	}
+	if resumed && tr.Account() == user {
+		// The network list is the first request every command makes (and
+		// is kept): it renews the saved session if its access token
+		// expired, and tells whether the tracker still honours it.
+		_, err := tr.Network(ctx)
+		switch {
+		case err == nil:
+			return tr, nil
+		case errors.Is(err, client.ErrTrackerUnreachable):
+			return nil, loginError(url, user, err)
+		case !errors.Is(err, client.ErrUnauthorized) && !errors.Is(err, client.ErrNotLoggedIn):
+			return nil, err
+		}
+		// Revoked or expired at the tracker: log in again.
+	}
+	pw, err := password()
+	if err != nil {
+		return nil, err
+	}
+	if err := tr.Login(ctx, user, pw); err != nil {
 		return nil, loginError(url, user, err)
 	}
 	return tr, nil

@@ -82,10 +82,6 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		defer release()
 	}
-	password, err := readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
-	if err != nil {
-		return err
-	}
 	originHTTP, err := originClient(*originCA, *proto)
 	if err != nil {
 		return err
@@ -95,11 +91,13 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	interrupted := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, password)
+	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, func() (string, error) {
+		return readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
+	})
 	if err != nil {
 		return err
 	}
-	defer tr.Logout(context.WithoutCancel(ctx))
+	defer tr.Close()
 	netinfo, err := tr.Network(ctx)
 	if err != nil {
 		return err

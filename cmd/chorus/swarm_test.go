@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/chorus-music/chorus/client"
@@ -24,7 +25,12 @@ func TestSwarmAsPeopleRunIt(t *testing.T) {
 			first := a()
 			b()
 			first.stop()
-			a()
+			again := a()
+			// The node comes back on the port it had, so the records and
+			// bootstrap entries naming it stay valid.
+			if was, is := listenAddrs(first.waitFor("node sharing")), listenAddrs(again.waitFor("node sharing")); was == "" || was != is {
+				s.t.Errorf("A's node listens on %s after its restart; want %s as before", is, was)
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,4 +64,11 @@ func TestSwarmAsPeopleRunIt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listenAddrs returns the addrs=[...] field of a node's log line.
+func listenAddrs(line string) string {
+	_, rest, _ := strings.Cut(line, "addrs=[")
+	addrs, _, _ := strings.Cut(rest, "]")
+	return addrs
 }

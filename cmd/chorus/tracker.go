@@ -86,7 +86,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		defer d.Close()
-		api = withBootstrapFirst(srv, d.bootstrapAddrs)
+		srv.SetDHTServers(d.bootstrapAddrs())
 	}
 
 	ln, err := net.Listen("tcp", *listen)

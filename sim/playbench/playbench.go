@@ -9,9 +9,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
@@ -30,8 +36,14 @@ type Options struct {
 	Seconds   float64       // track length [8]
 	Speed     float64       // listeners' playback clock speed [1: real time]
 	Seed      uint64        // picks the play order [1]
-	Dir       string        // data; "" means a temporary directory
-	Logger    *slog.Logger
+	// Precise releases the shaped packets by polling the clock (see
+	// shaper.Options.Precise) instead of on Go timers.
+	Precise bool
+	Dir     string // data; "" means a temporary directory
+	// Profile, if set, receives a CPU profile of the measured plays (not
+	// of the swarm's start).
+	Profile io.Writer
+	Logger  *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -68,13 +80,68 @@ func (o *Options) defaults() error {
 type Play struct {
 	Listener string
 	Track    string
-	Stats    client.PlayStats
+	// At is when the play started, from the start of the measured plays.
+	At    time.Duration
+	Stats client.PlayStats
 }
 
 // Report holds every play.
 type Report struct {
 	Options Options
 	Plays   []Play
+	// Wall is the wall time of the measured plays; CPU the process's CPU
+	// time (user and system) spent meanwhile.
+	Wall, CPU time.Duration
+	// Counters sums the listeners' node metrics (and libp2p's) that tell
+	// load apart from its cause: requests served by status, connections
+	// opened and closed. They do not depend on how busy the machine is.
+	Counters map[string]float64
+}
+
+// counted are the metrics Report.Counters sums over listeners, with the
+// label whose values are kept apart ("" for none).
+var counted = []struct{ name, label string }{
+	{"chorus_node_requests_served_total", "status"},
+	{"chorus_node_fetches_total", "result"},
+	{"chorus_node_admission_total", "result"},
+	{"libp2p_swarm_connections_opened_total", ""},
+	{"libp2p_swarm_connections_closed_total", ""},
+}
+
+// gather adds the counted metrics of reg to into.
+func gather(reg *prometheus.Registry, into map[string]float64) {
+	if reg == nil {
+		return
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return
+	}
+	for _, mf := range mfs {
+		for _, c := range counted {
+			if mf.GetName() != c.name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				key := c.name
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == c.label {
+						key += "{" + lp.GetValue() + "}"
+					}
+				}
+				into[key] += m.GetCounter().GetValue()
+			}
+		}
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // StartQuantile returns the q-quantile (nearest rank) of start latency.
@@ -102,6 +169,25 @@ func (r *Report) StallRate() float64 {
 	return float64(n) / float64(max(len(r.Plays), 1))
 }
 
+// Warm returns the report of the plays after each listener's first one:
+// the swarm once warm, without the first round in which every listener
+// starts at once on a swarm of one seeder.
+func (r *Report) Warm() *Report {
+	w := &Report{Options: r.Options}
+	first := map[string]time.Duration{}
+	for _, p := range r.Plays {
+		if t, ok := first[p.Listener]; !ok || p.At < t {
+			first[p.Listener] = p.At
+		}
+	}
+	for _, p := range r.Plays {
+		if p.At > first[p.Listener] {
+			w.Plays = append(w.Plays, p)
+		}
+	}
+	return w
+}
+
 // Bytes adds up the plays' bytes by source kind.
 func (r *Report) Bytes() map[client.SourceKind]int64 {
 	out := map[client.SourceKind]int64{}
@@ -125,6 +211,50 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "plays with a stall: %.2f%%\n", 100*r.StallRate())
 	fmt.Fprintf(w, "bytes: %.1f%% from the origin, %.1f%% from peers, %.1f%% from caches\n",
 		100*float64(b[client.KindOrigin])/total, 100*float64(b[client.KindPeer])/total, 100*float64(b[client.KindCache])/total)
+	if wm := r.Warm(); len(wm.Plays) > 0 && len(wm.Plays) < len(r.Plays) {
+		wb := wm.Bytes()
+		wt := float64(max(wb[client.KindOrigin]+wb[client.KindPeer]+wb[client.KindCache], 1))
+		fmt.Fprintf(w, "once warm (%d plays after each listener's first): start p50 %.1f ms, p99 %.1f ms; plays with a stall %.2f%%; %.1f%% of bytes from the origin\n",
+			len(wm.Plays), ms(wm.StartQuantile(0.5)), ms(wm.StartQuantile(0.99)), 100*wm.StallRate(), 100*float64(wb[client.KindOrigin])/wt)
+	}
+	if len(r.Plays) > 0 && r.Wall > 0 {
+		fmt.Fprintf(w, "measured plays: wall %.1f s, CPU %.1f s (%.0f%% of one core), %.0f ms of CPU per play\n",
+			r.Wall.Seconds(), r.CPU.Seconds(), 100*r.CPU.Seconds()/r.Wall.Seconds(), ms(r.CPU)/float64(len(r.Plays)))
+	}
+	if len(r.Counters) > 0 {
+		keys := make([]string, 0, len(r.Counters))
+		for k := range r.Counters {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "swarm counters (all listeners, whole run):")
+		for _, k := range keys {
+			fmt.Fprintf(w, " %s=%.0f", strings.TrimPrefix(k, "chorus_node_"), r.Counters[k])
+		}
+		fmt.Fprintln(w)
+	}
+	origin := map[string]int{}
+	errs := 0
+	for _, p := range r.Plays {
+		for k, v := range p.Stats.OriginRequests {
+			origin[k] += v
+		}
+		errs += p.Stats.Errors
+	}
+	fmt.Fprintf(w, "origin requests by reason: %v; failed requests: %d\n", origin, errs)
+}
+
+// PrintPlays writes one line per play, slowest start first: when it
+// started, who played what, its start latency, stalls and where its bytes
+// and origin requests came from.
+func (r *Report) PrintPlays(w io.Writer) {
+	ps := slices.Clone(r.Plays)
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Stats.StartLatencyMS > ps[j].Stats.StartLatencyMS })
+	for _, p := range ps {
+		st := p.Stats
+		fmt.Fprintf(w, "at %7.3f s %-11s %.12s start %7.1f ms stalls %d (%.0f ms) bytes %v origin %v errors %d cancelled %d\n",
+			p.At.Seconds(), p.Listener, p.Track[len(p.Track)-12:], st.StartLatencyMS, st.Stalls, st.StallMS, st.BytesBySource, st.OriginRequests, st.Errors, st.Cancelled)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -150,7 +280,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		// The origin's answers carry the whole round trip; the client's
 		// requests go out unshaped.
 		WrapOriginUDP: func(pc net.PacketConn) (net.PacketConn, error) {
-			return shaper.Wrap(pc, shaper.Options{Delay: opts.RTT, Precise: true})
+			return shaper.Wrap(pc, shaper.Options{Delay: opts.RTT, Precise: opts.Precise})
 		},
 	})
 	if err != nil {
@@ -179,7 +309,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		l, err := c.NewListener(ctx, cluster.ListenerOptions{
 			Name: name, User: user, Password: password, Swarm: true,
 			Sched:     sched.Config{Speed: speed},
-			ListenUDP: shaper.ListenUDP(shaper.Options{Delay: opts.RTT / 2, Precise: true}),
+			ListenUDP: shaper.ListenUDP(shaper.Options{Delay: opts.RTT / 2, Precise: opts.Precise}),
 		})
 		if err != nil {
 			return nil, err
@@ -211,6 +341,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep := &Report{Options: opts}
+	if opts.Profile != nil {
+		if err := pprof.StartCPUProfile(opts.Profile); err != nil {
+			return nil, fmt.Errorf("playbench: profile: %w", err)
+		}
+	}
+	t0, cpu0 := time.Now(), cpuTime()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errc := make(chan error, len(ls))
@@ -233,21 +369,30 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 			for range opts.Plays {
 				id := ids[rng.IntN(len(ids))]
+				at := time.Since(t0)
 				st, err := playOnce(ctx, l, id)
 				if err != nil {
 					errc <- fmt.Errorf("playbench: %s: %w", l.Name, err)
 					return
 				}
 				mu.Lock()
-				rep.Plays = append(rep.Plays, Play{Listener: l.Name, Track: id, Stats: st})
+				rep.Plays = append(rep.Plays, Play{Listener: l.Name, Track: id, At: at, Stats: st})
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	rep.Wall, rep.CPU = time.Since(t0), cpuTime()-cpu0
+	if opts.Profile != nil {
+		pprof.StopCPUProfile()
+	}
 	close(errc)
 	if err := <-errc; err != nil {
 		return nil, err
+	}
+	rep.Counters = map[string]float64{}
+	for _, l := range append(ls, seeder) {
+		gather(l.Metrics, rep.Counters)
 	}
 	return rep, nil
 }

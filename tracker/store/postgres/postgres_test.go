@@ -55,6 +55,31 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SELECT provolatile FROM pg_proc WHERE proname = 'chorus_unaccent'`).Scan(&vol); err != nil || vol != "i" {
 		t.Fatalf("chorus_unaccent volatility = %q, %v; want i (immutable)", vol, err)
 	}
+	// The search query can use the GIN index (with sequential scans off,
+	// as the planner would choose on a large catalog).
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, `EXPLAIN SELECT t.id FROM tracks t WHERE t.search @@ `+tsQuery+` ORDER BY t.seq`, []string{"cafe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if rows.Err() != nil || !strings.Contains(plan.String(), "tracks_search") {
+		t.Fatalf("search plan does not use the index tracks_search (%v):\n%s", rows.Err(), plan.String())
+	}
 }
 
 func TestNewerSchemaRefused(t *testing.T) {

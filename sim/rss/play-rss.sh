@@ -4,7 +4,7 @@
 # (at --speed 64, so the 20 minutes take about 19 s), measured with
 # GNU time's "Maximum resident set size". Run from the repository root:
 #
-#	sh scripts/play-rss.sh [SHORT_SECONDS LONG_SECONDS]
+#	sh sim/rss/play-rss.sh [SHORT_SECONDS LONG_SECONDS]
 #
 # Needs /usr/bin/time (Debian package "time") and about 500 MB of disk in
 # $TMPDIR.
@@ -14,8 +14,8 @@ long=${2:-1200}
 work=$(mktemp -d)
 trap 'kill $tracker_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/chorus" ./cmd/chorus
-go run ./scripts/mkwav "$short" "$work/Rss - Short.wav"
-go run ./scripts/mkwav "$long" "$work/Rss - Long.wav"
+go run ./sim/rss/mkwav "$short" "$work/Rss - Short.wav"
+go run ./sim/rss/mkwav "$long" "$work/Rss - Long.wav"
 export CHORUS_DATA="$work/data"
 echo 'rss-passw0rd' | "$work/chorus" user add rss >/dev/null
 "$work/chorus" ingest --quiet "$work/Rss - Short.wav" "$work/Rss - Long.wav" >"$work/ids"

@@ -11,7 +11,7 @@ import (
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/mkwav SECONDS FILE")
+		fmt.Fprintln(os.Stderr, "usage: go run ./sim/rss/mkwav SECONDS FILE")
 		os.Exit(2)
 	}
 	secs, err := strconv.Atoi(os.Args[1])

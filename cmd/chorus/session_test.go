@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPlayKeepsSession: the first play logs in with the password; the
+// session is kept in the data directory (0600), so a second play, a new
+// process with nothing on stdin, renews it instead of asking again. A
+// saved session of another account is not used.
+func TestPlayKeepsSession(t *testing.T) {
+	src := testdata("flac.flac")
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := startTracker(t, src)
+	track := lt.ids["flac.flac"]
+	client := t.TempDir()
+
+	out1 := filepath.Join(t.TempDir(), "one.flac")
+	mustRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(client, out1, track)...)
+	fi, err := os.Stat(filepath.Join(client, "session.json"))
+	if err != nil {
+		t.Fatalf("no session kept after a play: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("session.json mode %v; want 0600", fi.Mode().Perm())
+	}
+
+	out2 := filepath.Join(t.TempDir(), "two.flac")
+	_, stderr, err := chorusRun(t, lt.bin, lt.data, "", lt.playArgs(client, out2, track)...)
+	if err != nil {
+		t.Fatalf("second play with no password on stdin: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "password") {
+		t.Errorf("second play asked for a password:\n%s", stderr)
+	}
+	if got, _ := os.ReadFile(out2); !bytes.Equal(got, want) {
+		t.Errorf("second play wrote %d bytes; want the source's %d", len(got), len(want))
+	}
+
+	// Another account: the saved session is not bob's, so a password is
+	// needed (none on stdin: a clear failure).
+	args := lt.playArgs(client, filepath.Join(t.TempDir(), "three.flac"), track)
+	for i, a := range args {
+		if a == "bob" {
+			args[i] = "carol"
+		}
+	}
+	if _, stderr, err := chorusRun(t, lt.bin, lt.data, "", args...); err == nil || !strings.Contains(stderr, "password") {
+		t.Errorf("play as another account with no password: err %v, stderr %q; want a failure about the password", err, stderr)
+	}
+}
