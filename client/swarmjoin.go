@@ -23,6 +23,8 @@ type SwarmOptions struct {
 	// Dir holds the node's identity and held-track list (Dir/node) and the
 	// chunk cache (Dir/cache). Required.
 	Dir string
+	// CacheDir, when set, holds the chunk cache instead of Dir/cache.
+	CacheDir string
 	// ListenAddrs are the node's QUIC multiaddrs; nil means loopback with
 	// a random port.
 	ListenAddrs []string
@@ -71,8 +73,12 @@ func JoinSwarm(ctx context.Context, tr *Tracker, o SwarmOptions) (*Membership, e
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	cacheDir := o.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(o.Dir, "cache")
+	}
 	c, err := cache.Open(cache.Options{
-		Dir:      filepath.Join(o.Dir, "cache"),
+		Dir:      cacheDir,
 		MaxBytes: o.CacheMaxBytes,
 		Clock:    o.Clock,
 		Logger:   o.Logger.With("component", "cache"),

@@ -26,6 +26,7 @@ import (
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/multiformats/go-multiaddr"
+	"go.uber.org/fx"
 	"golang.org/x/time/rate"
 
 	"github.com/chorus-music/chorus/internal/clock"
@@ -305,6 +306,10 @@ func newHost(priv crypto.PrivKey, o Options) (host.Host, error) {
 		libp2p.DisableRelay(),
 		// Every dial, the DHT's included, gives up on a dead peer soon.
 		libp2p.WithDialTimeout(dialTimeout),
+		// libp2p's dependency injection logs a failed start (a port in
+		// use) at ERROR with its own source paths before New returns the
+		// same error, which we wrap and report: keep it quiet.
+		libp2p.WithFxOption(fx.NopLogger),
 	}
 	if o.ListenUDP != nil {
 		fn := o.ListenUDP

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -11,11 +11,24 @@ import (
 	"github.com/chorus-music/chorus/sim/startbench"
 )
 
+// benchUsage lists the benchmarks, for `chorus bench` and `chorus bench -h`.
+const benchUsage = `usage: chorus bench BENCHMARK [flags]   ('chorus bench BENCHMARK -h' lists its flags)
+
+benchmarks:
+  start    how fast audio arrives (first 1 s, 16 s, the whole track) from peers, cold and warm, and in a fresh process, vs an HTTP/3 origin, over shaped links
+  plays    whole plays in a warm swarm of real nodes over shaped links: start p50/p90/p99, stalls, origin share
+  tracker  open-loop load on the tracker's track key, manifest, search and ticket routes (SQLite, or --store postgres://...), and logins/s
+`
+
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: chorus bench start|plays|tracker [flags]")
+		fmt.Fprint(env.stderr, benchUsage)
+		return flag.ErrHelp
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.stderr, benchUsage)
+		return nil
 	case "start":
 		return benchStart(ctx, env, args[1:])
 	case "plays":
@@ -23,7 +36,7 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	case "tracker":
 		return benchTracker(ctx, env, args[1:])
 	}
-	return fmt.Errorf("unknown benchmark %q: want start, plays or tracker", args[0])
+	return fmt.Errorf("unknown benchmark %q: want start, plays or tracker (chorus bench -h)", args[0])
 }
 
 // benchStart measures how fast audio arrives (first 1 s, first 16 s, the

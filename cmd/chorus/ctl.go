@@ -241,7 +241,9 @@ func (c ctlClient) do(method, path string, body any) ([]byte, error) {
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("daemon: %s (%d)", e.Error, resp.StatusCode)
+			// The daemon's messages start with their package's name
+			// already: say it once.
+			return nil, fmt.Errorf("daemon: %s (%d)", strings.TrimPrefix(e.Error, "daemon: "), resp.StatusCode)
 		}
 		return nil, fmt.Errorf("daemon answered %s", resp.Status)
 	}

@@ -30,3 +30,21 @@ func TestDaemonPrintsACtlLineThatReachesIt(t *testing.T) {
 		t.Fatalf("%s: %v\n%s\nwant this daemon's status (not logged in)", cmdline, err, out)
 	}
 }
+
+// TestCtlErrorSaysDaemonOnce: an error answer from the daemon is printed
+// with one "daemon:" prefix, not the daemon's own and ctl's.
+func TestCtlErrorSaysDaemonOnce(t *testing.T) {
+	lt := startTracker(t)
+	home := t.TempDir()
+	mustRunEnv(t, lt.bin, userEnv(home), testPassword+"\n", "login", "--tracker", lt.api, "--user", "bob")
+	d := exec.Command(lt.bin, "daemon", "--api", "127.0.0.1:0", "--origin-ca", lt.ca)
+	d.Env = userEnv(home)
+	startProcCmd(t, "daemon", d).waitFor("daemon connected")
+	_, out, err := runEnv(t, lt.bin, userEnv(home), "", "ctl", "play", "nosuchid")
+	if err == nil {
+		t.Fatalf("ctl play nosuchid succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "unknown track") || strings.Count(out, "daemon:") != 1 {
+		t.Errorf("ctl play nosuchid said %q; want unknown track, with one daemon: prefix", out)
+	}
+}

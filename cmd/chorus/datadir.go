@@ -21,12 +21,7 @@ const clientLockFile = "lock"
 // that chooses the directory.
 func lockClientDir(dir, command, flag string) (release func(), err error) {
 	l, err := flock.TryLock(filepath.Join(dir, clientLockFile), flock.Exclusive, command, time.Now())
-	var held *flock.HeldError
-	if errors.As(err, &held) {
-		who := "another process"
-		if h := held.Holder; h.PID > 0 {
-			who = fmt.Sprintf("process %d (%s, since %s)", h.PID, h.Command, h.Since.Local().Format(time.DateTime))
-		}
+	if who, held := lockHolder(err); held {
 		return nil, fmt.Errorf("data directory %s is in use by %s, which owns its node identity and cache: "+
 			"stop that process first, or give this command its own directory with %s", dir, who, flag)
 	}
@@ -34,4 +29,17 @@ func lockClientDir(dir, command, flag string) (release func(), err error) {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
 	return func() { l.Release() }, nil
+}
+
+// lockHolder reports whether err from flock.TryLock says another process
+// holds the lock, and names that process (PID, command, since when).
+func lockHolder(err error) (who string, held bool) {
+	var h *flock.HeldError
+	if !errors.As(err, &h) {
+		return "", false
+	}
+	if h.Holder.PID > 0 {
+		return fmt.Sprintf("process %d (%s, since %s)", h.Holder.PID, h.Holder.Command, h.Holder.Since.Local().Format(time.DateTime)), true
+	}
+	return "another process", true
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/chorus-music/chorus/internal/flock"
 	"github.com/chorus-music/chorus/node"
 	"github.com/chorus-music/chorus/node/dhtstore"
 	"github.com/chorus-music/chorus/protocol"
@@ -25,6 +26,7 @@ const dhtServerAccount = "chorus-dht-server"
 type dhtServer struct {
 	node    *node.Node
 	records *dhtstore.Store
+	lock    *flock.Lock // on dir/lock: one server per identity
 }
 
 // startDHTServer starts the tracker's DHT server on listen, with its
@@ -35,8 +37,19 @@ func startDHTServer(ctx context.Context, env *cmdEnv, srv *tracker.Server, dir, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("dht server: %w", err)
 	}
+	// One process owns the server's identity: a second tracker on the
+	// same data directory would run a second host with the same peer ID.
+	lock, err := flock.TryLock(filepath.Join(dir, "lock"), flock.Exclusive, "chorus tracker --dht-listen", time.Now())
+	if who, held := lockHolder(err); held {
+		return nil, fmt.Errorf("dht server: %s is in use by %s, which runs the DHT server of this data directory: "+
+			"stop it, or start this tracker without --dht-listen (one DHT server serves every tracker) or with its own --data", dir, who)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dht server: %w", err)
+	}
 	records, err := dhtstore.Open(filepath.Join(dir, "records.db"))
 	if err != nil {
+		lock.Release()
 		return nil, err
 	}
 	keys := srv.Keyring()
@@ -62,11 +75,12 @@ func startDHTServer(ctx context.Context, env *cmdEnv, srv *tracker.Server, dir, 
 	})
 	if err != nil {
 		records.Close()
+		lock.Release()
 		return nil, fmt.Errorf("dht server: %w", err)
 	}
 	env.log.Info("dht server serving", "peer", n.ID().String(), "addrs", fmt.Sprint(n.Addrs()),
 		"records", filepath.Join(dir, "records.db"), "record_lifetime", lifetime.String())
-	return &dhtServer{node: n, records: records}, nil
+	return &dhtServer{node: n, records: records, lock: lock}, nil
 }
 
 // bootstrapAddrs are the server's addresses as bootstrap list entries.
@@ -83,6 +97,7 @@ func (d *dhtServer) Close() error {
 	if cerr := d.records.Close(); err == nil {
 		err = cerr
 	}
+	d.lock.Release()
 	return err
 }
 

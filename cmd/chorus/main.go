@@ -37,7 +37,7 @@ func commands() map[string]command {
 		"ingest":  {"ingest audio FILES|DIRS into the tracker's catalog and chunk store", runIngest},
 		"gc":      {"remove chunks no track refers to (left by interrupted ingests)", runGC},
 		"keys":    {"manage the tracker's signing keys: keys rotate | keys list", runKeys},
-		"bench":   {"measure start latency: bench start (first 1 s, 16 s and the whole track from peers, cold and warm, and a fresh process, vs HTTP/3 and the link's floors, over shaped links)", runBench},
+		"bench":   {"measure over shaped links: bench start (start latency) | bench plays (whole plays in a swarm) | bench tracker (tracker load)", runBench},
 		"node":    {"run a listener's node: join the swarm and share the cache until Ctrl-C", runNode},
 		"play":    {"log in and play a track: play TRACK --out FILE, prints the play's stats as JSON", runPlay},
 		"migrate": {"copy the tracker's SQLite store into an empty PostgreSQL database and verify it: migrate --to postgres://...", runMigrate},

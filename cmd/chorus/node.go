@@ -41,6 +41,7 @@ func (f swarmFlags) options(dir string, env *cmdEnv, announce bool) (client.Swar
 	}
 	return client.SwarmOptions{
 		Dir:           dir,
+		CacheDir:      clientCacheDir(dir),
 		ListenAddrs:   strings.Split(*f.listen, ","),
 		CacheMaxBytes: *f.cacheBytes,
 		Upload:        node.UploadOptions{Slots: *f.slots, BytesPerSecond: *f.rate, Disabled: *f.noShare},
@@ -90,7 +91,7 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer m.Close()
 	env.log.Info("node sharing", "peer", m.Node.ID().String(), "addrs", fmt.Sprint(m.Node.Addrs()),
-		"cache", filepath.Join(*dataDir, "cache"), "cache_bytes", m.Cache.Size(), "held_tracks", len(m.Node.Held()))
+		"cache", clientCacheDir(*dataDir), "cache_bytes", m.Cache.Size(), "held_tracks", len(m.Node.Held()))
 	fmt.Fprintf(env.stdout, "node %s sharing %d tracks; Ctrl-C to stop\n", m.Node.ID(), len(m.Node.Held()))
 	<-ctx.Done()
 	return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/client/daemon"
 	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/origin"
@@ -24,6 +25,18 @@ func defaultClientDir() string {
 	return ".chorus"
 }
 
+// clientCacheDir is where play --swarm and node keep the chunk cache of
+// the client data directory dir: for the default directory (which is
+// chorus daemon's config directory) the daemon's cache directory, where
+// the daemon looks for it (it would move a cache found in its config
+// directory away, leaving the node an empty one); elsewhere dir/cache.
+func clientCacheDir(dir string) string {
+	if p, err := daemon.DefaultPaths(); err == nil && filepath.Clean(dir) == filepath.Clean(p.Config) {
+		return filepath.Join(p.Cache, "cache")
+	}
+	return filepath.Join(dir, "cache")
+}
+
 func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "play", "TRACK_ID")
 	trackerURL := fs.String("tracker", envOr("CHORUS_TRACKER", "http://127.0.0.1:7070"), "tracker base URL (env CHORUS_TRACKER)")
@@ -34,7 +47,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "end the play after this long in all")
 	giveUp := fs.Duration("give-up", 0, "end the play when it cannot progress for this long: no source answers (0: the client default, 15s)")
-	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache, share while playing")
+	swarm := fs.Bool("swarm", false, "join the swarm for this play: fetch from peers, cache in DATA/cache (for the default --data, in the daemon's cache directory), share while playing")
 	sf := addSwarmFlags(fs)
 	speed := fs.Float64("speed", 1, "playback clock speed: 1 writes the track in real time, as a player would; 8 eight times faster")
 	posArgs, err := parseFlags(fs, args)
