@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -240,6 +241,9 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 		return s.Track != nil && s.Track.ID == long && s.PositionMS >= 12000
 	})
 	before := getStatus(t, base, key)
+	if before.Node == nil || len(before.Node.Addrs) == 0 {
+		t.Fatalf("status names no node addresses: %+v", before.Node)
+	}
 	if err := d1.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +289,11 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(filepath.Join(cfgDir, "node", "identity.key")); !bytes.Equal(again, identity) {
 		t.Error("the node identity changed across the restart")
+	}
+	// The node listens where it did (its peer records and bootstrap
+	// entries stay good), though the configured port is 0 (any).
+	if got := getStatus(t, base, key).Node; got == nil || !slices.Equal(got.Addrs, before.Node.Addrs) {
+		t.Errorf("node addresses after the restart: %+v; want the ones before kill -9, %v", got, before.Node.Addrs)
 	}
 
 	// The tracker goes away: the cached play goes on, and the status says
@@ -340,6 +349,9 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	st = statusEvents(t, base, key, "connected once the tracker is back", time.Minute, func(s daemon.Status) bool {
 		return s.Connected && s.TrackerReachable && s.Track != nil && s.Track.ID == long
 	})
+	if st.Node == nil || !slices.Equal(st.Node.Addrs, before.Node.Addrs) {
+		t.Errorf("node addresses after a clean restart: %+v; want %v", st.Node, before.Node.Addrs)
+	}
 	if t.Failed() {
 		t.Logf("third daemon's log:\n%s", d3Err)
 	}
