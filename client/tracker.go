@@ -120,6 +120,16 @@ func (t *Tracker) Resume() (bool, error) {
 	return true, nil
 }
 
+// Adopt makes s the session and saves it (see SessionFile), for a caller
+// taking over a session it kept in a form of its own (an older file): the
+// first request renews it if its access token expired.
+func (t *Tracker) Adopt(s protocol.Session) error {
+	if s.RefreshToken == "" {
+		return fmt.Errorf("client: adopt a session: no refresh token")
+	}
+	return t.setSession(&s)
+}
+
 // setSession makes s the session and saves it (see SessionFile).
 func (t *Tracker) setSession(s *protocol.Session) error {
 	t.mu.Lock()

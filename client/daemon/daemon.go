@@ -51,6 +51,10 @@ type Options struct {
 	// whether it is reachable and to keep the session renewed; zero means
 	// 30 s.
 	ProbeEvery time.Duration
+	// GiveUpAfter ends a play that no source delivers to for this long;
+	// the status then says why (client.Options.GiveUpAfter). Zero means
+	// the client's default.
+	GiveUpAfter time.Duration
 	// ListenUDP, when set, opens the swarm node's UDP sockets (a link
 	// shaper, in benchmarks). Nil means ordinary sockets.
 	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
@@ -66,9 +70,7 @@ type Daemon struct {
 	cookie   string
 	registry *prometheus.Registry
 	metrics  *metrics
-	keeper   *sessionKeeper
 	tracker  *client.Tracker
-	pins     *client.PinStore
 	ownHTTP  bool // originHTTP was built here and is closed on exit
 	origHTTP *http.Client
 	srv      *http.Server
@@ -121,8 +123,8 @@ func New(opts Options) (*Daemon, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.RetryEvery < 0 || opts.ProbeEvery < 0 {
-		return nil, fmt.Errorf("%w: negative RetryEvery or ProbeEvery", ErrBadConfig)
+	if opts.RetryEvery < 0 || opts.ProbeEvery < 0 || opts.GiveUpAfter < 0 {
+		return nil, fmt.Errorf("%w: negative RetryEvery, ProbeEvery or GiveUpAfter", ErrBadConfig)
 	}
 	if opts.RetryEvery == 0 {
 		opts.RetryEvery = 5 * time.Second
@@ -175,18 +177,7 @@ func New(opts Options) (*Daemon, error) {
 		}
 		d.ownHTTP = true
 	}
-	if d.pins, err = client.OpenPins(opts.Paths.pinsFile()); err != nil {
-		return nil, err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	d.keeper = &sessionKeeper{base: tr, paths: opts.Paths, tracker: opts.Config.Tracker, reach: d.setReachable}
-	d.tracker, err = client.NewTracker(client.TrackerOptions{
-		URL:        opts.Config.Tracker,
-		HTTPClient: &http.Client{Timeout: 15 * time.Second, Transport: d.keeper},
-		Clock:      opts.Clock,
-		Pins:       d.pins,
-	})
-	if err != nil {
+	if d.tracker, err = newTracker(opts.Paths, opts.Config.Tracker, 15*time.Second, opts.Clock, d.setReachable); err != nil {
 		return nil, err
 	}
 	d.hosts = allowedHosts(opts.API.Addr())
@@ -360,11 +351,13 @@ func (d *Daemon) wait(ctx context.Context, dur time.Duration) bool {
 // RetryEvery until it succeeds; then it probes the tracker every
 // ProbeEvery (which also keeps the session renewed).
 func (d *Daemon) connectLoop(ctx context.Context) {
+	resume := true
 	for {
-		err := d.connect(ctx)
+		err := d.connect(ctx, resume)
 		if err == nil {
 			break
 		}
+		resume = errors.Is(err, ErrNotLoggedIn)
 		if ctx.Err() != nil {
 			return
 		}
@@ -393,30 +386,27 @@ func (d *Daemon) connectLoop(ctx context.Context) {
 }
 
 // connect does one attempt at resuming the session and joining the swarm.
-func (d *Daemon) connect(ctx context.Context) error {
-	s, err := loadSession(d.opts.Paths)
-	if err != nil {
-		return err
-	}
-	if s.Tracker != "" && s.Tracker != d.cfg.Tracker {
-		return fmt.Errorf("%w: the stored session is for tracker %s, not %s (run chorus login again)", ErrNotLoggedIn, s.Tracker, d.cfg.Tracker)
-	}
-	if d.tracker.Account() == "" {
-		d.keeper.arm(s.RefreshToken)
-		err := d.tracker.Login(ctx, s.Account, "")
-		d.keeper.arm("")
-		if errors.Is(err, client.ErrUnauthorized) {
-			return fmt.Errorf("%w: the stored session of %s has expired or was revoked (run chorus login again)", ErrNotLoggedIn, s.Account)
+//
+// With resume, it takes up the session in session.json first: at the
+// first attempt, and after one that found no usable session (a `chorus
+// login` since then is what counts). Otherwise the session in memory,
+// maybe renewed since, goes on.
+func (d *Daemon) connect(ctx context.Context, resume bool) error {
+	if resume {
+		if err := resumeSession(d.opts.Paths, d.tracker, d.cfg.Tracker); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("%w: resume session: %w", ErrTrackerUnreachable, err)
-		}
-		d.log.Info("session resumed", "account", s.Account)
 	}
+	account := d.tracker.Account()
+	// The first request renews the session if its access token expired.
 	netinfo, err := d.tracker.Network(ctx)
+	if errors.Is(err, client.ErrUnauthorized) {
+		return fmt.Errorf("%w: the stored session of %s has expired or was revoked (run chorus login again)", ErrNotLoggedIn, account)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: network info: %w", ErrTrackerUnreachable, err)
 	}
+	d.log.Info("session resumed", "account", account)
 	var origins []client.ChunkSource
 	for _, u := range netinfo.Origins {
 		src, err := client.NewOriginSource(u, d.origHTTP)
@@ -472,6 +462,8 @@ func (d *Daemon) connect(ctx context.Context) error {
 		Swarm:   n,
 		Cache:   ch,
 		Sched:   sched.Config{Speed: d.cfg.Speed},
+
+		GiveUpAfter: d.opts.GiveUpAfter,
 	})
 	if err != nil {
 		n.Close()

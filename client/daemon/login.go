@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/chorus-music/chorus/client"
@@ -27,16 +26,7 @@ func Login(ctx context.Context, p Paths, trackerURL, user, password string) erro
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	pins, err := client.OpenPins(p.pinsFile())
-	if err != nil {
-		return err
-	}
-	keeper := &sessionKeeper{base: http.DefaultTransport.(*http.Transport).Clone(), paths: p, tracker: trackerURL}
-	tr, err := client.NewTracker(client.TrackerOptions{
-		URL:        trackerURL,
-		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: keeper},
-		Pins:       pins,
-	})
+	tr, err := newTracker(p, trackerURL, 30*time.Second, nil, nil)
 	if err != nil {
 		return err
 	}

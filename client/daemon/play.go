@@ -36,7 +36,7 @@ type play struct {
 	startMS   *float64  // first start latency of this play
 	prevBytes map[client.SourceKind]int64
 	prevStall int
-	failed    bool // the client ended the play before its end
+	failed    error // why the client ended the play before its end, or nil
 }
 
 // positionLocked is the daemon's playback position at now.
@@ -51,27 +51,28 @@ func (p *play) position(now time.Time) int64 {
 	return min(max(pos, 0), p.m.ByteLength)
 }
 
-// refresh reads the scheduler's playhead.
-func (p *play) refresh(now time.Time) {
+// refresh reads the scheduler's playhead. It reports whether it found the
+// play ended by the client just now (p.failed says why).
+func (p *play) refresh(now time.Time) (failedNow bool) {
 	if p.pb == nil {
-		return
+		return false
 	}
 	pos, ok := p.pb.Position()
 	if !ok {
-		// A started play whose playhead is gone before the end was ended
-		// by the client (no source delivered for too long). Playback
-		// gives its error only to a reader, so say it in general words.
-		if p.started && p.schedPos < p.m.ByteLength-int64(p.m.ChunkSize) {
-			p.failed = true
+		// A play whose playhead is gone was ended by the client: Err
+		// says why (nil at its end, ErrClosed when replaced).
+		if err := p.pb.Err(); err != nil && !errors.Is(err, client.ErrClosed) && p.failed == nil {
+			p.failed = err
+			return true
 		}
-		return
+		return false
 	}
 	if !p.started {
 		// Started once the first audio was delivered too (the scheduler's
 		// playhead may start a moment before the Playback has the chunk).
 		ms := p.pb.Stats().StartLatencyMS
 		if ms <= 0 {
-			return
+			return false
 		}
 		p.started = true
 		p.anchorPos, p.anchorAt = pos, now
@@ -82,6 +83,15 @@ func (p *play) refresh(now time.Time) {
 		}
 	}
 	p.schedPos = pos
+	return false
+}
+
+// refreshLocked refreshes p and says so when the client ended its play.
+func (d *Daemon) refreshLocked(p *play, now time.Time) {
+	if p.refresh(now) {
+		d.log.Warn("the play stopped: no source delivered", "track", p.track.ID, "title", p.track.Title, "err", p.failed)
+		d.events.notify()
+	}
 }
 
 // reanchor moves the listener's clock to off at now.
@@ -214,7 +224,7 @@ func (d *Daemon) replacePlayback(ctx context.Context, p *play, off int64) (*clie
 		p.prevStall += st.Stalls
 	}
 	p.pb = pb
-	p.started, p.failed = false, false
+	p.started, p.failed = false, nil
 	p.reanchor(off, d.clock.Now())
 	p.schedPos = off
 	if p.paused {
@@ -240,7 +250,7 @@ func (d *Daemon) Pause() error {
 		return nil
 	}
 	now := d.clock.Now()
-	p.refresh(now)
+	d.refreshLocked(p, now)
 	p.reanchor(p.position(now), now)
 	p.paused = true
 	if p.pb != nil {
@@ -317,7 +327,7 @@ func (d *Daemon) Heard(id string, posMS int64, paused bool) error {
 	}
 	now := d.clock.Now()
 	off := msToBytes(p.m, posMS)
-	p.refresh(now)
+	d.refreshLocked(p, now)
 	p.reanchor(off, now)
 	if p.pb != nil {
 		if err := p.pb.Heard(min(off, p.m.ByteLength)); err != nil {
@@ -531,7 +541,7 @@ func (d *Daemon) tickLoop(ctx context.Context) {
 		p := d.cur
 		var ended bool
 		if p != nil {
-			p.refresh(now)
+			d.refreshLocked(p, now)
 			ended = p.started && !p.paused && p.position(now) >= p.m.ByteLength
 			if !p.paused && now.Sub(d.savedAt) >= saveEvery {
 				_ = d.saveStateLocked()

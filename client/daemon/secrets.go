@@ -1,24 +1,16 @@
 package daemon
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/chorus-music/chorus/protocol"
 )
 
 // randomToken returns n random bytes, base64url.
@@ -71,100 +63,4 @@ func cookieValue(apiKey string) string {
 	m := hmac.New(sha256.New, []byte(apiKey))
 	m.Write([]byte("chorus browser session v1"))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// storedSession is session.json: what a restart needs to resume the
-// tracker session without the password.
-type storedSession struct {
-	Tracker          string    `json:"tracker"`
-	Account          string    `json:"account"`
-	RefreshToken     string    `json:"refresh_token"`
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
-}
-
-func loadSession(p Paths) (*storedSession, error) {
-	data, err := os.ReadFile(p.sessionFile())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotLoggedIn
-	}
-	if err != nil {
-		return nil, fmt.Errorf("daemon: read session: %w", err)
-	}
-	var s storedSession
-	if err := json.Unmarshal(data, &s); err != nil || s.RefreshToken == "" {
-		return nil, fmt.Errorf("%w: %s is damaged (run chorus login again)", ErrNotLoggedIn, p.sessionFile())
-	}
-	return &s, nil
-}
-
-// sessionKeeper is the tracker client's HTTP transport. It saves every
-// session the tracker hands out (login and each renewal rotate the refresh
-// token) to session.json with 0600 permissions before the client sees it,
-// so a crash never loses the current refresh token; and it lets the daemon
-// resume a stored session through client.Tracker's public Login: while a
-// resume is armed, the one POST /v1/login is sent as POST /v1/renew with
-// the stored refresh token, and the renewed session is what Login
-// installs. It also tells the daemon whether the tracker answers.
-//
-// client.Tracker has no way to import or export a session; a
-// Tracker.Resume(session) and a session callback there would replace this.
-type sessionKeeper struct {
-	base    http.RoundTripper
-	paths   Paths
-	tracker string
-	reach   func(ok bool)
-
-	mu     sync.Mutex // guards resume and the session file
-	resume string     // refresh token for the next login, or ""
-}
-
-func (k *sessionKeeper) arm(refresh string) {
-	k.mu.Lock()
-	k.resume = refresh
-	k.mu.Unlock()
-}
-
-// RoundTrip implements http.RoundTripper.
-func (k *sessionKeeper) RoundTrip(req *http.Request) (*http.Response, error) {
-	path := req.URL.Path
-	if req.Method == http.MethodPost && path == protocol.PathLogin {
-		k.mu.Lock()
-		refresh := k.resume
-		k.resume = ""
-		k.mu.Unlock()
-		if refresh != "" {
-			body, _ := json.Marshal(protocol.RenewRequest{RefreshToken: refresh})
-			r2 := req.Clone(req.Context())
-			r2.URL.Path = protocol.PathRenew
-			r2.Body = io.NopCloser(bytes.NewReader(body))
-			r2.ContentLength = int64(len(body))
-			r2.GetBody = nil
-			req, path = r2, protocol.PathRenew
-		}
-	}
-	resp, err := k.base.RoundTrip(req)
-	if k.reach != nil {
-		k.reach(err == nil && resp.StatusCode < 500)
-	}
-	if err != nil || resp.StatusCode != http.StatusOK || req.Method != http.MethodPost ||
-		(path != protocol.PathLogin && path != protocol.PathRenew) {
-		return resp, err
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("daemon: read session: %w", err)
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	var s protocol.Session
-	if err := json.Unmarshal(data, &s); err != nil || s.RefreshToken == "" {
-		return resp, nil // the client reports the bad answer
-	}
-	st, _ := json.MarshalIndent(storedSession{Tracker: k.tracker, Account: s.Account, RefreshToken: s.RefreshToken, RefreshExpiresAt: s.RefreshExpiresAt}, "", "  ")
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := writeFileAtomic(k.paths.sessionFile(), st, 0o600); err != nil {
-		return nil, fmt.Errorf("daemon: keep session: %w", err)
-	}
-	return resp, nil
 }

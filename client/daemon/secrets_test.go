@@ -4,22 +4,31 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestDamagedFiles: every file the daemon reads at start either works or
 // gives an error that says what to do.
 func TestDamagedFiles(t *testing.T) {
 	p := Paths{Config: t.TempDir(), Cache: t.TempDir()}
-	if _, err := loadSession(p); !errors.Is(err, ErrNotLoggedIn) {
-		t.Errorf("loadSession without a file = %v; want ErrNotLoggedIn", err)
+	tr, err := newTracker(p, "http://127.0.0.1:1", time.Second, nil, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, body := range []string{"{", `{"account":"a"}`, ""} {
+	if err := resumeSession(p, tr, "http://127.0.0.1:1"); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("resume without a file = %v; want ErrNotLoggedIn", err)
+	}
+	for _, body := range []string{"{", `{"account":"a"}`, "", `{"tracker":"http://elsewhere:1","session":{"refresh_token":"r","refresh_expires_at":"2999-01-01T00:00:00Z"}}`} {
 		if err := os.WriteFile(p.sessionFile(), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := loadSession(p); !errors.Is(err, ErrNotLoggedIn) {
-			t.Errorf("loadSession of %q = %v; want ErrNotLoggedIn (log in again)", body, err)
+		if err := resumeSession(p, tr, "http://127.0.0.1:1"); !errors.Is(err, ErrNotLoggedIn) || !strings.Contains(err.Error(), "chorus login") {
+			t.Errorf("resume of %q = %v; want ErrNotLoggedIn saying to log in again", body, err)
+		}
+		if again, _ := os.ReadFile(p.sessionFile()); string(again) != body {
+			t.Errorf("resume of %q wrote over the file: %q", body, again)
 		}
 	}
 

@@ -120,7 +120,7 @@ func (d *Daemon) Status() Status {
 	}
 	var originBytes int64
 	if p := d.cur; p != nil {
-		p.refresh(now)
+		d.refreshLocked(p, now)
 		t := p.track
 		s.Track = &t
 		pos := p.position(now)
@@ -142,10 +142,10 @@ func (d *Daemon) Status() Status {
 		}
 		originBytes = s.Play.Bytes[client.KindOrigin.String()]
 		switch {
-		case p.failed:
+		case p.failed != nil:
 			s.State = "stalled"
 			if s.Error == "" {
-				s.Error = fmt.Sprintf("the play of %s stopped: no source delivered its chunks for too long (see the daemon's log); play it again or seek", p.track.Title)
+				s.Error = fmt.Sprintf("the play of %s stopped: %v; play it again or seek once a source is back", p.track.Title, p.failed)
 			}
 		case p.paused:
 			s.State = "paused"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,11 +225,25 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 		t.Errorf("ctl queue rm 5: %v %s; want an out-of-range error", err, msg)
 	}
 
-	// Mid-play: kill -9.
-	statusEvents(t, base, key, "12 s into the long song", time.Minute, func(s daemon.Status) bool {
+	// Mid-play, once the session was renewed (the login's access token
+	// is due 5 s after the login; a search a status event asks for it):
+	// kill -9.
+	sessionFile := filepath.Join(cfgDir, daemon.SessionFile)
+	statusEvents(t, base, key, "12 s into the long song, with the session renewed", time.Minute, func(s daemon.Status) bool {
+		if now, _ := os.ReadFile(sessionFile); bytes.Equal(now, loginSession) {
+			req, _ := http.NewRequest("GET", base+"/api/search?q=Song", nil)
+			req.Header.Set("X-API-Key", key)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			return false
+		}
 		return s.Track != nil && s.Track.ID == long && s.PositionMS >= 12000
 	})
 	before := getStatus(t, base, key)
+	if before.Node == nil || len(before.Node.Addrs) == 0 {
+		t.Fatalf("status names no node addresses: %+v", before.Node)
+	}
 	if err := d1.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -253,9 +268,6 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	if cached < 10 {
 		t.Fatalf("the cache dir holds %d files after playing 12 s; want the chunks", cached)
 	}
-	if now, _ := os.ReadFile(filepath.Join(cfgDir, daemon.SessionFile)); bytes.Equal(now, loginSession) {
-		t.Error("the session file after the daemon ran is the one login wrote: renewals were not kept")
-	}
 	identity, err := os.ReadFile(filepath.Join(cfgDir, "node", "identity.key"))
 	if err != nil {
 		t.Fatalf("node identity: %v", err)
@@ -277,6 +289,11 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(filepath.Join(cfgDir, "node", "identity.key")); !bytes.Equal(again, identity) {
 		t.Error("the node identity changed across the restart")
+	}
+	// The node listens where it did (its peer records and bootstrap
+	// entries stay good), though the configured port is 0 (any).
+	if got := getStatus(t, base, key).Node; got == nil || !slices.Equal(got.Addrs, before.Node.Addrs) {
+		t.Errorf("node addresses after the restart: %+v; want the ones before kill -9, %v", got, before.Node.Addrs)
 	}
 
 	// The tracker goes away: the cached play goes on, and the status says
@@ -332,6 +349,9 @@ func TestDaemonCtlAndCrash(t *testing.T) {
 	st = statusEvents(t, base, key, "connected once the tracker is back", time.Minute, func(s daemon.Status) bool {
 		return s.Connected && s.TrackerReachable && s.Track != nil && s.Track.ID == long
 	})
+	if st.Node == nil || !slices.Equal(st.Node.Addrs, before.Node.Addrs) {
+		t.Errorf("node addresses after a clean restart: %+v; want %v", st.Node, before.Node.Addrs)
+	}
 	if t.Failed() {
 		t.Logf("third daemon's log:\n%s", d3Err)
 	}
