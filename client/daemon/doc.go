@@ -7,9 +7,10 @@
 //
 // Files, where the OS expects them (see Paths):
 //   - the config directory (os.UserConfigDir()/chorus): config.json, the
-//     API key (api-key, 0600), the tracker session (session.json, 0600: the
-//     refresh token), the pinned tracker keys (tracker-keys.json), the node
-//     identity and held-track list (node/), the play state
+//     API key (api-key, 0600), the tracker session (session.json, 0600,
+//     kept by client.Tracker: its tokens, the refresh token rotated at each
+//     renewal), the pinned tracker keys (tracker-keys.json), the node
+//     identity, listen addresses and held-track list (node/), the play state
 //     (state.json: current track, position, queue) and the running API's
 //     address (api-address, for `chorus ctl`).
 //   - the cache directory (os.UserCacheDir()/chorus): the chunk cache
