@@ -562,11 +562,18 @@ func (p *player) request(a sched.Request) {
 	if st, ok := src.(starter); ok {
 		fetch = st.start(ctx, ch.CID, a.Deadline) // queued now, in the step's order
 	}
+	pb := ts.pb // the playback to deliver to; nil for a prefetch
 	p.run.spawn(func() {
 		data, err := fetch()
 		var plain []byte
 		if err == nil {
 			plain, err = catalog.DecryptChunk(ts.m, ts.key, a.Chunk, data)
+		}
+		if err == nil && pb != nil && ctx.Err() == nil {
+			// Verified and decrypted: the reader may have it at once,
+			// without waiting for the loop, which is busiest at a start
+			// (answered's own put then finds it there).
+			pb.put(a.Chunk, plain)
 		}
 		cancelled := ctx.Err() != nil && p.ctx.Err() == nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
