@@ -47,6 +47,19 @@ func TestDataDirOneOwner(t *testing.T) {
 		}
 	}
 
+	// A plain play beside the node works, and leaves the node's session
+	// alone: it logs in on its own (the node owns the refresh token).
+	session := filepath.Join(dir, "session.json")
+	before, err := os.ReadFile(session)
+	if err != nil {
+		t.Fatalf("the node keeps no session: %v", err)
+	}
+	plain := filepath.Join(t.TempDir(), "plain.flac")
+	mustRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(dir, plain, track)...)
+	if after, _ := os.ReadFile(session); string(after) != string(before) {
+		t.Error("a plain play beside the node rewrote the node's session file")
+	}
+
 	// SIGKILL leaves no stale lock: the kernel drops it with the process.
 	nd.kill()
 	out := filepath.Join(t.TempDir(), "after.flac")

@@ -74,7 +74,7 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer release()
-	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, func() (string, error) {
+	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, true, func() (string, error) {
 		return readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	})
 	if err != nil {
@@ -98,12 +98,16 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 // loginTracker logs in with keys pinned in dataDir.
-func loginTracker(ctx context.Context, url, dataDir, user string, password func() (string, error)) (*client.Tracker, error) {
+func loginTracker(ctx context.Context, url, dataDir, user string, keepSession bool, password func() (string, error)) (*client.Tracker, error) {
 	pins, err := client.OpenPins(filepath.Join(dataDir, "tracker-keys.json"))
 	if err != nil {
 		return nil, err
 	}
-	tr, err := client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: filepath.Join(dataDir, "session.json")})
+	var sessionFile string
+	if keepSession {
+		sessionFile = filepath.Join(dataDir, "session.json")
+	}
+	tr, err := client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: sessionFile})
 	if err != nil {
 		return nil, err
 	}

@@ -75,11 +75,20 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer outFile.Abort()
+	// The session in DATA/session.json is kept only by the directory's
+	// owner: a plain play beside a running node or daemon (which own it and
+	// rotate its refresh token) logs in on its own instead.
+	keepSession := true
 	if *swarm {
 		release, err := lockClientDir(*dataDir, "chorus play --swarm", "--data")
 		if err != nil {
 			return err
 		}
+		defer release()
+	} else if release, err := lockClientDir(*dataDir, "chorus play", "--data"); err != nil {
+		keepSession = false
+		env.log.Info("not keeping the tracker session", "reason", err)
+	} else {
 		defer release()
 	}
 	originHTTP, err := originClient(*originCA, *proto)
@@ -91,7 +100,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	interrupted := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, func() (string, error) {
+	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, keepSession, func() (string, error) {
 		return readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
 	})
 	if err != nil {
