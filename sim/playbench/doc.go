@@ -3,7 +3,11 @@
 // trip: start latency percentiles (Play() to the first decrypted byte, with
 // manifest and key already fetched), plays with a stall, and the share of
 // bytes from the origin — the figures of the project's bar. It is what
-// `chorus bench plays` runs.
+// `chorus bench plays` runs. Beside them it reports the swarm once warm
+// (each listener's plays after its first), the CPU time per play, and
+// counters summed over the nodes that do not depend on the machine's load
+// (requests answered Busy or DontHave, fetches by result, connections
+// closed), to tell a loaded machine from a fault of the swarm.
 //
 // It drives the real client, node, origin and tracker through
 // sim/cluster; nothing imports it but cmd.
