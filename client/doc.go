@@ -13,6 +13,7 @@
 // swarm node is attached, peers. The scheduler in client/sched decides which
 // source serves which chunk; this package runs it on real time and sockets.
 //
-// client may import catalog, protocol, node and origin; nothing imports
-// client except cmd.
+// client may import catalog, protocol, node and origin. What builds on it:
+// client/daemon (the listener's daemon), sim/cluster, sim/startbench and
+// sim/playbench (simulations and benchmarks), and cmd/chorus.
 package client
