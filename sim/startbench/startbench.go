@@ -492,28 +492,11 @@ func (b *bench) play(ctx context.Context, sw client.Swarm) (Sample, error) {
 // originRun fetches every chunk of the track over HTTP/3 on a new
 // connection (cold), then again on the same connection (warm).
 func (b *bench) originRun(ctx context.Context) (cold, warm Sample, err error) {
-	cu, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	hc, closeClient, err := b.shapedH3Client()
 	if err != nil {
 		return cold, warm, err
 	}
-	cpc, err := shaper.Wrap(cu, b.shape)
-	if err != nil {
-		cu.Close()
-		return cold, warm, err
-	}
-	qt := &quic.Transport{Conn: cpc}
-	tr := &http3.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: b.c.OriginCA, NextProtos: []string{http3.NextProtoH3}},
-		Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
-			ua, err := net.ResolveUDPAddr("udp", addr)
-			if err != nil {
-				return nil, err
-			}
-			return qt.DialEarly(ctx, ua, tc, qc)
-		},
-	}
-	defer func() { tr.Close(); qt.Close(); cpc.Close() }()
-	hc := &http.Client{Transport: tr}
+	defer closeClient()
 	if cold, err = b.fetchAll(ctx, hc); err != nil {
 		return cold, warm, fmt.Errorf("cold: %w", err)
 	}
