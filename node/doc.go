@@ -64,7 +64,11 @@
 // to the machine, since many nodes may share a process): Conns.MaxConns
 // connections (default 512), 8 per peer, 256 streams per peer. The
 // connection manager trims unprotected connections from Conns.HighWater
-// (60) to Conns.LowWater (50); Connect protects warm peers. Upload is
+// (60) to Conns.LowWater (50), sparing connections younger than
+// Conns.GracePeriod (a minute); Connect protects warm peers, and a peer with
+// chunk work in flight (a request we await from it, or a stream we serve it
+// holding an upload slot) is protected until that work ends, so trims take
+// idle DHT connections, never a chunk stream (issue 11). Upload is
 // limited by Upload.Slots peers served at once (4) and Upload.BytesPerSecond.
 //
 // # What the DHT reveals

@@ -345,6 +345,7 @@ func (s *session) sendBatch(batch []*PendingFetch) error {
 		s.nextID++
 		id := s.nextID
 		s.pending[id] = ch
+		s.n.holdPeer(s.p)
 		s.mu.Unlock()
 		f.s, f.id, f.ch = s, id, ch
 		var m protocol.Message = &protocol.Request{ID: id, CID: f.c.Bytes()}
@@ -384,7 +385,10 @@ func (s *session) await(ctx context.Context, id uint64, ch chan *protocol.Respon
 // withdraw forgets request id and sends Cancel for it.
 func (s *session) withdraw(id uint64) {
 	s.mu.Lock()
-	delete(s.pending, id)
+	if _, ok := s.pending[id]; ok {
+		delete(s.pending, id)
+		s.n.releasePeer(s.p, 1)
+	}
 	s.mu.Unlock()
 	if err := s.send(&protocol.Cancel{ID: id}); err != nil {
 		s.fail(s.readError(fmt.Errorf("send cancel: %w", err)))
@@ -441,7 +445,10 @@ func (s *session) readLoop() {
 		}
 		s.mu.Lock()
 		ch := s.pending[resp.ID]
-		delete(s.pending, resp.ID)
+		if ch != nil {
+			delete(s.pending, resp.ID)
+			n.releasePeer(s.p, 1)
+		}
 		s.mu.Unlock()
 		if ch != nil {
 			ch <- resp
@@ -468,6 +475,7 @@ func (s *session) fail(err error) {
 		return
 	}
 	s.err = err
+	s.n.releasePeer(s.p, len(s.pending))
 	s.pending = nil
 	close(s.done)
 	s.mu.Unlock()

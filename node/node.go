@@ -36,6 +36,10 @@ import (
 // warmTag is the connection manager protection tag for warm peers.
 const warmTag = "chorus-warm"
 
+// chunkTag is the connection manager protection tag for peers with chunk
+// work in flight (see holdPeer).
+const chunkTag = "chorus-chunk"
+
 // Node is one swarm member: a libp2p QUIC host that admits only ticketed
 // peers, serves and fetches chunks, and announces held tracks in the private
 // DHT. Its methods are safe for concurrent use.
@@ -67,6 +71,9 @@ type Node struct {
 	sessions map[peer.ID]*session
 	opening  map[peer.ID]chan struct{} // closed when an open attempt ends
 	outboxes map[peer.ID]*outbox       // requests not yet written (StartFetch)
+
+	cmu   sync.Mutex      // guards chunk
+	chunk map[peer.ID]int // chunk requests in flight per peer, fetching or serving (see holdPeer)
 
 	// slotRefused is when (UnixNano on the node's clock) a request was
 	// last answered Busy for want of a free upload slot (see slotTurn).
@@ -149,6 +156,7 @@ func newNode(ctx context.Context, opts Options, hk hooks) (*Node, error) {
 		sessions:     make(map[peer.ID]*session),
 		opening:      make(map[peer.ID]chan struct{}),
 		outboxes:     make(map[peer.ID]*outbox),
+		chunk:        make(map[peer.ID]int),
 		held:         make(map[cid.Cid]struct{}),
 		rtSignal:     make(chan struct{}),
 		ann:          newAnnouncer(),
@@ -291,7 +299,7 @@ func newHost(priv crypto.PrivKey, o Options) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
-	cm, err := connmgr.NewConnManager(o.Conns.LowWater, o.Conns.HighWater)
+	cm, err := connmgr.NewConnManager(o.Conns.LowWater, o.Conns.HighWater, connmgr.WithGracePeriod(o.Conns.GracePeriod))
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -421,6 +429,36 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 		return fmt.Errorf("node: connect %s: %w", ai.ID, err)
 	}
 	return nil
+}
+
+// holdPeer protects p from the connection manager's trims while chunk work
+// with it is in flight: each call counts one hold (a request we sent and
+// await, or a stream we serve that holds an upload slot), and the protection
+// ends with the last releasePeer. It uses its own tag, so warm protection
+// (Connect) is untouched.
+func (n *Node) holdPeer(p peer.ID) {
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	n.chunk[p]++
+	if n.chunk[p] == 1 {
+		n.host.ConnManager().Protect(p, chunkTag)
+	}
+}
+
+// releasePeer drops k holds holdPeer counted for p.
+func (n *Node) releasePeer(p peer.ID, k int) {
+	if k <= 0 {
+		return
+	}
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	left := n.chunk[p] - k
+	if left > 0 {
+		n.chunk[p] = left
+		return
+	}
+	delete(n.chunk, p)
+	n.host.ConnManager().Unprotect(p, chunkTag)
 }
 
 // Disconnect drops the warm protection of p and closes its connections.

@@ -149,6 +149,9 @@ type ConnOptions struct {
 	// HighWater it trims unprotected connections down to LowWater. Zero
 	// means 50 and 60 (Spotify kept 50-60 neighbours).
 	LowWater, HighWater int
+	// GracePeriod is how long a new connection is spared from trims. Zero
+	// means a minute (the connection manager's default).
+	GracePeriod time.Duration
 	// MaxConns is the resource manager's hard system limit on connections
 	// (inbound and outbound each get the same limit). Zero means 512.
 	MaxConns int
@@ -165,6 +168,7 @@ const (
 	DefaultReprovideInterval = 12 * time.Hour
 	DefaultLowWater          = 50
 	DefaultHighWater         = 60
+	DefaultGracePeriod       = time.Minute
 	DefaultMaxConns          = 512
 
 	// provideValidity is kad-dht v0.42.1's provider record lifetime.
@@ -226,6 +230,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Conns.HighWater == 0 {
 		o.Conns.HighWater = DefaultHighWater
+	}
+	if o.Conns.GracePeriod == 0 {
+		o.Conns.GracePeriod = DefaultGracePeriod
+	}
+	if o.Conns.GracePeriod < 0 {
+		return bad("Conns.GracePeriod %v negative", o.Conns.GracePeriod)
 	}
 	if o.Conns.LowWater < 0 || o.Conns.HighWater < o.Conns.LowWater {
 		return bad("Conns watermarks low %d high %d", o.Conns.LowWater, o.Conns.HighWater)

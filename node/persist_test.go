@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -62,6 +63,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative rate", func(o *Options) { o.Upload.BytesPerSecond = -1 }},
 		{"reprovide too slow", func(o *Options) { o.DHT.ReprovideInterval = provideValidity }},
 		{"watermarks", func(o *Options) { o.Conns.LowWater, o.Conns.HighWater = 10, 5 }},
+		{"negative grace period", func(o *Options) { o.Conns.GracePeriod = -time.Second }},
 	}
 	for _, tt := range tests {
 		o := base

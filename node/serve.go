@@ -134,6 +134,7 @@ func (n *Node) handleChunk(s network.Stream) {
 	if ss.holding {
 		ss.holding = false
 		<-n.slots
+		n.releasePeer(ss.p, 1)
 	}
 	ss.mu.Unlock()
 	s.Close()
@@ -189,6 +190,7 @@ func (ss *serveStream) enqueue(r queued) bool {
 		select {
 		case n.slots <- struct{}{}:
 			ss.holding, ss.heldSince = true, n.clock.Now()
+			n.holdPeer(ss.p)
 		default:
 			n.slotRefused.Store(n.clock.Now().UnixNano())
 			return false
@@ -232,6 +234,7 @@ func (ss *serveStream) work() {
 			if ss.holding {
 				ss.holding = false
 				<-n.slots
+				n.releasePeer(ss.p, 1)
 			}
 			eof := ss.eof
 			ss.mu.Unlock()
@@ -298,6 +301,7 @@ func (ss *serveStream) yield() error {
 	}
 	ss.holding = false
 	<-n.slots
+	n.releasePeer(ss.p, 1)
 	busy := ss.queue
 	ss.queue = nil
 	n.queueChanged(-int64(len(busy)))
