@@ -94,7 +94,7 @@ func JoinSwarm(ctx context.Context, tr *Tracker, o SwarmOptions) (*Membership, e
 		Tickets: node.TicketFunc(func(ctx context.Context, p peer.ID) (protocol.Ticket, error) {
 			return tr.Ticket(ctx, p.String())
 		}),
-		Bootstrap:   func(ctx context.Context) ([]peer.AddrInfo, error) { return BootstrapPeers(ctx, tr) },
+		Bootstrap:   func(ctx context.Context) (node.BootstrapList, error) { return BootstrapPeers(ctx, tr) },
 		Store:       c,
 		Upload:      o.Upload,
 		ServeStream: o.ServeStream,
@@ -122,19 +122,28 @@ func JoinSwarm(ctx context.Context, tr *Tracker, o SwarmOptions) (*Membership, e
 	return m, nil
 }
 
-// BootstrapPeers returns the tracker's bootstrap peers as AddrInfos.
-func BootstrapPeers(ctx context.Context, tr *Tracker) ([]peer.AddrInfo, error) {
+// BootstrapPeers returns the tracker's bootstrap list: its always-on DHT
+// servers and the further bootstrap peers.
+func BootstrapPeers(ctx context.Context, tr *Tracker) (node.BootstrapList, error) {
 	n, err := tr.Network(ctx)
 	if err != nil {
-		return nil, err
+		return node.BootstrapList{}, err
 	}
-	var out []peer.AddrInfo
+	server := map[string]bool{}
+	for _, s := range n.DHTServers {
+		server[s] = true
+	}
+	var list node.BootstrapList
 	for _, s := range n.Bootstrap {
 		ai, err := peer.AddrInfoFromString(s)
 		if err != nil {
-			return nil, fmt.Errorf("client: bootstrap peer %q: %w", s, err)
+			return node.BootstrapList{}, fmt.Errorf("client: bootstrap peer %q: %w", s, err)
 		}
-		out = append(out, *ai)
+		if server[s] {
+			list.Servers = append(list.Servers, *ai)
+		} else {
+			list.Peers = append(list.Peers, *ai)
+		}
 	}
-	return out, nil
+	return list, nil
 }

@@ -80,7 +80,9 @@ func TestAdmissionServerTicketChecked(t *testing.T) {
 func TestAdmissionRefusesDHT(t *testing.T) {
 	tr := newFakeTracker(t)
 	boot := newTestNode(t, tr, func(o *Options) { o.AdmitTimeout = 2 * time.Second })
-	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{boot.AddrInfo()}, nil }
+	bootstrap := func(context.Context) (BootstrapList, error) {
+		return BootstrapList{Peers: []peer.AddrInfo{boot.AddrInfo()}}, nil
+	}
 	n1 := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
 	n2 := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
 	ctx := testCtx(t)

@@ -210,34 +210,46 @@ func (n *Node) runRound(r round) {
 	}
 }
 
-// announce runs one full announcement of c (a closest-peers lookup and a
-// record put to each), then puts the record to the record servers directly.
+// announce puts c's record to the record servers directly, then runs one
+// full announcement of c (a closest-peers lookup and a record put to each).
 func (n *Node) announce(ctx context.Context, c cid.Cid) error {
 	ctx, cancel := context.WithTimeout(ctx, provideTimeout)
 	defer cancel()
+	// The servers first: one round trip makes the holder known to every
+	// lookup, where the walk takes several.
+	n.putToServers(ctx, c)
 	err := n.dht.Provide(ctx, c, true)
 	if err == nil && n.hooks.announced != nil {
 		n.hooks.announced(c)
 	}
-	n.putToServers(ctx, c)
 	return err
 }
 
 // putToServers puts c's record to each record server (the bootstrap peers,
-// always-on DHT servers that keep records across restarts), in parallel.
-func (n *Node) putToServers(ctx context.Context, c cid.Cid) {
+// always-on DHT servers that keep records across restarts), in parallel,
+// and returns how many confirmed it.
+func (n *Node) putToServers(ctx context.Context, c cid.Cid) int {
 	servers := n.recordServers()
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
 	for _, ai := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := n.putRecord(ctx, ai.ID, c); err != nil {
 				n.log.Debug("put record to server", "track", c.String(), "remote", ai.ID.String(), "err", err)
+				return
 			}
+			mu.Lock()
+			ok++
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	return ok
 }
 
 // putRecord sends one provider record for c, naming this node and its
@@ -261,9 +273,16 @@ func (n *Node) putRecord(ctx context.Context, p peer.ID, c cid.Cid) error {
 
 // recordServers returns the bootstrap peers last learnt, without this node.
 func (n *Node) recordServers() []peer.AddrInfo {
+	s, _ := n.recordServersTrusted()
+	return s
+}
+
+// recordServersTrusted returns the record servers and whether they are
+// always-on DHT servers (BootstrapList.Servers).
+func (n *Node) recordServersTrusted() ([]peer.AddrInfo, bool) {
 	n.bmu.Lock()
 	defer n.bmu.Unlock()
-	return n.servers
+	return n.servers, n.trusted
 }
 
 func (n *Node) heldSet() map[cid.Cid]struct{} {

@@ -69,7 +69,9 @@ func TestChurn(t *testing.T) {
 		o.DHT.Records = records
 		o.DHT.LightBootstrap = true
 	})
-	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{server.AddrInfo()}, nil }
+	bootstrap := func(context.Context) (BootstrapList, error) {
+		return BootstrapList{Servers: []peer.AddrInfo{server.AddrInfo()}}, nil
+	}
 
 	start := func(m *churnMember) {
 		t.Helper()

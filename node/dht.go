@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -123,20 +124,29 @@ func (n *Node) bootstrapPeers(ctx context.Context) ([]peer.AddrInfo, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	defer cancel()
-	ais, err := n.opts.Bootstrap(ctx)
+	list, err := n.opts.Bootstrap(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := ais[:0:0]
-	for _, ai := range ais {
-		if ai.ID != n.host.ID() && ai.ID != "" {
-			out = append(out, ai)
+	others := func(ais []peer.AddrInfo) []peer.AddrInfo {
+		out := ais[:0:0]
+		for _, ai := range ais {
+			if ai.ID != n.host.ID() && ai.ID != "" {
+				out = append(out, ai)
+			}
 		}
+		return out
 	}
+	servers, peers := others(list.Servers), others(list.Peers)
+	all := append(slices.Clip(servers), peers...)
 	n.bmu.Lock()
-	n.servers = out
+	if n.trusted = len(servers) > 0; n.trusted {
+		n.servers = servers
+	} else {
+		n.servers = all
+	}
 	n.bmu.Unlock()
-	return out, nil
+	return all, nil
 }
 
 // Bootstrap joins the DHT: it connects to the peers from Options.Bootstrap
@@ -198,7 +208,10 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 }
 
 // Provide records track as held (persisted in DataDir, re-announced every
-// DHT.ReprovideInterval and after a restart) and announces it in the DHT.
+// DHT.ReprovideInterval and after a restart) and announces it in the DHT:
+// with always-on DHT servers, it puts the record to them and returns once
+// one has it, leaving the closest-peers announcement to the paced
+// announcer; without, it runs the full announcement itself.
 // Records are per track (its ID), never per chunk. The track stays held even
 // if the announcement fails; the next re-provide retries it.
 func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
@@ -215,6 +228,15 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 	n.hmu.Unlock()
 	if err != nil {
 		return fmt.Errorf("node: provide %s: %w", track, err)
+	}
+	if _, trusted := n.recordServersTrusted(); trusted && n.putToServers(ctx, track) > 0 {
+		// An always-on server holds the record, and lookups ask it
+		// first: the walk that also puts it to the closest peers (for
+		// lookups while no server answers) goes to the paced queue
+		// instead of running now, when a swarm whose listeners start
+		// together would run one per listener at once.
+		n.ann.announceTrack(track)
+		return nil
 	}
 	if err := n.announce(ctx, track); err != nil {
 		// Alone in the swarm, or the lookup failed: announce it again
@@ -273,10 +295,19 @@ func (n *Node) scheduleReprovideLocked() {
 // never this node. A node that has just started waits (within ctx) for its
 // first bootstrap attempt, so that the lookup does not run on an empty
 // routing table; a lookup that still finds nothing returns no providers and
-// no error (retry when RoutingTableChanged fires). Providers the records
-// name without addresses (a record server restarted since) are looked up
-// in the DHT. The DHT records the addresses in the peerstore, so Fetch can
-// dial them.
+// no error (retry when RoutingTableChanged fires).
+//
+// With always-on DHT servers (BootstrapList.Servers), which every
+// announcement is put to, the servers are asked first, one round trip: when
+// one of them names a holder within serverGrace, that answer is the
+// lookup's, without a DHT walk (a walk costs a score of messages, which a
+// swarm whose listeners start together pays many times over). Only when
+// none names a holder in time does the lookup walk the DHT as well. Without
+// servers it walks, and asks the bootstrap peers beside it.
+//
+// Providers the records name without addresses (a record server restarted
+// since) are looked up in the DHT. The DHT records the addresses in the
+// peerstore, so Fetch can dial them.
 func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]peer.AddrInfo, error) {
 	if max <= 0 {
 		max = defaultMaxProviders
@@ -290,43 +321,60 @@ func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]pee
 	self := n.host.ID()
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	servers, trusted := n.recordServersTrusted()
 	fromServers := make(chan []peer.AddrInfo, 1)
-	go func() { fromServers <- n.askServers(lctx, track) }()
+	go func() { fromServers <- n.askServers(lctx, servers, trusted, track) }()
 	var out []peer.AddrInfo
 	seen := map[peer.ID]bool{}
-	for ai := range n.dht.FindProvidersAsync(lctx, track, max+1) {
-		if ai.ID == self || seen[ai.ID] {
-			continue
-		}
-		seen[ai.ID] = true
-		out = append(out, ai)
-		if len(out) == max {
-			break
+	add := func(ais []peer.AddrInfo) {
+		for _, ai := range ais {
+			if len(out) == max {
+				return
+			}
+			if ai.ID == self || seen[ai.ID] {
+				continue
+			}
+			seen[ai.ID] = true
+			out = append(out, ai)
 		}
 	}
-	// The servers' answers are awaited only when the walk found no one:
-	// a slow server must not hold back holders already found.
-	var servers []peer.AddrInfo
-	if len(out) == 0 {
-		servers = <-fromServers
-	} else {
+	walked := false
+	answered := false
+	if trusted {
+		grace := time.NewTimer(serverGrace)
 		select {
-		case servers = <-fromServers:
-		default:
+		case ais := <-fromServers:
+			add(ais)
+			answered = true
+		case <-grace.C:
+		case <-ctx.Done():
 		}
+		grace.Stop()
 	}
-	for _, ai := range servers {
-		if len(out) == max {
-			break
+	if len(out) == 0 && ctx.Err() == nil {
+		walked = true
+		for ai := range n.dht.FindProvidersAsync(lctx, track, max+1) {
+			add([]peer.AddrInfo{ai})
+			if len(out) == max {
+				break
+			}
 		}
-		if ai.ID == self || seen[ai.ID] {
-			continue
+		// The servers' answers are awaited only when the walk found no
+		// one: a slow server must not hold back holders already found.
+		if !answered {
+			if len(out) == 0 {
+				add(<-fromServers)
+			} else {
+				select {
+				case ais := <-fromServers:
+					add(ais)
+				default:
+				}
+			}
 		}
-		seen[ai.ID] = true
-		out = append(out, ai)
 	}
 	cancel()
-	n.log.Debug("find providers", "track", track.String(), "found", len(out), "routing_table", n.dht.RoutingTable().Size())
+	n.log.Debug("find providers", "track", track.String(), "found", len(out), "walked", walked, "routing_table", n.dht.RoutingTable().Size())
 	if len(out) == 0 && ctx.Err() != nil {
 		return nil, fmt.Errorf("node: find providers %s: %w", track, ctx.Err())
 	}
@@ -334,13 +382,17 @@ func (n *Node) FindProviders(ctx context.Context, track cid.Cid, max int) ([]pee
 	return out, nil
 }
 
-// askServers asks each record server (bootstrap peer) directly for track's
-// providers, in parallel and briefly: records that the servers keep
-// outlive the listeners that also stored them, and a server is not always
-// among the peers a lookup visits. The addresses found go into the
-// peerstore.
-func (n *Node) askServers(ctx context.Context, track cid.Cid) []peer.AddrInfo {
-	servers := n.recordServers()
+// serverGrace is how long a lookup waits for the DHT servers' answer before
+// it walks the DHT too: several round trips on any real path, well under a
+// walk.
+const serverGrace = 500 * time.Millisecond
+
+// askServers asks the record servers directly for track's providers, in
+// parallel and briefly: records that the servers keep outlive the
+// listeners that also stored them, and a server is not always among the
+// peers a lookup visits. With trusted (always-on) servers it returns as
+// soon as one names a holder. The addresses found go into the peerstore.
+func (n *Node) askServers(ctx context.Context, servers []peer.AddrInfo, trusted bool, track cid.Cid) []peer.AddrInfo {
 	if len(servers) == 0 {
 		return nil
 	}
@@ -348,33 +400,35 @@ func (n *Node) askServers(ctx context.Context, track cid.Cid) []peer.AddrInfo {
 	if err != nil {
 		return nil
 	}
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		out []peer.AddrInfo
-	)
+	answers := make(chan []peer.AddrInfo, len(servers))
 	for _, sv := range servers {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, putTimeout)
 			defer cancel()
 			provs, _, err := pm.GetProviders(ctx, sv.ID, track.Hash())
 			if err != nil {
 				n.log.Debug("ask record server", "remote", sv.ID.String(), "err", err)
+				answers <- nil
 				return
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			var out []peer.AddrInfo
 			for _, p := range provs {
 				if len(p.Addrs) > 0 {
 					n.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.AddressTTL)
 				}
 				out = append(out, *p)
 			}
+			answers <- out
 		}()
 	}
-	wg.Wait()
+	var out []peer.AddrInfo
+	for range servers {
+		ais := <-answers
+		out = append(out, ais...)
+		if trusted && len(out) > 0 {
+			break
+		}
+	}
 	return out
 }
 

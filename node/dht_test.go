@@ -24,8 +24,8 @@ func TestDHTFindProviders(t *testing.T) {
 			tr := newFakeTracker(t)
 			setLight := func(o *Options) { o.DHT.LightBootstrap = light }
 			boot := newTestNode(t, tr, setLight)
-			bootstrap := func(context.Context) ([]peer.AddrInfo, error) {
-				return []peer.AddrInfo{boot.AddrInfo()}, nil
+			bootstrap := func(context.Context) (BootstrapList, error) {
+				return BootstrapList{Peers: []peer.AddrInfo{boot.AddrInfo()}}, nil
 			}
 			nodes := []*testNode{boot}
 			for range 4 {
@@ -90,7 +90,9 @@ func TestReprovideAfterRestart(t *testing.T) {
 	}
 
 	boot := newTestNode(t, tr)
-	bootstrap := func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{boot.AddrInfo()}, nil }
+	bootstrap := func(context.Context) (BootstrapList, error) {
+		return BootstrapList{Peers: []peer.AddrInfo{boot.AddrInfo()}}, nil
+	}
 	finder := newTestNode(t, tr, func(o *Options) { o.Bootstrap = bootstrap })
 	// Second life: same DataDir, now with a network.
 	announced := make(chan cid.Cid, 4)
@@ -127,7 +129,9 @@ func TestProvideAloneAnnouncesLater(t *testing.T) {
 		t.Fatal("Provide with an empty routing table = nil; want the announcement to fail")
 	}
 	joiner := newTestNode(t, tr, func(o *Options) {
-		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{first.AddrInfo()}, nil }
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Peers: []peer.AddrInfo{first.AddrInfo()}}, nil
+		}
 	})
 	select {
 	case c := <-announced:
@@ -162,7 +166,9 @@ func TestRoutingTableChanged(t *testing.T) {
 	default:
 	}
 	newTestNode(t, tr, func(o *Options) {
-		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{first.AddrInfo()}, nil }
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Peers: []peer.AddrInfo{first.AddrInfo()}}, nil
+		}
 	})
 	select {
 	case <-ch:
@@ -231,7 +237,9 @@ func TestNewClosePeerGetsRecords(t *testing.T) {
 		t.Fatal("Provide alone succeeded; want it to fail and wait for a peer")
 	}
 	viaHolder := func(o *Options) {
-		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{holder.AddrInfo()}, nil }
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Peers: []peer.AddrInfo{holder.AddrInfo()}}, nil
+		}
 	}
 	newTestNode(t, tr, viaHolder)
 	select {
@@ -279,7 +287,9 @@ func TestAddressChangeReannounces(t *testing.T) {
 		t.Fatal("Provide alone succeeded; want it to wait for a peer")
 	}
 	newTestNode(t, tr, func(o *Options) {
-		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{n.AddrInfo()}, nil }
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Peers: []peer.AddrInfo{n.AddrInfo()}}, nil
+		}
 	})
 	wantAnnounced := func(why string) {
 		t.Helper()
@@ -330,11 +340,13 @@ func TestServerRecordsSurviveRestart(t *testing.T) {
 	}
 	server, stopServer := startServer()
 	viaServer := func(o *Options) {
-		o.Bootstrap = func(context.Context) ([]peer.AddrInfo, error) { return []peer.AddrInfo{server.AddrInfo()}, nil }
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Servers: []peer.AddrInfo{server.AddrInfo()}}, nil
+		}
 	}
 	track := catalog.ManifestID([]byte("announced to the server"))
-	listener, err := New(ctx, Options{TrackerKeys: tr.keys, Tickets: tr.valid(), Bootstrap: func(context.Context) ([]peer.AddrInfo, error) {
-		return []peer.AddrInfo{server.AddrInfo()}, nil
+	listener, err := New(ctx, Options{TrackerKeys: tr.keys, Tickets: tr.valid(), Bootstrap: func(context.Context) (BootstrapList, error) {
+		return BootstrapList{Servers: []peer.AddrInfo{server.AddrInfo()}}, nil
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -358,5 +370,78 @@ func TestServerRecordsSurviveRestart(t *testing.T) {
 	}
 	if !slices.ContainsFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == gone }) {
 		t.Errorf("FindProviders after the server restarted = %v; want the listener %s from the server's records", provs, gone)
+	}
+}
+
+// TestLookupTrustsServers: with always-on DHT servers in the bootstrap
+// list, a lookup that a server answers with a holder takes that answer
+// without walking the DHT; without servers, the walk still finds what the
+// closest peers hold. A holder that announced only to the DHT's peers (it
+// left before the server joined) tells the two apart.
+func TestLookupTrustsServers(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	boot := newTestNode(t, tr)
+	viaPeers := func(o *Options) {
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Peers: []peer.AddrInfo{boot.AddrInfo()}}, nil
+		}
+	}
+	for range 2 {
+		newTestNode(t, tr, viaPeers)
+	}
+	track := catalog.ManifestID([]byte("held by two, one of them gone"))
+
+	// The early holder announces to the DHT's peers, then leaves.
+	early, err := New(ctx, Options{TrackerKeys: tr.keys, Tickets: tr.valid(), Bootstrap: func(context.Context) (BootstrapList, error) {
+		return BootstrapList{Peers: []peer.AddrInfo{boot.AddrInfo()}}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-early.Bootstrapped()
+	if err := early.Provide(ctx, track); err != nil {
+		t.Fatalf("early Provide: %v", err)
+	}
+	gone := early.ID()
+	if err := early.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server joins afterwards; the late holder announces to it first.
+	server := newTestNode(t, tr, viaPeers)
+	<-server.Bootstrapped()
+	viaServer := func(o *Options) {
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Servers: []peer.AddrInfo{server.AddrInfo()}, Peers: []peer.AddrInfo{boot.AddrInfo()}}, nil
+		}
+	}
+	late := newTestNode(t, tr, viaServer)
+	<-late.Bootstrapped()
+	if err := late.Provide(ctx, track); err != nil {
+		t.Fatalf("late Provide: %v", err)
+	}
+
+	has := func(ais []peer.AddrInfo, id peer.ID) bool {
+		return slices.ContainsFunc(ais, func(ai peer.AddrInfo) bool { return ai.ID == id })
+	}
+	trusting := newTestNode(t, tr, viaServer)
+	<-trusting.Bootstrapped()
+	provs, err := trusting.FindProviders(ctx, track, 5)
+	if err != nil {
+		t.Fatalf("FindProviders via the server: %v", err)
+	}
+	if !has(provs, late.ID()) || has(provs, gone) {
+		t.Errorf("FindProviders via the server = %v; want the late holder %s from the server alone, not the early %s the walk would find",
+			provs, late.ID(), gone)
+	}
+	walking := newTestNode(t, tr, viaPeers)
+	<-walking.Bootstrapped()
+	provs, err = walking.FindProviders(ctx, track, 5)
+	if err != nil {
+		t.Fatalf("FindProviders without servers: %v", err)
+	}
+	if !has(provs, gone) {
+		t.Errorf("FindProviders without servers = %v; want the walk to find the early holder %s", provs, gone)
 	}
 }

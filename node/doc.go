@@ -48,8 +48,12 @@
 // within 200 ms of each other make one round; full announcements are paced
 // at 4 per second and direct puts at 200 per second, since a cache may
 // hold thousands of tracks. Each announcement also puts the record straight
-// to the bootstrap peers (the always-on DHT servers), and FindProviders
-// asks them directly besides the DHT walk. FindProviders waits for the
+// to the record servers: the always-on DHT servers (BootstrapList.Servers)
+// or, without any, the bootstrap peers. With DHT servers, Provide puts to
+// them and returns, queueing the full announcement on the paced announcer,
+// and FindProviders takes their answer without a DHT walk when it names a
+// holder within 500 ms (walking otherwise); without, FindProviders asks the
+// bootstrap peers besides the walk. FindProviders waits for the
 // first bootstrap attempt (or the first routing table peer), so a node
 // that has just started does not look up on an empty table; a caller
 // retries a lookup that found nothing when RoutingTableChanged fires. The

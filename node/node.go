@@ -93,8 +93,9 @@ type Node struct {
 
 	ann *announcer // announcement work for announceLoop
 
-	bmu     sync.Mutex      // guards servers
-	servers []peer.AddrInfo // the bootstrap peers last learnt: record servers
+	bmu     sync.Mutex      // guards servers and trusted
+	servers []peer.AddrInfo // the record servers last learnt (see BootstrapList)
+	trusted bool            // servers are always-on DHT servers: a lookup they answer needs no walk
 
 	hmu            sync.Mutex // guards the fields below (held tracks)
 	held           map[cid.Cid]struct{}

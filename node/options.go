@@ -64,9 +64,10 @@ type Options struct {
 	Tickets TicketSource
 
 	// Bootstrap returns the peers to join the DHT through (the client fills
-	// it from the tracker's /v1/network). Nil means no bootstrap: the node
-	// is the first one, or peers find it.
-	Bootstrap func(ctx context.Context) ([]peer.AddrInfo, error)
+	// it from the tracker's /v1/network): the always-on DHT servers and
+	// further peers. Nil means no bootstrap: the node is the first one, or
+	// peers find it.
+	Bootstrap func(ctx context.Context) (BootstrapList, error)
 
 	// Store serves chunks to peers. Nil means the node holds nothing and
 	// answers every request DontHave.
@@ -103,6 +104,19 @@ type Options struct {
 	// reads its first frame, as ListenUDP wraps sockets: a simulation gives
 	// a peer its behaviour there. Nil serves streams as they are.
 	ServeStream func(network.Stream) network.Stream
+}
+
+// BootstrapList is what Options.Bootstrap returns.
+type BootstrapList struct {
+	// Servers are always-on DHT servers (`chorus tracker --dht-listen`),
+	// the record servers: every announcement is put to them first, and a
+	// lookup asks them first and walks the DHT only when none of them
+	// names a holder in time (see FindProviders).
+	Servers []peer.AddrInfo
+	// Peers are further nodes to join through (listeners that announced
+	// themselves). With no Servers they are asked and put to as record
+	// servers are, but a lookup always walks the DHT as well.
+	Peers []peer.AddrInfo
 }
 
 // UploadOptions cap what the node serves to peers.

@@ -139,7 +139,11 @@ type TrackKeyResponse struct {
 // NetworkInfo is the body of GET /v1/network.
 type NetworkInfo struct {
 	Origins   []string `json:"origins"`   // base URLs, e.g. https://127.0.0.1:4433
-	Bootstrap []string `json:"bootstrap"` // multiaddrs ending in /p2p/<peer ID>
+	Bootstrap []string `json:"bootstrap"` // multiaddrs ending in /p2p/<peer ID>, DHT servers first
+	// DHTServers are the always-on DHT servers among Bootstrap (the same
+	// entries): clients put their records to them and ask them first.
+	// Older clients ignore the field and treat Bootstrap as before.
+	DHTServers []string `json:"dht_servers,omitempty"`
 }
 
 // TicketRequest is the body of POST /v1/tickets.

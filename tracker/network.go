@@ -140,7 +140,11 @@ func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	info := protocol.NetworkInfo{Origins: append([]string{}, s.origins...), Bootstrap: append([]string{}, s.servers...)}
+	info := protocol.NetworkInfo{
+		Origins:    append([]string{}, s.origins...),
+		Bootstrap:  append([]string{}, s.servers...),
+		DHTServers: append([]string(nil), s.servers...),
+	}
 	s.mu.Unlock()
 	for _, a := range anns {
 		for _, addr := range a.Addrs {

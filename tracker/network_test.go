@@ -88,6 +88,9 @@ func TestNetworkAndAnnounce(t *testing.T) {
 	if want := append([]string{server}, want...); !slices.Equal(info.Bootstrap, want) {
 		t.Fatalf("bootstrap with a DHT server = %v; want %v", info.Bootstrap, want)
 	}
+	if !slices.Equal(info.DHTServers, []string{server}) {
+		t.Fatalf("dht_servers = %v; want %v, so clients ask it first", info.DHTServers, []string{server})
+	}
 	h.Server.SetDHTServers(nil)
 
 	// Twelve more peers: only the ten most recent are listed.

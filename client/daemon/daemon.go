@@ -433,7 +433,7 @@ func (d *Daemon) connect(ctx context.Context, resume bool) error {
 		Tickets: node.TicketFunc(func(ctx context.Context, p peer.ID) (protocol.Ticket, error) {
 			return tr.Ticket(ctx, p.String())
 		}),
-		Bootstrap: func(ctx context.Context) ([]peer.AddrInfo, error) { return client.BootstrapPeers(ctx, tr) },
+		Bootstrap: func(ctx context.Context) (node.BootstrapList, error) { return client.BootstrapPeers(ctx, tr) },
 		Store:     sharedStore{c: ch, on: &d.sharing},
 		Upload:    node.UploadOptions{Slots: d.cfg.UploadSlots, BytesPerSecond: d.cfg.UploadBytesPerSecond},
 		Registry:  d.registry,

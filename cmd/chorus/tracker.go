@@ -86,7 +86,7 @@ func runTracker(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		defer d.Close()
-		srv.SetDHTServers(d.bootstrapAddrs())
+		srv.SetDHTServers(d.BootstrapAddrs())
 	}
 
 	ln, err := net.Listen("tcp", *listen)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chorus-music/chorus/internal/clock"
+	"github.com/chorus-music/chorus/node/dhtserver"
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/tracker"
@@ -37,6 +38,12 @@ type Options struct {
 	// WrapOriginUDP, when set, wraps the origin's UDP socket (HTTP/3), for
 	// a link shaper. Nil means the plain socket.
 	WrapOriginUDP func(net.PacketConn) (net.PacketConn, error)
+	// DHTServer runs an always-on DHT server beside the tracker, as
+	// `chorus tracker --dht-listen` does (node/dhtserver), at the head of
+	// the bootstrap list; DHTListenUDP, when set, opens its sockets (a
+	// link shaper).
+	DHTServer    bool
+	DHTListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
 }
 
 // Cluster is a running tracker and origin on loopback.
@@ -52,6 +59,9 @@ type Cluster struct {
 	OriginURL  string
 	// OriginCA is the dev CA that signs the origin's certificate.
 	OriginCA *x509.CertPool
+
+	// DHT is the always-on DHT server (Options.DHTServer), or nil.
+	DHT *dhtserver.Server
 
 	trackerHTTP  *http.Server
 	cancelOrigin context.CancelFunc
@@ -124,6 +134,17 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.DHTServer {
+		c.DHT, err = dhtserver.Start(ctx, dhtserver.Options{
+			Dir: filepath.Join(opts.Dir, "dht"), Listen: "/ip4/127.0.0.1/udp/0/quic-v1",
+			Signer: c.Tracker.Keyring(), RecordLifetime: 48 * time.Hour, TicketTTL: ticketTTL(opts.TicketTTL),
+			ListenUDP: opts.DHTListenUDP, Clock: opts.Clock, Logger: log.With("component", "dht-server"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.Tracker.SetDHTServers(c.DHT.BootstrapAddrs())
+	}
 	tln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("cluster: tracker listener: %w", err)
@@ -194,6 +215,9 @@ func (c *Cluster) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
+	if c.DHT != nil {
+		errs = append(errs, c.DHT.Close())
+	}
 	if c.Tracker != nil {
 		errs = append(errs, c.Tracker.Close())
 	}
@@ -206,4 +230,13 @@ func (c *Cluster) Close() error {
 // TempDir makes a fresh data directory for a cluster.
 func TempDir() (string, error) {
 	return os.MkdirTemp("", "chorus-*")
+}
+
+// ticketTTL is the DHT server's ticket lifetime: the cluster's, or an hour
+// (the node renews it either way).
+func ticketTTL(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return time.Hour
 }

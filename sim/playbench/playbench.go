@@ -282,6 +282,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		WrapOriginUDP: func(pc net.PacketConn) (net.PacketConn, error) {
 			return shaper.Wrap(pc, shaper.Options{Delay: opts.RTT, Precise: opts.Precise})
 		},
+		// As operators run it (`chorus tracker --dht-listen`): an
+		// always-on DHT server, its packets shaped as a listener's.
+		DHTServer:    true,
+		DHTListenUDP: shaper.ListenUDP(shaper.Options{Delay: opts.RTT / 2, Precise: opts.Precise}),
 	})
 	if err != nil {
 		return nil, err
