@@ -40,12 +40,13 @@ type Tracker struct {
 
 	sessionFile string // where the session is kept; "" for none
 
-	renewMu sync.Mutex // serialises renewals: a refresh token is good for one
+	renewMu sync.Mutex // serialises renewals and logins: a refresh token is good for one
 
 	mu      sync.Mutex // guards the fields below
 	session *protocol.Session
-	network *protocol.NetworkInfo // fetched once (Network)
-	noStart bool                  // the tracker lacks PathStart (an older one)
+	pending *protocol.LoginRequest // credentials for the first request (LoginOnStart), until it logs in
+	network *protocol.NetworkInfo  // fetched once (Network)
+	noStart bool                   // the tracker lacks PathStart (an older one)
 }
 
 // TrackerOptions configure a Tracker.
@@ -130,6 +131,15 @@ func (t *Tracker) Adopt(s protocol.Session) error {
 	return t.setSession(&s)
 }
 
+// setLogin makes s, which a login opened, the session: the credentials
+// LoginOnStart kept are done with.
+func (t *Tracker) setLogin(s *protocol.Session) error {
+	t.mu.Lock()
+	t.pending = nil
+	t.mu.Unlock()
+	return t.setSession(s)
+}
+
 // setSession makes s the session and saves it (see SessionFile).
 func (t *Tracker) setSession(s *protocol.Session) error {
 	t.mu.Lock()
@@ -160,7 +170,7 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 	if err := t.do(ctx, http.MethodPost, protocol.PathLogin, protocol.LoginRequest{Username: username, Password: password}, &s, false); err != nil {
 		return fmt.Errorf("login as %q: %w", username, err)
 	}
-	if err := t.setSession(&s); err != nil {
+	if err := t.setLogin(&s); err != nil {
 		return err
 	}
 	if _, err := t.TrustedKeys(ctx); err != nil {
@@ -169,8 +179,39 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 	return nil
 }
 
+// LoginOnStart keeps a username and password, in memory only, for the
+// first request that needs a session, and logs in then: a Start carries
+// them (protocol.StartRequest), so a client without a saved session pays
+// one round trip and one argon2id for the login, the manifest and the key
+// together, and takes the session from the answer (saved as Login saves
+// it); any other request logs in first, as Login would. A wrong password
+// surfaces from that first request as ErrUnauthorized. It replaces any
+// session held.
+func (t *Tracker) LoginOnStart(username, password string) {
+	t.mu.Lock()
+	t.session, t.pending = nil, &protocol.LoginRequest{Username: username, Password: password}
+	t.mu.Unlock()
+}
+
+// loginPending logs in with the credentials LoginOnStart kept, if there
+// are any and no session yet (one login for concurrent callers).
+func (t *Tracker) loginPending(ctx context.Context) error {
+	t.renewMu.Lock()
+	defer t.renewMu.Unlock()
+	t.mu.Lock()
+	s, p := t.session, t.pending
+	t.mu.Unlock()
+	if s != nil || p == nil {
+		return nil
+	}
+	return t.Login(ctx, p.Username, p.Password)
+}
+
 // Logout ends the session.
 func (t *Tracker) Logout(ctx context.Context) error {
+	t.mu.Lock()
+	t.pending = nil // no login just to log out
+	t.mu.Unlock()
 	err := t.do(ctx, http.MethodPost, protocol.PathLogout, nil, nil, true)
 	return errors.Join(err, t.setSession(nil))
 }
@@ -193,6 +234,9 @@ func (t *Tracker) Account() string {
 // accessToken returns a valid access token, renewing the session first if
 // the token is about to expire.
 func (t *Tracker) accessToken(ctx context.Context) (string, error) {
+	if err := t.loginPending(ctx); err != nil {
+		return "", err
+	}
 	t.mu.Lock()
 	s := t.session
 	t.mu.Unlock()
@@ -253,17 +297,28 @@ func (t *Tracker) Manifest(ctx context.Context, trackID string) (*catalog.Manife
 // Start fetches what a play needs from the tracker, the verified manifest
 // and the key, in one round trip (protocol.PathStart). With a saved
 // session whose access token expired, the refresh token goes along and the
-// renewal happens in the same round trip. An older tracker without the
-// route gets the manifest and key asked for at once, side by side.
+// renewal happens in the same round trip; with no session but the
+// credentials of LoginOnStart, they go along and the login happens in the
+// same round trip. An older tracker without the route gets the manifest
+// and key asked for at once, side by side (after a login of their own).
 func (t *Tracker) Start(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
 	t.mu.Lock()
-	s, noStart := t.session, t.noStart
+	s, pending, noStart := t.session, t.pending, t.noStart
 	t.mu.Unlock()
-	if s == nil {
+	if s == nil && pending == nil {
 		return nil, catalog.TrackKey{}, ErrNotLoggedIn
 	}
 	if !noStart {
-		m, k, err := t.start(ctx, trackID, s)
+		var (
+			m   *catalog.Manifest
+			k   catalog.TrackKey
+			err error
+		)
+		if s == nil {
+			m, k, err = t.startLogin(ctx, trackID)
+		} else {
+			m, k, err = t.start(ctx, trackID, s)
+		}
 		if !errors.Is(err, ErrNotFound) {
 			return m, k, err
 		}
@@ -308,6 +363,61 @@ func (t *Tracker) start(ctx context.Context, trackID string, s *protocol.Session
 			return nil, catalog.TrackKey{}, err
 		}
 	}
+	return t.startAnswer(ctx, trackID, sr)
+}
+
+// startLogin is start for a client without a session: the credentials of
+// LoginOnStart go along (one login for concurrent callers: whoever waited
+// finds the session and starts with it). A tracker that does not know the
+// fields (400) gets a login of its own first. On first use the tracker's
+// keys are fetched beside the request, as Login would pin them.
+func (t *Tracker) startLogin(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
+	t.renewMu.Lock()
+	t.mu.Lock()
+	s, p := t.session, t.pending
+	t.mu.Unlock()
+	if s != nil || p == nil {
+		t.renewMu.Unlock()
+		if s == nil {
+			return nil, catalog.TrackKey{}, ErrNotLoggedIn
+		}
+		return t.start(ctx, trackID, s)
+	}
+	var keys chan error
+	if len(t.pins.Keys()) == 0 {
+		keys = make(chan error, 1)
+		go func() {
+			_, err := t.refreshKeys(ctx)
+			keys <- err
+		}()
+	}
+	var sr protocol.StartResponse
+	err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), protocol.StartRequest{Username: p.Username, Password: p.Password}, &sr, "")
+	if err == nil && sr.Session == nil {
+		err = errors.New("the answer carries no session")
+	}
+	if err == nil {
+		err = t.setLogin(sr.Session)
+	}
+	t.renewMu.Unlock()
+	if keys != nil {
+		err = errors.Join(err, <-keys)
+	}
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		// A tracker that takes no password at start: log in, then start.
+		if err := t.loginPending(ctx); err != nil {
+			return nil, catalog.TrackKey{}, err
+		}
+		return t.Start(ctx, trackID)
+	case err != nil:
+		return nil, catalog.TrackKey{}, fmt.Errorf("login as %q to start %s: %w", p.Username, trackID, err)
+	}
+	return t.startAnswer(ctx, trackID, sr)
+}
+
+// startAnswer verifies a start's manifest and parses its key.
+func (t *Tracker) startAnswer(ctx context.Context, trackID string, sr protocol.StartResponse) (*catalog.Manifest, catalog.TrackKey, error) {
 	m, err := t.verifyManifest(ctx, trackID, sr.Manifest)
 	if err != nil {
 		return nil, catalog.TrackKey{}, err
@@ -486,6 +596,8 @@ func (t *Tracker) doToken(ctx context.Context, method, path string, in, out any,
 			sentinel = ErrRateLimited
 		case http.StatusNotFound:
 			sentinel = ErrNotFound
+		case http.StatusBadRequest:
+			sentinel = ErrBadRequest
 		default:
 			sentinel = errors.New(http.StatusText(resp.StatusCode))
 		}
