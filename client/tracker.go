@@ -42,11 +42,12 @@ type Tracker struct {
 
 	renewMu sync.Mutex // serialises renewals and logins: a refresh token is good for one
 
-	mu      sync.Mutex // guards the fields below
-	session *protocol.Session
-	pending *protocol.LoginRequest // credentials for the first request (LoginOnStart), until it logs in
-	network *protocol.NetworkInfo  // fetched once (Network)
-	noStart bool                   // the tracker lacks PathStart (an older one)
+	mu       sync.Mutex // guards the fields below
+	session  *protocol.Session
+	pending  *protocol.LoginRequest // credentials for the first request (LoginOnStart), until it logs in
+	network  *protocol.NetworkInfo  // fetched once (Network)
+	noStart  bool                   // the tracker lacks PathStart (an older one)
+	oldStart bool                   // the tracker's PathStart takes no credentials or network flag (400)
 }
 
 // TrackerOptions configure a Tracker.
@@ -299,25 +300,25 @@ func (t *Tracker) Manifest(ctx context.Context, trackID string) (*catalog.Manife
 // session whose access token expired, the refresh token goes along and the
 // renewal happens in the same round trip; with no session but the
 // credentials of LoginOnStart, they go along and the login happens in the
-// same round trip. An older tracker without the route gets the manifest
-// and key asked for at once, side by side (after a login of their own).
+// same round trip. The first start also brings the network list (see
+// Network). An older tracker without the route gets the manifest and key
+// asked for at once, side by side (after a login of their own); one whose
+// start takes neither credentials nor the network flag (400) gets a login
+// of its own, then the start.
 func (t *Tracker) Start(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
 	t.mu.Lock()
-	s, pending, noStart := t.session, t.pending, t.noStart
+	s, pending, noStart, oldStart := t.session, t.pending, t.noStart, t.oldStart
 	t.mu.Unlock()
 	if s == nil && pending == nil {
 		return nil, catalog.TrackKey{}, ErrNotLoggedIn
 	}
 	if !noStart {
-		var (
-			m   *catalog.Manifest
-			k   catalog.TrackKey
-			err error
-		)
-		if s == nil {
-			m, k, err = t.startLogin(ctx, trackID)
-		} else {
-			m, k, err = t.start(ctx, trackID, s)
+		m, k, err := t.start(ctx, trackID)
+		if errors.Is(err, ErrBadRequest) && !oldStart {
+			t.mu.Lock()
+			t.oldStart = true
+			t.mu.Unlock()
+			m, k, err = t.start(ctx, trackID)
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return m, k, err
@@ -348,40 +349,49 @@ func (t *Tracker) Start(ctx context.Context, trackID string) (*catalog.Manifest,
 	return m, k, nil
 }
 
-func (t *Tracker) start(ctx context.Context, trackID string, s *protocol.Session) (*catalog.Manifest, catalog.TrackKey, error) {
-	var req protocol.StartRequest
-	tok := s.AccessToken
-	if !t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt) {
-		req.RefreshToken, tok = s.RefreshToken, ""
-	}
-	var sr protocol.StartResponse
-	if err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), req, &sr, tok); err != nil {
-		return nil, catalog.TrackKey{}, fmt.Errorf("start %s: %w", trackID, err)
-	}
-	if sr.Session != nil {
-		if err := t.setSession(sr.Session); err != nil {
+// start sends one start request with the session's access token, its
+// refresh token if the access token is spent (renewing it), or the
+// credentials LoginOnStart kept if there is no session (logging in).
+// Renewals and logins hold renewMu, so concurrent callers wait and find
+// the new session. It asks for the network list while none is known, and
+// on first use fetches the tracker's keys beside it, as Login pins them.
+func (t *Tracker) start(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
+	t.mu.Lock()
+	oldStart := t.oldStart
+	t.mu.Unlock()
+	if oldStart {
+		if err := t.loginPending(ctx); err != nil {
 			return nil, catalog.TrackKey{}, err
 		}
 	}
-	return t.startAnswer(ctx, trackID, sr)
-}
-
-// startLogin is start for a client without a session: the credentials of
-// LoginOnStart go along (one login for concurrent callers: whoever waited
-// finds the session and starts with it). A tracker that does not know the
-// fields (400) gets a login of its own first. On first use the tracker's
-// keys are fetched beside the request, as Login would pin them.
-func (t *Tracker) startLogin(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
-	t.renewMu.Lock()
+	t.mu.Lock()
+	s := t.session
+	t.mu.Unlock()
+	locked := false
+	if s == nil || !t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt) {
+		t.renewMu.Lock()
+		locked = true
+	}
 	t.mu.Lock()
 	s, p := t.session, t.pending
+	wantNetwork := t.network == nil && !oldStart
 	t.mu.Unlock()
-	if s != nil || p == nil {
-		t.renewMu.Unlock()
-		if s == nil {
-			return nil, catalog.TrackKey{}, ErrNotLoggedIn
+	req := protocol.StartRequest{Network: wantNetwork}
+	tok := ""
+	login := false
+	switch {
+	case s == nil && p == nil:
+		if locked {
+			t.renewMu.Unlock()
 		}
-		return t.start(ctx, trackID, s)
+		return nil, catalog.TrackKey{}, ErrNotLoggedIn
+	case s == nil:
+		login = true
+		req.Username, req.Password = p.Username, p.Password
+	case t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt):
+		tok = s.AccessToken // renewed meanwhile, or fresh all along
+	default:
+		req.RefreshToken = s.RefreshToken
 	}
 	var keys chan error
 	if len(t.pins.Keys()) == 0 {
@@ -392,26 +402,34 @@ func (t *Tracker) startLogin(ctx context.Context, trackID string) (*catalog.Mani
 		}()
 	}
 	var sr protocol.StartResponse
-	err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), protocol.StartRequest{Username: p.Username, Password: p.Password}, &sr, "")
-	if err == nil && sr.Session == nil {
+	err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), req, &sr, tok)
+	switch {
+	case err != nil:
+	case login && sr.Session == nil:
 		err = errors.New("the answer carries no session")
-	}
-	if err == nil {
+	case login:
 		err = t.setLogin(sr.Session)
+	case sr.Session != nil:
+		err = t.setSession(sr.Session)
 	}
-	t.renewMu.Unlock()
+	if locked {
+		t.renewMu.Unlock()
+	}
+	if err == nil && sr.Network != nil {
+		t.mu.Lock()
+		t.network = sr.Network
+		t.mu.Unlock()
+	}
 	if keys != nil {
-		err = errors.Join(err, <-keys)
+		if kerr := <-keys; err == nil {
+			err = kerr
+		}
 	}
 	switch {
-	case errors.Is(err, ErrBadRequest):
-		// A tracker that takes no password at start: log in, then start.
-		if err := t.loginPending(ctx); err != nil {
-			return nil, catalog.TrackKey{}, err
-		}
-		return t.Start(ctx, trackID)
-	case err != nil:
+	case err != nil && login:
 		return nil, catalog.TrackKey{}, fmt.Errorf("login as %q to start %s: %w", p.Username, trackID, err)
+	case err != nil:
+		return nil, catalog.TrackKey{}, fmt.Errorf("start %s: %w", trackID, err)
 	}
 	return t.startAnswer(ctx, trackID, sr)
 }

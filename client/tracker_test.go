@@ -200,11 +200,11 @@ func TestTrackerStartOnOlderTracker(t *testing.T) {
 
 // TestTrackerLoginOnStart: a fresh client without a saved session logs in
 // through its first start: one request gives the session (saved, as a
-// login saves it), the manifest and the key; a first client that has no
-// keys pinned fetches them beside it. A wrong password fails that request
-// with ErrUnauthorized and saves nothing; a first request other than a
-// start logs in first; a tracker that does not take credentials at start
-// (400) gets a login of its own.
+// login saves it), the manifest, the key and the network list; a first
+// client that has no keys pinned fetches them beside it. A wrong password
+// fails that request with ErrUnauthorized and saves nothing; a first
+// request other than a start logs in first; a tracker that does not take
+// credentials at start (400) gets a login of its own.
 func TestTrackerLoginOnStart(t *testing.T) {
 	h := trackertest.New(t)
 	h.CreateUser(t, "fay", trackertest.DefaultPassword)
@@ -252,6 +252,13 @@ func TestTrackerLoginOnStart(t *testing.T) {
 	}
 	if got := ct.take(); len(got) != 1 {
 		t.Errorf("requests for a key after the start = %v; want one, no login", got)
+	}
+	// The start brought the network list.
+	if _, err := tr.Network(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ct.take(); len(got) != 0 {
+		t.Errorf("requests for the network list after the start = %v; want none", got)
 	}
 	resumed, _, _ := open(h.URL, "first")
 	if ok, err := resumed.Resume(); !ok || err != nil || resumed.Account() != "fay" {

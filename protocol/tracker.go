@@ -47,18 +47,26 @@ const (
 // and the answer is 404 with no session opened. A tracker older than the
 // username and password fields answers 400 (unknown field): log in through
 // PathLogin instead.
+//
+// With Network set the answer also carries the network list (as GET
+// PathNetwork gives it), so a process that knows only the tracker's URL
+// learns its origins in the same round trip. A tracker older than the
+// field answers 400 (unknown field).
 type StartRequest struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Username     string `json:"username,omitempty"`
 	Password     string `json:"password,omitempty"`
+	Network      bool   `json:"network,omitempty"`
 }
 
-// StartResponse is a track's signed manifest and content key, and the
-// session the request opened (a login) or renewed, when it did.
+// StartResponse is a track's signed manifest and content key, the session
+// the request opened (a login) or renewed, when it did, and the network
+// list, when asked for.
 type StartResponse struct {
 	Manifest SignedManifest   `json:"manifest"`
 	Key      TrackKeyResponse `json:"key"`
 	Session  *Session         `json:"session,omitempty"`
+	Network  *NetworkInfo     `json:"network,omitempty"`
 }
 
 // Error is the JSON body of every 4xx and 5xx answer from the tracker.

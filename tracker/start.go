@@ -18,7 +18,8 @@ import (
 // throttles as PathLogin (the answer then carries the new session).
 // Renewal costs no password hash: a restarted client with a saved session
 // starts without argon2id; a client without one pays a single argon2id and
-// a single round trip for the login, the manifest and the key.
+// a single round trip for the login, the manifest and the key. Asked to,
+// it carries the network list too.
 //
 // The track is looked up before any session is opened or rotated, and an
 // unknown track is reported only to a caller whose credential holds, with
@@ -54,6 +55,15 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, trackLookupError(lookupErr))
 		return
 	}
+	var network *protocol.NetworkInfo
+	if req.Network {
+		info, err := s.networkInfo(ctx)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		network = &info
+	}
 	remote := s.remoteLabel(r)
 	if err := s.audit.record(ctx, store.KeyRequest{
 		Account: account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
@@ -69,6 +79,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
 		Key:      protocol.TrackKeyResponse{TrackID: id, Key: key},
 		Session:  opened,
+		Network:  network,
 	})
 }
 

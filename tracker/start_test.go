@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,4 +217,34 @@ func TestStartLoginAttemptRate(t *testing.T) {
 	wantStart(t, h, "192.0.2.2:5000", tr.ID, "alice", trackertest.DefaultPassword, http.StatusOK)
 	clk.Advance(time.Second)
 	wantStart(t, h, "192.0.2.1:5000", tr.ID, "alice", trackertest.DefaultPassword, http.StatusOK)
+}
+
+// TestStartNetwork: asked to, a start carries the network list as GET
+// /v1/network gives it; not asked, it carries none.
+func TestStartNetwork(t *testing.T) {
+	h, _ := fakeHarness(t, func(o *tracker.Options) { o.Origins = []string{"https://origin.example:4433"} })
+	tr := h.Ingest(t, writeWAV(t, t.TempDir(), "Start Band", "Network Song", 6, 0.5), &trackertest.MemSink{})
+	sess := h.User(t, "alice")
+	path := fillPattern(protocol.PathStart, tr.ID)
+	var want protocol.NetworkInfo
+	if code := h.Do(t, http.MethodGet, protocol.PathNetwork, sess.AccessToken, nil, &want); code != http.StatusOK {
+		t.Fatalf("GET %s = %d", protocol.PathNetwork, code)
+	}
+	var got protocol.StartResponse
+	if code := h.Do(t, http.MethodPost, path, sess.AccessToken, protocol.StartRequest{Network: true}, &got); code != http.StatusOK {
+		t.Fatalf("start with network = %d; want 200", code)
+	}
+	if got.Network == nil || !slices.Equal(got.Network.Origins, want.Origins) || len(want.Origins) != 1 || !slices.Equal(got.Network.Bootstrap, want.Bootstrap) {
+		t.Errorf("start's network = %+v; want %+v", got.Network, want)
+	}
+	got = protocol.StartResponse{}
+	if code := h.Do(t, http.MethodPost, path, sess.AccessToken, protocol.StartRequest{}, &got); code != http.StatusOK || got.Network != nil {
+		t.Errorf("start without network = %d, network %+v; want 200 and none", code, got.Network)
+	}
+	// A login through start can ask for it too.
+	h.CreateUser(t, "bob", trackertest.DefaultPassword)
+	got = protocol.StartResponse{}
+	if code := h.Do(t, http.MethodPost, path, "", protocol.StartRequest{Username: "bob", Password: trackertest.DefaultPassword, Network: true}, &got); code != http.StatusOK || got.Session == nil || got.Network == nil {
+		t.Errorf("login start with network = %d, session %v, network %+v; want 200, both", code, got.Session != nil, got.Network)
+	}
 }
