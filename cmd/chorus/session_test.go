@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chorus-music/chorus/protocol"
 )
 
-// TestPlayKeepsSession: the first play logs in with the password; the
-// session is kept in the data directory (0600), so a second play, a new
-// process with nothing on stdin, renews it instead of asking again. A
-// saved session of another account is not used.
+// TestPlayKeepsSession: the first play logs in with the password, through
+// its start request; the session is kept in the data directory (0600), so
+// a second play, a new process with nothing on stdin, takes it up instead
+// of asking again. A saved session of another account is not used.
 func TestPlayKeepsSession(t *testing.T) {
 	src := testdata("flac.flac")
 	want, err := os.ReadFile(src)
@@ -43,6 +48,14 @@ func TestPlayKeepsSession(t *testing.T) {
 	if got, _ := os.ReadFile(out2); !bytes.Equal(got, want) {
 		t.Errorf("second play wrote %d bytes; want the source's %d", len(got), len(want))
 	}
+	// Neither play asked for a login or the network list on its own: the
+	// first logged in through its start, the second's start used the
+	// saved session.
+	for route, n := range map[string]float64{protocol.PathLogin: 0, protocol.PathNetwork: 0, protocol.PathStart: 2} {
+		if got := requestsTo(t, lt.api, route); got != n {
+			t.Errorf("tracker requests to %s after two plays = %v; want %v", route, got, n)
+		}
+	}
 
 	// Another account: the saved session is not bob's, so a password is
 	// needed (none on stdin: a clear failure).
@@ -55,4 +68,32 @@ func TestPlayKeepsSession(t *testing.T) {
 	if _, stderr, err := chorusRun(t, lt.bin, lt.data, "", args...); err == nil || !strings.Contains(stderr, "password") {
 		t.Errorf("play as another account with no password: err %v, stderr %q; want a failure about the password", err, stderr)
 	}
+}
+
+// requestsTo reads how many requests the tracker at api served on route
+// (a pattern of protocol), from its metrics.
+func requestsTo(t *testing.T, api, route string) float64 {
+	t.Helper()
+	resp, err := http.Get(api + protocol.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "chorus_tracker_requests_total{") || !strings.Contains(line, `route="`+route+`"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }
