@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chorus-music/chorus/protocol"
 )
@@ -96,4 +98,58 @@ func requestsTo(t *testing.T, api, route string) float64 {
 		sum += v
 	}
 	return sum
+}
+
+// TestPlayLogsInWhenSavedSessionRefused: a saved session the tracker no
+// longer honours (its tokens unknown there: revoked, or another
+// database) makes the play read the password and log in through its
+// start, then play, saving the new session.
+func TestPlayLogsInWhenSavedSessionRefused(t *testing.T) {
+	src := testdata("flac.flac")
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := startTracker(t, src)
+	track := lt.ids["flac.flac"]
+	client := t.TempDir()
+	mustRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(client, filepath.Join(t.TempDir(), "one.flac"), track)...)
+
+	// Replace the saved tokens with well-formed ones the tracker never
+	// issued, the access token expired.
+	path := filepath.Join(client, "session.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved struct {
+		Tracker string         `json:"tracker"`
+		Session map[string]any `json:"session"`
+	}
+	if err := json.Unmarshal(data, &saved); err != nil {
+		t.Fatal(err)
+	}
+	sess := saved.Session
+	sess["access_token"] = strings.Repeat("A", 43)
+	sess["refresh_token"] = strings.Repeat("B", 43)
+	sess["access_expires_at"] = time.Now().Add(-time.Hour).Format(time.RFC3339)
+	if data, err = json.Marshal(saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(t.TempDir(), "two.flac")
+	_, stderr, err := chorusRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(client, out, track)...)
+	if err != nil {
+		t.Fatalf("play with a refused saved session and the password on stdin: %v\n%s", err, stderr)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Errorf("play wrote %d bytes; want the source's %d", len(got), len(want))
+	}
+	// The new session (from the login) replaced the refused one.
+	if data, err := os.ReadFile(path); err != nil || strings.Contains(string(data), strings.Repeat("B", 43)) {
+		t.Errorf("session.json after the login: %v, %s; want a new session", err, data)
+	}
 }
