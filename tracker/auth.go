@@ -205,6 +205,8 @@ func (s *Server) checkLogin(ctx context.Context, r *http.Request, username, pass
 // verifyLogin checks a name and password. An unknown account costs the same
 // argon2 work as a known one.
 func (s *Server) verifyLogin(ctx context.Context, name, password string) (bool, error) {
+	start := s.clock.Now()
+	defer func() { s.metrics.passwordCheck.Observe(s.clock.Now().Sub(start).Seconds()) }()
 	acct, err := s.store.Account(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
