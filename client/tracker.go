@@ -39,6 +39,7 @@ type Tracker struct {
 	pins  *PinStore
 
 	sessionFile string // where the session is kept; "" for none
+	networkFile string // where the network list is kept; "" for none
 
 	renewMu sync.Mutex // serialises renewals and logins: a refresh token is good for one
 
@@ -67,6 +68,17 @@ type TrackerOptions struct {
 	// removes it, Resume reads it, so a restarted client renews instead of
 	// logging in again. "" keeps the session in memory only.
 	SessionFile string
+	// NetworkFile keeps the last network list across restarts, written
+	// (atomically) whenever one arrives, from Network or with a start;
+	// SavedNetwork reads it, so a restarted process can open its origins'
+	// connections before its first request is answered. "" keeps none.
+	NetworkFile string
+}
+
+// savedNetwork is the NetworkFile's content.
+type savedNetwork struct {
+	Tracker string               `json:"tracker"` // the tracker's URL: the list of that tracker only
+	Network protocol.NetworkInfo `json:"network"`
 }
 
 // savedSession is the SessionFile's content.
@@ -91,7 +103,49 @@ func NewTracker(opts TrackerOptions) (*Tracker, error) {
 	if pins == nil {
 		pins = NewMemoryPins()
 	}
-	return &Tracker{base: u, http: hc, clock: clock.Or(opts.Clock), pins: pins, sessionFile: opts.SessionFile}, nil
+	return &Tracker{base: u, http: hc, clock: clock.Or(opts.Clock), pins: pins, sessionFile: opts.SessionFile, networkFile: opts.NetworkFile}, nil
+}
+
+// SavedNetwork returns the network list an earlier process kept in
+// TrackerOptions.NetworkFile for this tracker, without a request: a hint
+// (the origins may have changed since), for opening connections early.
+// It reports false when there is none.
+func (t *Tracker) SavedNetwork() (protocol.NetworkInfo, bool, error) {
+	if t.networkFile == "" {
+		return protocol.NetworkInfo{}, false, nil
+	}
+	data, err := os.ReadFile(t.networkFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return protocol.NetworkInfo{}, false, nil
+	} else if err != nil {
+		return protocol.NetworkInfo{}, false, fmt.Errorf("client: read the saved network list: %w", err)
+	}
+	var saved savedNetwork
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return protocol.NetworkInfo{}, false, fmt.Errorf("client: %s is not a saved network list (%v); remove it", t.networkFile, err)
+	}
+	if saved.Tracker != t.base.String() {
+		return protocol.NetworkInfo{}, false, nil
+	}
+	return saved.Network, true, nil
+}
+
+// setNetwork keeps ni as the network list and saves it (see NetworkFile).
+func (t *Tracker) setNetwork(ni protocol.NetworkInfo) error {
+	t.mu.Lock()
+	t.network = &ni
+	t.mu.Unlock()
+	if t.networkFile == "" {
+		return nil
+	}
+	data, err := json.Marshal(savedNetwork{Tracker: t.base.String(), Network: ni})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(t.networkFile, data, atomicfile.Options{Perm: 0o600}); err != nil {
+		return fmt.Errorf("client: save the network list: %w", err)
+	}
+	return nil
 }
 
 // Resume takes up the session saved in TrackerOptions.SessionFile, without
@@ -416,9 +470,7 @@ func (t *Tracker) start(ctx context.Context, trackID string) (*catalog.Manifest,
 		t.renewMu.Unlock()
 	}
 	if err == nil && sr.Network != nil {
-		t.mu.Lock()
-		t.network = sr.Network
-		t.mu.Unlock()
+		err = t.setNetwork(*sr.Network)
 	}
 	if keys != nil {
 		if kerr := <-keys; err == nil {
@@ -489,10 +541,7 @@ func (t *Tracker) Network(ctx context.Context) (protocol.NetworkInfo, error) {
 	if err != nil {
 		return ni, err
 	}
-	t.mu.Lock()
-	t.network = &ni
-	t.mu.Unlock()
-	return ni, nil
+	return ni, t.setNetwork(ni)
 }
 
 func (t *Tracker) fetchNetwork(ctx context.Context) (protocol.NetworkInfo, error) {

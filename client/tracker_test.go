@@ -19,6 +19,7 @@ import (
 	"github.com/chorus-music/chorus/client"
 	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/protocol"
+	"github.com/chorus-music/chorus/tracker"
 	"github.com/chorus-music/chorus/tracker/trackertest"
 )
 
@@ -323,5 +324,48 @@ func TestTrackerLoginOnStart(t *testing.T) {
 	}
 	if got := ct.take(); !slices.Contains(got, "POST "+protocol.PathLogin) {
 		t.Errorf("requests on the older tracker = %v; want a separate login", got)
+	}
+}
+
+// TestTrackerSavesNetwork: the network list a start brings is kept in
+// NetworkFile, where a later process finds it without a request; a file
+// of another tracker is no list, a damaged one an error.
+func TestTrackerSavesNetwork(t *testing.T) {
+	h := trackertest.New(t, func(o *tracker.Options) { o.Origins = []string{"https://origin.example:4433"} })
+	h.CreateUser(t, "gus", trackertest.DefaultPassword)
+	dir := t.TempDir()
+	wav := filepath.Join(dir, "Net Band - Net Song.wav")
+	if err := samples.WriteFile(wav, samples.Spec{Seconds: 1, SampleRate: 8000, Channels: 1}); err != nil {
+		t.Fatal(err)
+	}
+	track := h.Ingest(t, wav, &trackertest.MemSink{})
+	netFile := filepath.Join(dir, "network.json")
+	open := func(url string) *client.Tracker {
+		tr, err := client.NewTracker(client.TrackerOptions{URL: url, NetworkFile: netFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	first := open(h.URL)
+	if _, ok, err := first.SavedNetwork(); ok || err != nil {
+		t.Fatalf("SavedNetwork before any = %v, %v; want none", ok, err)
+	}
+	first.LoginOnStart("gus", trackertest.DefaultPassword)
+	if _, _, err := first.Start(context.Background(), track.ID); err != nil {
+		t.Fatal(err)
+	}
+	ni, ok, err := open(h.URL).SavedNetwork()
+	if !ok || err != nil || !slices.Equal(ni.Origins, []string{"https://origin.example:4433"}) {
+		t.Fatalf("SavedNetwork after a start = %+v, %v, %v; want the tracker's origins", ni, ok, err)
+	}
+	if _, ok, err := open("http://127.0.0.1:1").SavedNetwork(); ok || err != nil {
+		t.Errorf("SavedNetwork for another tracker = %v, %v; want none", ok, err)
+	}
+	if err := os.WriteFile(netFile, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := open(h.URL).SavedNetwork(); ok || err == nil {
+		t.Errorf("SavedNetwork of a damaged file = %v, %v; want an error", ok, err)
 	}
 }

@@ -129,18 +129,19 @@ func loginTracker(ctx context.Context, url, dataDir, user string, keepSession bo
 }
 
 // openClientTracker makes the tracker client with the keys pinned in dataDir
-// and, with keepSession, the session saved there, which it takes up when
-// it is user's (resumed), without a request.
+// and, with keepSession, the session and the network list saved there (it
+// takes up the session when it is user's: resumed), without a request.
 func openClientTracker(url, dataDir, user string, keepSession bool) (tr *client.Tracker, resumed bool, err error) {
 	pins, err := client.OpenPins(filepath.Join(dataDir, "tracker-keys.json"))
 	if err != nil {
 		return nil, false, err
 	}
-	var sessionFile string
+	var sessionFile, networkFile string
 	if keepSession {
 		sessionFile = filepath.Join(dataDir, "session.json")
+		networkFile = filepath.Join(dataDir, "network.json")
 	}
-	tr, err = client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: sessionFile})
+	tr, err = client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: sessionFile, NetworkFile: networkFile})
 	if err != nil {
 		return nil, false, err
 	}

@@ -140,6 +140,17 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		return origins, nil
 	}
+	if saved, ok, err := tr.SavedNetwork(); err != nil {
+		env.log.Info("not using the saved network list", "err", err)
+	} else if ok && !*swarm {
+		// Open the connections to the last run's origins now, beside the
+		// start: the origins its answer names find them open.
+		for _, u := range saved.Origins {
+			if src, err := client.NewOriginSource(u, originHTTP); err == nil {
+				go src.Connect(ctx) //nolint:errcheck // a warm-up only: a failure costs the first request its handshake
+			}
+		}
+	}
 	copts := client.Options{Tracker: tr, OriginsFromNetwork: originsOf, Logger: env.log, Sched: sched.Config{Speed: *speed}, GiveUpAfter: *giveUp}
 	if *swarm {
 		netinfo, err := tr.Network(ctx)

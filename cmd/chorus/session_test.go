@@ -38,6 +38,11 @@ func TestPlayKeepsSession(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("session.json mode %v; want 0600", fi.Mode().Perm())
 	}
+	// The network list the start brought is kept too: the next play
+	// connects to its origins at once.
+	if data, err := os.ReadFile(filepath.Join(client, "network.json")); err != nil || !strings.Contains(string(data), "origins") {
+		t.Errorf("network.json after a play: %v, %q; want the network list", err, data)
+	}
 
 	out2 := filepath.Join(t.TempDir(), "two.flac")
 	_, stderr, err := chorusRun(t, lt.bin, lt.data, "", lt.playArgs(client, out2, track)...)
