@@ -87,13 +87,15 @@ const (
 	PeerWarm   Path = "Chorus, one peer, warm"
 	TwoCold    Path = "Chorus, two peers, cold"
 	TwoWarm    Path = "Chorus, two peers, warm"
-	// The fresh process: a new tracker client and origin connection, the
-	// first 20,000 B only (an origin is asked at most 15 s of audio ahead).
+	// The fresh process, as `chorus play` runs: a new tracker client and
+	// origin connection, the first 20,000 B only (an origin is asked at
+	// most 15 s of audio ahead), the origins from the start's answer, the
+	// connection to those of the network list an earlier process saved
+	// opened at once.
 	FreshSaved Path = "fresh process, saved session"
 	FreshLogin Path = "fresh process, login"
-	// The same knowing only the tracker's URL, as `chorus play` does: the
-	// origins come with the start's answer (client.Options.
-	// OriginsFromNetwork), so the origin's connection opens only then.
+	// The same without a saved network list (a first run in a new data
+	// directory): the origin's connection opens when the start answers.
 	URLOnlySaved Path = "tracker URL only, saved"
 	URLOnlyLogin Path = "tracker URL only, login"
 )
@@ -222,10 +224,10 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\n(R: shaped round trips. Fresh process: tracker API over HTTP/3 on a new connection, one start request\n"+
-		"with the renewal or the login folded in, the origin's connection opened at once; tracker URL only: the same,\n"+
-		"the origins from the start's answer, as chorus play does. argon2id here %.0f ms (a probe beside each login run),\n"+
-		"%.0f ms in the logins themselves (medians).)\n"+
+	fmt.Fprintf(w, "\n(R: shaped round trips. Fresh process, as chorus play: tracker API over HTTP/3 on a new connection, one\n"+
+		"start request with the renewal or the login folded in, bringing the origins; the connection to the origin of\n"+
+		"the saved network list opened at once; tracker URL only: no saved list, the origin's connection opens when the\n"+
+		"start answers. argon2id here %.0f ms (a probe beside each login run), %.0f ms in the logins themselves (medians).)\n"+
 		"targets (ratios of medians in this run; the fresh ones include the tracker's processing):\n", ms(r.Argon2), ms(r.loginHashMedian()))
 	for _, t := range r.Targets() {
 		v := "met"
@@ -710,25 +712,27 @@ func (b *bench) serveTrackerH3(ctx context.Context) (func(), error) {
 	return func() { srv.Close(); pc.Close(); <-done }, nil
 }
 
-// freshRun is a new process's first play: a tracker client on a new
-// HTTP/3 connection that resumes the saved session (its access token
-// expired: the start request renews it) or logs in (the start request
-// carries the password: client.Tracker.LoginOnStart), an origin whose
-// connection opens at once or, urlOnly, whose address comes with the
-// start's answer (client.Options.OriginsFromNetwork, as chorus play),
-// and the time to the first 20,000 bytes, with the argon2id time the
-// tracker spent on the login.
+// freshRun is a new process's first play, as chorus play makes it: a
+// tracker client on a new HTTP/3 connection that resumes the saved
+// session (its access token expired: the start request renews it) or logs
+// in (the start request carries the password: client.Tracker.
+// LoginOnStart); the origins from the network list the start brings
+// (client.Options.OriginsFromNetwork), the connections to those of the
+// list an earlier process saved opened at once (none, urlOnly: a process
+// that knows only the tracker's URL). It returns the time to the first
+// 20,000 bytes, with the argon2id time the tracker spent on the login.
 func (b *bench) freshRun(ctx context.Context, login, urlOnly bool) (d, hash time.Duration, err error) {
 	b.freshRuns++
 	dir := filepath.Join(b.opts.Dir, fmt.Sprintf("fresh%d", b.freshRuns))
 	sessionFile := filepath.Join(b.opts.Dir, "fresh-session.json")
 	pinsFile := filepath.Join(b.opts.Dir, "fresh-pins.json")
+	networkFile := filepath.Join(b.opts.Dir, "fresh-network.json")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, 0, err
 	}
 	if _, err := os.Stat(sessionFile); errors.Is(err, os.ErrNotExist) {
 		// A session saved by an earlier process, its access token spent.
-		if err := b.freshSession(ctx, sessionFile, pinsFile); err != nil {
+		if err := b.freshSession(ctx, sessionFile, pinsFile, networkFile); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -760,31 +764,38 @@ func (b *bench) freshRun(ctx context.Context, login, urlOnly bool) (d, hash time
 	if !login {
 		opts.SessionFile, opts.Clock = sessionFile, later{}
 	}
+	if !urlOnly {
+		opts.NetworkFile = networkFile
+	}
 	tr, err := client.NewTracker(opts)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer tr.Close()
-	copts := client.Options{Tracker: tr, Logger: b.opts.Logger}
-	if urlOnly {
-		copts.OriginsFromNetwork = func(ni protocol.NetworkInfo) ([]client.ChunkSource, error) {
-			var srcs []client.ChunkSource
-			for _, u := range ni.Origins {
-				src, err := client.NewOriginSource(u, ohc)
-				if err != nil {
-					return nil, err
-				}
-				srcs = append(srcs, src)
+	// As chorus play: the origins come from the network list the start
+	// brings; the connections to those of the list an earlier process
+	// saved open at once, beside the start.
+	copts := client.Options{Tracker: tr, Logger: b.opts.Logger, OriginsFromNetwork: func(ni protocol.NetworkInfo) ([]client.ChunkSource, error) {
+		var srcs []client.ChunkSource
+		for _, u := range ni.Origins {
+			src, err := client.NewOriginSource(u, ohc)
+			if err != nil {
+				return nil, err
 			}
-			return srcs, nil
+			srcs = append(srcs, src)
 		}
-	} else {
-		src, err := client.NewOriginSource(b.c.OriginURL, ohc)
+		return srcs, nil
+	}}
+	saved, ok, err := tr.SavedNetwork()
+	if err != nil || ok == urlOnly {
+		return 0, 0, fmt.Errorf("saved network list: %v, %w", ok, err)
+	}
+	for _, u := range saved.Origins {
+		src, err := client.NewOriginSource(u, ohc)
 		if err != nil {
 			return 0, 0, err
 		}
 		go src.Connect(ctx) //nolint:errcheck // a failed warm-up only costs the first request its handshake
-		copts.Origins = []client.ChunkSource{src}
 	}
 	if login {
 		// As a client without a saved session logs in: through its first
@@ -833,8 +844,8 @@ func (b *bench) hashSeconds() float64 {
 }
 
 // freshSession logs in once, as an earlier process would have, saving the
-// session and the pinned keys.
-func (b *bench) freshSession(ctx context.Context, sessionFile, pinsFile string) error {
+// session, the pinned keys and the network list.
+func (b *bench) freshSession(ctx context.Context, sessionFile, pinsFile, networkFile string) error {
 	pins, err := client.OpenPins(pinsFile)
 	if err != nil {
 		return err
@@ -844,12 +855,16 @@ func (b *bench) freshSession(ctx context.Context, sessionFile, pinsFile string) 
 		return err
 	}
 	defer closeHC()
-	tr, err := client.NewTracker(client.TrackerOptions{URL: b.trackerH3, HTTPClient: hc, Pins: pins, SessionFile: sessionFile})
+	tr, err := client.NewTracker(client.TrackerOptions{URL: b.trackerH3, HTTPClient: hc, Pins: pins, SessionFile: sessionFile, NetworkFile: networkFile})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	return tr.Login(ctx, benchUser, benchPassword)
+	if err := tr.Login(ctx, benchUser, benchPassword); err != nil {
+		return err
+	}
+	_, err = tr.Network(ctx)
+	return err
 }
 
 // later is the wall clock an hour ahead: a process restarted after its
