@@ -1,8 +1,10 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -305,14 +307,18 @@ func TestTrackerLoginOnStart(t *testing.T) {
 		t.Errorf("requests of Network with credentials kept = %v; want login, then the network list", got)
 	}
 
-	// A tracker whose start takes no credentials (it answers 400 for the
-	// unknown fields, as decodeJSON does).
+	// A tracker whose start takes neither credentials nor the network
+	// flag (it answers 400 for the unknown fields, as decodeJSON does).
 	older := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/start") && r.Header.Get("Authorization") == "" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":"bad JSON body: json: unknown field \"username\"","code":"bad_request"}`))
-			return
+		if strings.HasSuffix(r.URL.Path, "/start") {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"username"`)) || bytes.Contains(body, []byte(`"network"`)) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(`{"error":"bad JSON body: json: unknown field","code":"bad_request"}`))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		h.Server.ServeHTTP(w, r)
 	}))
@@ -324,6 +330,13 @@ func TestTrackerLoginOnStart(t *testing.T) {
 	}
 	if got := ct.take(); !slices.Contains(got, "POST "+protocol.PathLogin) {
 		t.Errorf("requests on the older tracker = %v; want a separate login", got)
+	}
+	// Later starts go straight to the older form.
+	if _, _, err := tr.Start(ctx, track.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := ct.take(); len(got) != 1 || got[0] != startPath {
+		t.Errorf("requests of a second start on the older tracker = %v; want the one start", got)
 	}
 }
 
