@@ -240,7 +240,8 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 // one round trip and one argon2id for the login, the manifest and the key
 // together, and takes the session from the answer (saved as Login saves
 // it); any other request logs in first, as Login would. A wrong password
-// surfaces from that first request as ErrUnauthorized. It replaces any
+// surfaces from that first request as ErrUnauthorized, and is then
+// forgotten (later requests report ErrNotLoggedIn). It replaces any
 // session held.
 func (t *Tracker) LoginOnStart(username, password string) {
 	t.mu.Lock()
@@ -259,7 +260,20 @@ func (t *Tracker) loginPending(ctx context.Context) error {
 	if s != nil || p == nil {
 		return nil
 	}
-	return t.Login(ctx, p.Username, p.Password)
+	err := t.Login(ctx, p.Username, p.Password)
+	t.dropRefused(err)
+	return err
+}
+
+// dropRefused forgets the credentials LoginOnStart kept once the tracker
+// refused them (401): trying them again would only count more failures
+// against the throttles. Later requests report ErrNotLoggedIn.
+func (t *Tracker) dropRefused(err error) {
+	if errors.Is(err, ErrUnauthorized) {
+		t.mu.Lock()
+		t.pending = nil
+		t.mu.Unlock()
+	}
 }
 
 // Logout ends the session.
@@ -465,6 +479,9 @@ func (t *Tracker) start(ctx context.Context, trackID string) (*catalog.Manifest,
 		err = t.setLogin(sr.Session)
 	case sr.Session != nil:
 		err = t.setSession(sr.Session)
+	}
+	if login {
+		t.dropRefused(err)
 	}
 	if locked {
 		t.renewMu.Unlock()

@@ -296,6 +296,13 @@ func TestTrackerLoginOnStart(t *testing.T) {
 	if got := ct.take(); !slices.Contains(got, startPath) || slices.Contains(got, "POST "+protocol.PathLogin) {
 		t.Errorf("requests of a start with a wrong password = %v; want the start, no separate login", got)
 	}
+	// The refused password is not tried again.
+	if _, err := tr.Network(ctx); !errors.Is(err, client.ErrNotLoggedIn) {
+		t.Errorf("Network after a refused password = %v; want ErrNotLoggedIn", err)
+	}
+	if got := ct.take(); len(got) != 0 {
+		t.Errorf("requests after a refused password = %v; want none", got)
+	}
 
 	// Another first request logs in first.
 	tr, ct, _ = open(h.URL, "first")
