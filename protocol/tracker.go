@@ -5,7 +5,10 @@ import (
 )
 
 // APIVersion is the tracker HTTP API version, the first path element of every
-// API route. History: v1 (2026-11) first release.
+// API route. History: v1 (2026-11) first release; in v1 since 2026-12,
+// StartRequest's Username, Password and Network and StartResponse's
+// Network (older clients send none of them; a tracker from before answers
+// 400 to a request with them, and the client falls back).
 const APIVersion = "v1"
 
 // Tracker HTTP API routes. Routes marked public need no access token; all
