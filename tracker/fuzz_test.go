@@ -82,6 +82,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"username":"alice","password":"correct horse battery staple"}`,
 		`{"username":"alice","password":"wrong"}`,
 		`{"refresh_token":"` + strings.Repeat("A", 43) + `"}`,
+		`{"username":"alice","password":"correct horse battery staple","network":true}`,
+		`{"username":"alice","password":"x","refresh_token":"` + strings.Repeat("A", 43) + `"}`,
 		`{"peer_id":"` + peerID + `"}`,
 		`{"peer_id":"` + peerID + `","addrs":["/ip4/127.0.0.1/udp/1/quic-v1"]}`,
 		`{}`, `{"x":1}`, `[`, ``, `null`,
