@@ -13,6 +13,7 @@ import (
 	"github.com/chorus-music/chorus/catalog"
 	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/clock"
+	"github.com/chorus-music/chorus/protocol"
 )
 
 // Options configure a Client.
@@ -22,6 +23,13 @@ type Options struct {
 	// Origins are the origin sources, tried in order. At least one is
 	// required until a peer source can serve every chunk.
 	Origins []ChunkSource
+	// OriginsFromNetwork, when set and Origins is empty, makes the origin
+	// sources from the tracker's network list (Tracker.Network) at the
+	// first play or queue, once the track's manifest and key are in: the
+	// start request that fetched them brought the list, so a process that
+	// knows only the tracker's URL pays no round trip of its own for it.
+	// Its error fails that call (and the next one tries again).
+	OriginsFromNetwork func(protocol.NetworkInfo) ([]ChunkSource, error)
 	// Clock measures start latency and stalls; nil means the wall clock.
 	Clock clock.Clock
 	// Logger receives the client's logs; nil discards them.
@@ -49,7 +57,6 @@ type Options struct {
 // Client plays tracks.
 type Client struct {
 	tracker  *Tracker
-	origins  []ChunkSource
 	clock    clock.Clock
 	log      *slog.Logger
 	schedCfg sched.Config
@@ -58,11 +65,13 @@ type Client struct {
 	maxProv  int
 	giveUp   time.Duration
 
-	mu        sync.Mutex // guards the fields below
-	manifests map[string]*catalog.Manifest
-	keys      map[string]catalog.TrackKey
-	player    *player
-	closed    bool
+	mu          sync.Mutex                                        // guards the fields below
+	originsFrom func(protocol.NetworkInfo) ([]ChunkSource, error) // nil once origins are known
+	origins     []ChunkSource
+	manifests   map[string]*catalog.Manifest
+	keys        map[string]catalog.TrackKey
+	player      *player
+	closed      bool
 }
 
 // New returns a client.
@@ -92,18 +101,23 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	originsFrom := opts.OriginsFromNetwork
+	if len(opts.Origins) > 0 {
+		originsFrom = nil
+	}
 	return &Client{
-		tracker:   opts.Tracker,
-		origins:   opts.Origins,
-		clock:     clock.Or(opts.Clock),
-		log:       log,
-		schedCfg:  opts.Sched,
-		swarm:     opts.Swarm,
-		cache:     opts.Cache,
-		maxProv:   opts.MaxProviders,
-		giveUp:    opts.GiveUpAfter,
-		manifests: map[string]*catalog.Manifest{},
-		keys:      map[string]catalog.TrackKey{},
+		tracker:     opts.Tracker,
+		originsFrom: originsFrom,
+		origins:     opts.Origins,
+		clock:       clock.Or(opts.Clock),
+		log:         log,
+		schedCfg:    opts.Sched,
+		swarm:       opts.Swarm,
+		cache:       opts.Cache,
+		maxProv:     opts.MaxProviders,
+		giveUp:      opts.GiveUpAfter,
+		manifests:   map[string]*catalog.Manifest{},
+		keys:        map[string]catalog.TrackKey{},
 	}, nil
 }
 
@@ -167,7 +181,13 @@ func (c *Client) PlayFrom(ctx context.Context, trackID string, offset int64) (*P
 	if offset < 0 || offset >= m.ByteLength {
 		return nil, fmt.Errorf("client: start offset %d outside track of %d bytes", offset, m.ByteLength)
 	}
-	if len(c.origins) == 0 && c.swarm == nil && c.cache == nil {
+	if err := c.resolveOrigins(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	noSource := len(c.origins) == 0 && c.swarm == nil && c.cache == nil
+	c.mu.Unlock()
+	if noSource {
 		return nil, fmt.Errorf("client: play %s: %w: no origin, swarm or cache configured", trackID, ErrNoSource)
 	}
 	pl, err := c.getPlayer()
@@ -196,6 +216,9 @@ func (c *Client) Queue(ctx context.Context, trackIDs ...string) error {
 			return err
 		}
 		next = append(next, track{id: id, cid: tc, m: m, key: key})
+	}
+	if err := c.resolveOrigins(ctx); err != nil {
+		return err
 	}
 	pl, err := c.getPlayer()
 	if err != nil {
@@ -227,6 +250,37 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if pl != nil {
 		pl.close()
+	}
+	return nil
+}
+
+// resolveOrigins makes the origin sources with Options.OriginsFromNetwork,
+// once, for the plays to come.
+func (c *Client) resolveOrigins(ctx context.Context) error {
+	c.mu.Lock()
+	from := c.originsFrom
+	c.mu.Unlock()
+	if from == nil {
+		return nil
+	}
+	ni, err := c.tracker.Network(ctx)
+	if err != nil {
+		return fmt.Errorf("client: origins from the network list: %w", err)
+	}
+	srcs, err := from(ni)
+	if err != nil {
+		return fmt.Errorf("client: origins from the network list: %w", err)
+	}
+	c.mu.Lock()
+	if c.originsFrom == nil {
+		c.mu.Unlock()
+		return nil // another call was first
+	}
+	c.origins, c.originsFrom = srcs, nil
+	pl := c.player // started by a Lookup before any play
+	c.mu.Unlock()
+	if pl != nil && !pl.SetOrigins(srcs) {
+		return ErrClosed
 	}
 	return nil
 }

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/origin"
+	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/sim/cluster"
 	"github.com/chorus-music/chorus/tracker"
 )
@@ -133,5 +138,76 @@ func TestPlaySeek(t *testing.T) {
 	}
 	if _, err := pb.Seek(-1, io.SeekStart); err == nil {
 		t.Fatal("Seek(-1) = nil error; want an error")
+	}
+}
+
+// TestPlayFreshWithTrackerURLOnly: a fresh process without a saved
+// session, that knows only the tracker's URL, plays with two tracker
+// requests, side by side: the start, which logs in and brings the
+// manifest, the key and the network list (its origins), and the keys it
+// pins on first use. No login or network request of its own. A client
+// whose Lookup started the player before the first play gets its origins
+// all the same.
+func TestPlayFreshWithTrackerURLOnly(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	src := filepath.Join("..", "catalog", "testdata", "flac.flac")
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.Ingest(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := origin.NewHTTP3Client(c.OriginCA)
+	defer origin.CloseClient(hc)
+	for _, lookupFirst := range []bool{false, true} {
+		ct := &countingTransport{}
+		tr, err := client.NewTracker(client.TrackerOptions{URL: c.TrackerURL, HTTPClient: &http.Client{Transport: ct}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.LoginOnStart("alice", "correct horse battery")
+		cl, err := client.New(client.Options{Tracker: tr, OriginsFromNetwork: func(ni protocol.NetworkInfo) ([]client.ChunkSource, error) {
+			var out []client.ChunkSource
+			for _, u := range ni.Origins {
+				s, err := client.NewOriginSource(u, hc)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, s)
+			}
+			return out, nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lookupFirst {
+			if err := cl.Lookup(ts[0].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pb, err := cl.Play(ctx, ts[0].ID)
+		if err != nil {
+			t.Fatalf("Play (lookup first %v): %v", lookupFirst, err)
+		}
+		got, err := io.ReadAll(pb)
+		stats := pb.Stats()
+		pb.Close()
+		cl.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("played %d bytes, %v; want the %d-byte source", len(got), err, len(want))
+		}
+		if stats.BytesBySource[client.KindOrigin] != int64(len(want)) {
+			t.Errorf("origin bytes = %d; want %d", stats.BytesBySource[client.KindOrigin], len(want))
+		}
+		reqs := ct.take()
+		slices.Sort(reqs)
+		wantReqs := []string{"GET " + protocol.PathKeys, "POST " + strings.Replace(protocol.PathStart, "{id}", ts[0].ID, 1)}
+		if !slices.Equal(reqs, wantReqs) {
+			t.Errorf("tracker requests of a fresh play (lookup first %v) = %v; want %v", lookupFirst, reqs, wantReqs)
+		}
 	}
 }

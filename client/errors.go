@@ -23,6 +23,9 @@ var (
 	ErrUnauthorized = errors.New("client: unauthorized")
 	// ErrRateLimited reports a tracker answer of 429.
 	ErrRateLimited = errors.New("client: rate limited")
+	// ErrBadRequest reports a tracker answer of 400: a request this
+	// tracker does not take (a malformed one, or one of a newer protocol).
+	ErrBadRequest = errors.New("client: bad request")
 	// ErrNotFound reports a tracker or origin answer of 404.
 	ErrNotFound = errors.New("client: not found")
 	// ErrUntrustedKey reports tracker signing keys that no pinned key

@@ -237,6 +237,12 @@ func (p *player) Queue(ts []track) bool {
 	return p.run.call(func() { p.queueOnLoop(ts) })
 }
 
+// SetOrigins gives a player started without origins its origins, which
+// the next Start or Queue registers.
+func (p *player) SetOrigins(srcs []ChunkSource) bool {
+	return p.run.call(func() { p.src.origins = srcs })
+}
+
 // Lookup looks up a track's holders without playing it.
 func (p *player) Lookup(trackID string) bool {
 	return p.run.post(func() { p.step(sched.Show{At: p.now(), Track: trackID}) })

@@ -39,13 +39,16 @@ type Tracker struct {
 	pins  *PinStore
 
 	sessionFile string // where the session is kept; "" for none
+	networkFile string // where the network list is kept; "" for none
 
-	renewMu sync.Mutex // serialises renewals: a refresh token is good for one
+	renewMu sync.Mutex // serialises renewals and logins: a refresh token is good for one
 
-	mu      sync.Mutex // guards the fields below
-	session *protocol.Session
-	network *protocol.NetworkInfo // fetched once (Network)
-	noStart bool                  // the tracker lacks PathStart (an older one)
+	mu       sync.Mutex // guards the fields below
+	session  *protocol.Session
+	pending  *protocol.LoginRequest // credentials for the first request (LoginOnStart), until it logs in
+	network  *protocol.NetworkInfo  // fetched once (Network)
+	noStart  bool                   // the tracker lacks PathStart (an older one)
+	oldStart bool                   // the tracker's PathStart takes no credentials or network flag (400)
 }
 
 // TrackerOptions configure a Tracker.
@@ -65,6 +68,17 @@ type TrackerOptions struct {
 	// removes it, Resume reads it, so a restarted client renews instead of
 	// logging in again. "" keeps the session in memory only.
 	SessionFile string
+	// NetworkFile keeps the last network list across restarts, written
+	// (atomically) whenever one arrives, from Network or with a start;
+	// SavedNetwork reads it, so a restarted process can open its origins'
+	// connections before its first request is answered. "" keeps none.
+	NetworkFile string
+}
+
+// savedNetwork is the NetworkFile's content.
+type savedNetwork struct {
+	Tracker string               `json:"tracker"` // the tracker's URL: the list of that tracker only
+	Network protocol.NetworkInfo `json:"network"`
 }
 
 // savedSession is the SessionFile's content.
@@ -89,7 +103,49 @@ func NewTracker(opts TrackerOptions) (*Tracker, error) {
 	if pins == nil {
 		pins = NewMemoryPins()
 	}
-	return &Tracker{base: u, http: hc, clock: clock.Or(opts.Clock), pins: pins, sessionFile: opts.SessionFile}, nil
+	return &Tracker{base: u, http: hc, clock: clock.Or(opts.Clock), pins: pins, sessionFile: opts.SessionFile, networkFile: opts.NetworkFile}, nil
+}
+
+// SavedNetwork returns the network list an earlier process kept in
+// TrackerOptions.NetworkFile for this tracker, without a request: a hint
+// (the origins may have changed since), for opening connections early.
+// It reports false when there is none.
+func (t *Tracker) SavedNetwork() (protocol.NetworkInfo, bool, error) {
+	if t.networkFile == "" {
+		return protocol.NetworkInfo{}, false, nil
+	}
+	data, err := os.ReadFile(t.networkFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return protocol.NetworkInfo{}, false, nil
+	} else if err != nil {
+		return protocol.NetworkInfo{}, false, fmt.Errorf("client: read the saved network list: %w", err)
+	}
+	var saved savedNetwork
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return protocol.NetworkInfo{}, false, fmt.Errorf("client: %s is not a saved network list (%v); remove it", t.networkFile, err)
+	}
+	if saved.Tracker != t.base.String() {
+		return protocol.NetworkInfo{}, false, nil
+	}
+	return saved.Network, true, nil
+}
+
+// setNetwork keeps ni as the network list and saves it (see NetworkFile).
+func (t *Tracker) setNetwork(ni protocol.NetworkInfo) error {
+	t.mu.Lock()
+	t.network = &ni
+	t.mu.Unlock()
+	if t.networkFile == "" {
+		return nil
+	}
+	data, err := json.Marshal(savedNetwork{Tracker: t.base.String(), Network: ni})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(t.networkFile, data, atomicfile.Options{Perm: 0o600}); err != nil {
+		return fmt.Errorf("client: save the network list: %w", err)
+	}
+	return nil
 }
 
 // Resume takes up the session saved in TrackerOptions.SessionFile, without
@@ -130,6 +186,15 @@ func (t *Tracker) Adopt(s protocol.Session) error {
 	return t.setSession(&s)
 }
 
+// setLogin makes s, which a login opened, the session: the credentials
+// LoginOnStart kept are done with.
+func (t *Tracker) setLogin(s *protocol.Session) error {
+	t.mu.Lock()
+	t.pending = nil
+	t.mu.Unlock()
+	return t.setSession(s)
+}
+
 // setSession makes s the session and saves it (see SessionFile).
 func (t *Tracker) setSession(s *protocol.Session) error {
 	t.mu.Lock()
@@ -160,7 +225,7 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 	if err := t.do(ctx, http.MethodPost, protocol.PathLogin, protocol.LoginRequest{Username: username, Password: password}, &s, false); err != nil {
 		return fmt.Errorf("login as %q: %w", username, err)
 	}
-	if err := t.setSession(&s); err != nil {
+	if err := t.setLogin(&s); err != nil {
 		return err
 	}
 	if _, err := t.TrustedKeys(ctx); err != nil {
@@ -169,8 +234,53 @@ func (t *Tracker) Login(ctx context.Context, username, password string) error {
 	return nil
 }
 
+// LoginOnStart keeps a username and password, in memory only, for the
+// first request that needs a session, and logs in then: a Start carries
+// them (protocol.StartRequest), so a client without a saved session pays
+// one round trip and one argon2id for the login, the manifest and the key
+// together, and takes the session from the answer (saved as Login saves
+// it); any other request logs in first, as Login would. A wrong password
+// surfaces from that first request as ErrUnauthorized, and is then
+// forgotten (later requests report ErrNotLoggedIn). It replaces any
+// session held.
+func (t *Tracker) LoginOnStart(username, password string) {
+	t.mu.Lock()
+	t.session, t.pending = nil, &protocol.LoginRequest{Username: username, Password: password}
+	t.mu.Unlock()
+}
+
+// loginPending logs in with the credentials LoginOnStart kept, if there
+// are any and no session yet (one login for concurrent callers).
+func (t *Tracker) loginPending(ctx context.Context) error {
+	t.renewMu.Lock()
+	defer t.renewMu.Unlock()
+	t.mu.Lock()
+	s, p := t.session, t.pending
+	t.mu.Unlock()
+	if s != nil || p == nil {
+		return nil
+	}
+	err := t.Login(ctx, p.Username, p.Password)
+	t.dropRefused(err)
+	return err
+}
+
+// dropRefused forgets the credentials LoginOnStart kept once the tracker
+// refused them (401): trying them again would only count more failures
+// against the throttles. Later requests report ErrNotLoggedIn.
+func (t *Tracker) dropRefused(err error) {
+	if errors.Is(err, ErrUnauthorized) {
+		t.mu.Lock()
+		t.pending = nil
+		t.mu.Unlock()
+	}
+}
+
 // Logout ends the session.
 func (t *Tracker) Logout(ctx context.Context) error {
+	t.mu.Lock()
+	t.pending = nil // no login just to log out
+	t.mu.Unlock()
 	err := t.do(ctx, http.MethodPost, protocol.PathLogout, nil, nil, true)
 	return errors.Join(err, t.setSession(nil))
 }
@@ -193,6 +303,9 @@ func (t *Tracker) Account() string {
 // accessToken returns a valid access token, renewing the session first if
 // the token is about to expire.
 func (t *Tracker) accessToken(ctx context.Context) (string, error) {
+	if err := t.loginPending(ctx); err != nil {
+		return "", err
+	}
 	t.mu.Lock()
 	s := t.session
 	t.mu.Unlock()
@@ -253,17 +366,28 @@ func (t *Tracker) Manifest(ctx context.Context, trackID string) (*catalog.Manife
 // Start fetches what a play needs from the tracker, the verified manifest
 // and the key, in one round trip (protocol.PathStart). With a saved
 // session whose access token expired, the refresh token goes along and the
-// renewal happens in the same round trip. An older tracker without the
-// route gets the manifest and key asked for at once, side by side.
+// renewal happens in the same round trip; with no session but the
+// credentials of LoginOnStart, they go along and the login happens in the
+// same round trip. The first start also brings the network list (see
+// Network). An older tracker without the route gets the manifest and key
+// asked for at once, side by side (after a login of their own); one whose
+// start takes neither credentials nor the network flag (400) gets a login
+// of its own, then the start.
 func (t *Tracker) Start(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
 	t.mu.Lock()
-	s, noStart := t.session, t.noStart
+	s, pending, noStart, oldStart := t.session, t.pending, t.noStart, t.oldStart
 	t.mu.Unlock()
-	if s == nil {
+	if s == nil && pending == nil {
 		return nil, catalog.TrackKey{}, ErrNotLoggedIn
 	}
 	if !noStart {
-		m, k, err := t.start(ctx, trackID, s)
+		m, k, err := t.start(ctx, trackID)
+		if errors.Is(err, ErrBadRequest) && !oldStart {
+			t.mu.Lock()
+			t.oldStart = true
+			t.mu.Unlock()
+			m, k, err = t.start(ctx, trackID)
+		}
 		if !errors.Is(err, ErrNotFound) {
 			return m, k, err
 		}
@@ -293,21 +417,94 @@ func (t *Tracker) Start(ctx context.Context, trackID string) (*catalog.Manifest,
 	return m, k, nil
 }
 
-func (t *Tracker) start(ctx context.Context, trackID string, s *protocol.Session) (*catalog.Manifest, catalog.TrackKey, error) {
-	var req protocol.StartRequest
-	tok := s.AccessToken
-	if !t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt) {
-		req.RefreshToken, tok = s.RefreshToken, ""
-	}
-	var sr protocol.StartResponse
-	if err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), req, &sr, tok); err != nil {
-		return nil, catalog.TrackKey{}, fmt.Errorf("start %s: %w", trackID, err)
-	}
-	if sr.Session != nil {
-		if err := t.setSession(sr.Session); err != nil {
+// start sends one start request with the session's access token, its
+// refresh token if the access token is spent (renewing it), or the
+// credentials LoginOnStart kept if there is no session (logging in).
+// Renewals and logins hold renewMu, so concurrent callers wait and find
+// the new session. It asks for the network list while none is known, and
+// on first use fetches the tracker's keys beside it, as Login pins them.
+func (t *Tracker) start(ctx context.Context, trackID string) (*catalog.Manifest, catalog.TrackKey, error) {
+	t.mu.Lock()
+	oldStart := t.oldStart
+	t.mu.Unlock()
+	if oldStart {
+		if err := t.loginPending(ctx); err != nil {
 			return nil, catalog.TrackKey{}, err
 		}
 	}
+	t.mu.Lock()
+	s := t.session
+	t.mu.Unlock()
+	locked := false
+	if s == nil || !t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt) {
+		t.renewMu.Lock()
+		locked = true
+	}
+	t.mu.Lock()
+	s, p := t.session, t.pending
+	wantNetwork := t.network == nil && !oldStart
+	t.mu.Unlock()
+	req := protocol.StartRequest{Network: wantNetwork}
+	tok := ""
+	login := false
+	switch {
+	case s == nil && p == nil:
+		if locked {
+			t.renewMu.Unlock()
+		}
+		return nil, catalog.TrackKey{}, ErrNotLoggedIn
+	case s == nil:
+		login = true
+		req.Username, req.Password = p.Username, p.Password
+	case t.clock.Now().Add(renewMargin).Before(s.AccessExpiresAt):
+		tok = s.AccessToken // renewed meanwhile, or fresh all along
+	default:
+		req.RefreshToken = s.RefreshToken
+	}
+	var keys chan error
+	if len(t.pins.Keys()) == 0 {
+		keys = make(chan error, 1)
+		go func() {
+			_, err := t.refreshKeys(ctx)
+			keys <- err
+		}()
+	}
+	var sr protocol.StartResponse
+	err := t.doToken(ctx, http.MethodPost, trackPath(protocol.PathStart, trackID), req, &sr, tok)
+	switch {
+	case err != nil:
+	case login && sr.Session == nil:
+		err = errors.New("the answer carries no session")
+	case login:
+		err = t.setLogin(sr.Session)
+	case sr.Session != nil:
+		err = t.setSession(sr.Session)
+	}
+	if login {
+		t.dropRefused(err)
+	}
+	if locked {
+		t.renewMu.Unlock()
+	}
+	if err == nil && sr.Network != nil {
+		err = t.setNetwork(*sr.Network)
+	}
+	if keys != nil {
+		if kerr := <-keys; err == nil {
+			err = kerr
+		}
+	}
+	switch {
+	case err != nil && login:
+		return nil, catalog.TrackKey{}, fmt.Errorf("login as %q to start %s: %w", p.Username, trackID, err)
+	case err != nil:
+		return nil, catalog.TrackKey{}, fmt.Errorf("start %s: %w", trackID, err)
+	}
+	return t.startAnswer(ctx, trackID, sr)
+}
+
+// startAnswer verifies a start's manifest and parses its key.
+func (t *Tracker) startAnswer(ctx context.Context, trackID string, sr protocol.StartResponse) (*catalog.Manifest, catalog.TrackKey, error) {
 	m, err := t.verifyManifest(ctx, trackID, sr.Manifest)
 	if err != nil {
 		return nil, catalog.TrackKey{}, err
@@ -361,10 +558,7 @@ func (t *Tracker) Network(ctx context.Context) (protocol.NetworkInfo, error) {
 	if err != nil {
 		return ni, err
 	}
-	t.mu.Lock()
-	t.network = &ni
-	t.mu.Unlock()
-	return ni, nil
+	return ni, t.setNetwork(ni)
 }
 
 func (t *Tracker) fetchNetwork(ctx context.Context) (protocol.NetworkInfo, error) {
@@ -486,6 +680,8 @@ func (t *Tracker) doToken(ctx context.Context, method, path string, in, out any,
 			sentinel = ErrRateLimited
 		case http.StatusNotFound:
 			sentinel = ErrNotFound
+		case http.StatusBadRequest:
+			sentinel = ErrBadRequest
 		default:
 			sentinel = errors.New(http.StatusText(resp.StatusCode))
 		}

@@ -5,7 +5,10 @@ import (
 )
 
 // APIVersion is the tracker HTTP API version, the first path element of every
-// API route. History: v1 (2026-11) first release.
+// API route. History: v1 (2026-11) first release; in v1 since 2026-12,
+// StartRequest's Username, Password and Network and StartResponse's
+// Network (older clients send none of them; a tracker from before answers
+// 400 to a request with them, and the client falls back).
 const APIVersion = "v1"
 
 // Tracker HTTP API routes. Routes marked public need no access token; all
@@ -28,23 +31,45 @@ const (
 	PathChunkBase = "/chunks/"                 // origin: GET /chunks/{cid} (public; ciphertext only)
 	// PathStart is what a play needs from the tracker in one round trip:
 	// POST StartRequest -> StartResponse (public: the credential is the
-	// access token, or the refresh token in the body, renewed on the way).
+	// access token, or one in the body: a refresh token, renewed on the
+	// way, or a username and password, logged in on the way).
 	PathStart = "/v1/tracks/{id}/start"
 )
 
-// StartRequest may carry the refresh token of a session whose access token
-// expired (a restarted client): the tracker renews the session and answers
-// with the new one, so renewal costs no round trip of its own.
+// StartRequest may carry a credential for a client without a valid access
+// token, so that neither a renewal nor a login costs a round trip of its
+// own: the refresh token of a session whose access token expired (a
+// restarted client), or a username and password (a client without a saved
+// session). At most one of the two; with a username and password the
+// access token is not looked at.
+//
+// A login through PathStart is a login as through PathLogin: the same
+// checks, the same throttles (a failure counts, a throttled one is
+// answered 429 with Retry-After), the same argon2id; 401 for a bad
+// username or password. For an unknown track the credential is checked
+// and the answer is 404 with no session opened. A tracker older than the
+// username and password fields answers 400 (unknown field): log in through
+// PathLogin instead.
+//
+// With Network set the answer also carries the network list (as GET
+// PathNetwork gives it), so a process that knows only the tracker's URL
+// learns its origins in the same round trip. A tracker older than the
+// field answers 400 (unknown field).
 type StartRequest struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
+	Network      bool   `json:"network,omitempty"`
 }
 
-// StartResponse is a track's signed manifest and content key, and the
-// renewed session when the request renewed one.
+// StartResponse is a track's signed manifest and content key, the session
+// the request opened (a login) or renewed, when it did, and the network
+// list, when asked for.
 type StartResponse struct {
 	Manifest SignedManifest   `json:"manifest"`
 	Key      TrackKeyResponse `json:"key"`
 	Session  *Session         `json:"session,omitempty"`
+	Network  *NetworkInfo     `json:"network,omitempty"`
 }
 
 // Error is the JSON body of every 4xx and 5xx answer from the tracker.

@@ -125,72 +125,88 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Username == "" || req.Password == "" || len(req.Username) > protocol.MaxUsernameLen || len(req.Password) > protocol.MaxPasswordLen {
-		s.writeError(w, r, badRequest("username and password must be 1..%d and 1..%d bytes", protocol.MaxUsernameLen, protocol.MaxPasswordLen))
+	wire, err := s.login(r.Context(), r, req.Username, req.Password)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
+	writeJSON(w, http.StatusOK, wire)
+}
+
+// login checks a name and password under the login throttles (see
+// LoginPolicy) and opens a session: the one way to a session from a
+// password, whether through PathLogin or PathStart.
+func (s *Server) login(ctx context.Context, r *http.Request, username, password string) (protocol.Session, error) {
+	if err := s.checkLogin(ctx, r, username, password); err != nil {
+		return protocol.Session{}, err
+	}
+	wire, st, err := s.newSession(username)
+	if err == nil {
+		err = s.store.CreateSession(ctx, st)
+	}
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	client, _ := s.clientAddr(r)
+	s.log.InfoContext(ctx, "login", slog.String("account", username), slog.String("client", client.String()))
+	return wire, nil
+}
+
+// checkLogin checks a name and password under the login throttles: nil for
+// the right password, else a bad request, a 429 (throttled, with its
+// Retry-After) or a 401. It charges the throttles before the password
+// check (so parallel guesses cannot all slip through) and refunds on
+// success.
+func (s *Server) checkLogin(ctx context.Context, r *http.Request, username, password string) error {
+	if username == "" || password == "" || len(username) > protocol.MaxUsernameLen || len(password) > protocol.MaxPasswordLen {
+		return badRequest("username and password must be 1..%d and 1..%d bytes", protocol.MaxUsernameLen, protocol.MaxPasswordLen)
+	}
 	client, _ := s.clientAddr(r)
 	network := networkOf(client, client.IsValid())
 	now := s.clock.Now()
-	refuse := func(wait time.Duration, why string) {
+	refuse := func(wait time.Duration, why string) error {
 		s.metrics.loginFailures.WithLabelValues("rate_limited").Inc()
-		s.log.WarnContext(ctx, "login throttled", slog.String("account", req.Username), slog.String("network", network), slog.String("by", why))
-		s.writeError(w, r, &apiError{status: http.StatusTooManyRequests, code: protocol.CodeRateLimited,
-			msg: "too many failed logins; retry later", retryIn: max(1, int(math.Ceil(wait.Seconds())))})
+		s.log.WarnContext(ctx, "login throttled", slog.String("account", username), slog.String("network", network), slog.String("by", why))
+		return &apiError{status: http.StatusTooManyRequests, code: protocol.CodeRateLimited,
+			msg: "too many failed logins; retry later", retryIn: max(1, int(math.Ceil(wait.Seconds())))}
 	}
 	if wait, ok := s.attempts.allow(now, network); !ok {
-		refuse(wait, "attempt rate")
-		return
+		return refuse(wait, "attempt rate")
 	}
-	// Charge the throttles before checking the password (so parallel
-	// guesses cannot all slip through) and refund on success.
-	charges, err := s.loginCharges(ctx, now, req.Username, network)
+	charges, err := s.loginCharges(ctx, now, username, network)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	retryAt, allowed, err := s.store.ChargeThrottle(ctx, now, charges)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if !allowed {
-		refuse(retryAt.Sub(now), "failures")
-		return
+		return refuse(retryAt.Sub(now), "failures")
 	}
-	ok, err := s.verifyLogin(ctx, req.Username, req.Password)
+	ok, err := s.verifyLogin(ctx, username, password)
 	if err != nil {
 		if rerr := s.store.RefundThrottle(ctx, now, charges); rerr != nil {
 			s.log.WarnContext(ctx, "refund login throttle", slog.Any("err", rerr))
 		}
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if !ok {
 		s.metrics.loginFailures.WithLabelValues("bad_credentials").Inc()
-		s.log.InfoContext(ctx, "login failed", slog.String("account", req.Username), slog.String("network", network))
-		s.writeError(w, r, unauthorized("invalid username or password"))
-		return
+		s.log.InfoContext(ctx, "login failed", slog.String("account", username), slog.String("network", network))
+		return unauthorized("invalid username or password")
 	}
 	if err := s.store.RefundThrottle(ctx, now, successRefund(charges)); err != nil {
 		s.log.WarnContext(ctx, "refund login throttle", slog.Any("err", err))
 	}
-	wire, st, err := s.newSession(req.Username)
-	if err == nil {
-		err = s.store.CreateSession(r.Context(), st)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.log.InfoContext(ctx, "login", slog.String("account", req.Username), slog.String("client", client.String()))
-	writeJSON(w, http.StatusOK, wire)
+	return nil
 }
 
 // verifyLogin checks a name and password. An unknown account costs the same
 // argon2 work as a known one.
 func (s *Server) verifyLogin(ctx context.Context, name, password string) (bool, error) {
+	start := s.clock.Now()
+	defer func() { s.metrics.passwordCheck.Observe(s.clock.Now().Sub(start).Seconds()) }()
 	acct, err := s.store.Account(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -223,6 +239,24 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, wire)
+}
+
+// refreshAccount checks refresh token tok without rotating it: its
+// session's account, or the unauthorized error renew would give.
+func (s *Server) refreshAccount(ctx context.Context, tok string) (string, error) {
+	if !wellFormedToken(tok) {
+		return "", unauthorized("invalid refresh token")
+	}
+	cur, err := s.store.SessionByRefresh(ctx, tokenHash(tok))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", unauthorized("invalid refresh token")
+	} else if err != nil {
+		return "", err
+	}
+	if !s.clock.Now().Before(cur.RefreshExpiresAt) {
+		return "", unauthorized("refresh token expired")
+	}
+	return cur.Account, nil
 }
 
 // renew rotates the session of refresh token tok: the new session, or an

@@ -9,13 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chorus-music/chorus/catalog"
 	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/tracker/trackertest"
 )
 
 // decodeRoutes are the routes that decode a request body, driven by
 // FuzzDecodeRequest and TestBadBodies.
-var decodeRoutes = []string{protocol.PathLogin, protocol.PathRenew, protocol.PathTicket, protocol.PathAnnounce}
+// The start route names a track in canonical form that no harness holds,
+// so that every body, even one with the right password, ends in a 4xx.
+var decodeRoutes = []string{protocol.PathLogin, protocol.PathRenew, protocol.PathTicket, protocol.PathAnnounce,
+	fillPattern(protocol.PathStart, catalog.ChunkCID([]byte("no such track")).String())}
 
 // postRaw sends body to a POST route through the handler.
 func postRaw(h *trackertest.Harness, path, token string, body []byte) *httptest.ResponseRecorder {
@@ -78,6 +82,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"username":"alice","password":"correct horse battery staple"}`,
 		`{"username":"alice","password":"wrong"}`,
 		`{"refresh_token":"` + strings.Repeat("A", 43) + `"}`,
+		`{"username":"alice","password":"correct horse battery staple","network":true}`,
+		`{"username":"alice","password":"x","refresh_token":"` + strings.Repeat("A", 43) + `"}`,
 		`{"peer_id":"` + peerID + `"}`,
 		`{"peer_id":"` + peerID + `","addrs":["/ip4/127.0.0.1/udp/1/quic-v1"]}`,
 		`{}`, `{"x":1}`, `[`, ``, `null`,

@@ -11,6 +11,7 @@ type metrics struct {
 	requests      *prometheus.CounterVec   // by route pattern, method and status code
 	latency       *prometheus.HistogramVec // by route pattern and method
 	loginFailures *prometheus.CounterVec   // by reason
+	passwordCheck prometheus.Histogram     // argon2id time of each login attempt that reached it
 	keysServed    prometheus.Counter
 	tickets       prometheus.Counter
 	ingests       *prometheus.CounterVec // by result: created, existing, failed
@@ -51,6 +52,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help: "Handler panics recovered (each answered 500).",
 		}),
 	}
+	m.passwordCheck = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "chorus", Subsystem: "tracker", Name: "password_check_seconds",
+		Help:    "Time of each login's password check (argon2id; an unknown account costs the same), through /v1/login or a start.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
 	m.auditBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "chorus", Subsystem: "tracker", Name: "audit_batch_entries",
 		Help:    "Key-request audit entries written per store write (group commit).",
@@ -61,7 +67,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:    "Issued-ticket records written per store write (group commit).",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.keysServed, m.tickets, m.ingests, m.panics, m.auditBatch, m.ticketBatch} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.loginFailures, m.passwordCheck, m.keysServed, m.tickets, m.ingests, m.panics, m.auditBatch, m.ticketBatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrOptions, err)
 		}

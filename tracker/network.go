@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -134,10 +135,20 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 // unexpired bootstrap peers, each address ending in /p2p/<id>: every node
 // joins through the servers first.
 func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request) {
-	anns, err := s.store.Announcements(r.Context(), s.clock.Now(), MaxBootstrapPeers)
+	info, err := s.networkInfo(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// networkInfo is the network list: the origins, then the DHT servers and
+// the announced bootstrap peers.
+func (s *Server) networkInfo(ctx context.Context) (protocol.NetworkInfo, error) {
+	anns, err := s.store.Announcements(ctx, s.clock.Now(), MaxBootstrapPeers)
+	if err != nil {
+		return protocol.NetworkInfo{}, err
 	}
 	s.mu.Lock()
 	info := protocol.NetworkInfo{
@@ -151,7 +162,7 @@ func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request) {
 			info.Bootstrap = append(info.Bootstrap, addr+"/p2p/"+a.PeerID)
 		}
 	}
-	writeJSON(w, http.StatusOK, info)
+	return info, nil
 }
 
 // SetDHTServers sets the addresses (each ending in /p2p/<id>) of the

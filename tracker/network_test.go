@@ -151,6 +151,7 @@ func TestMetrics(t *testing.T) {
 		`go_goroutines `,
 		`process_cpu_seconds_total `,
 		`chorus_tracker_login_failures_total{reason="bad_credentials"} 1`,
+		`chorus_tracker_password_check_seconds_count 2`, // alice's login and the bad one
 		`chorus_tracker_track_keys_served_total 1`,
 		`chorus_tracker_tickets_issued_total 1`,
 		`chorus_tracker_ingests_total{result="created"} 1`,

@@ -13,9 +13,18 @@ import (
 // handleStart answers protocol.PathStart: what a play needs from the
 // tracker in one round trip, the track's signed manifest and its key, for
 // the session of the access token or, when the request carries none that
-// is valid, of the refresh token in the body, renewed on the way (the
-// answer then carries the new session). Renewal costs no password hash: a
-// restarted client with a saved session starts without argon2id.
+// is valid, of the credential in the body: a refresh token, renewed on the
+// way, or a username and password, logged in on the way under the same
+// throttles as PathLogin (the answer then carries the new session).
+// Renewal costs no password hash: a restarted client with a saved session
+// starts without argon2id; a client without one pays a single argon2id and
+// a single round trip for the login, the manifest and the key. Asked to,
+// it carries the network list too.
+//
+// The track is looked up before any session is opened or rotated, and an
+// unknown track is reported only to a caller whose credential holds, with
+// no new session: a 404 cannot carry one, and a renewal it lost would
+// leave the client with a spent refresh token.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	id, err := trackID(r)
 	if err != nil {
@@ -28,20 +37,32 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	account, renewed, err := s.startSession(ctx, r, req)
+	t, lookupErr := s.store.Track(ctx, id)
+	var key []byte
+	if lookupErr == nil {
+		key, lookupErr = s.store.TrackKey(ctx, id)
+	}
+	if lookupErr != nil && !errors.Is(lookupErr, store.ErrNotFound) {
+		s.writeError(w, r, lookupErr)
+		return
+	}
+	account, opened, err := s.startSession(ctx, r, req, lookupErr == nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.store.Track(ctx, id)
-	if err != nil {
-		s.writeError(w, r, trackLookupError(err))
+	if lookupErr != nil {
+		s.writeError(w, r, trackLookupError(lookupErr))
 		return
 	}
-	key, err := s.store.TrackKey(ctx, id)
-	if err != nil {
-		s.writeError(w, r, trackLookupError(err))
-		return
+	var network *protocol.NetworkInfo
+	if req.Network {
+		info, err := s.networkInfo(ctx)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		network = &info
 	}
 	remote := s.remoteLabel(r)
 	if err := s.audit.record(ctx, store.KeyRequest{
@@ -52,17 +73,36 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.keysServed.Inc()
 	s.log.InfoContext(ctx, "track key served", slog.String("account", account),
-		slog.String("track", id), slog.String("remote", remote), slog.Bool("renewed", renewed != nil))
+		slog.String("track", id), slog.String("remote", remote), slog.Bool("new_session", opened != nil),
+		slog.Bool("login", req.Username != ""))
 	writeJSON(w, http.StatusOK, protocol.StartResponse{
 		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
 		Key:      protocol.TrackKeyResponse{TrackID: id, Key: key},
-		Session:  renewed,
+		Session:  opened,
+		Network:  network,
 	})
 }
 
-// startSession finds the request's account: from a valid access token, or
-// by renewing the session of the refresh token in req (returned).
-func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest) (string, *protocol.Session, error) {
+// startSession finds the request's account: by logging in with the
+// username and password in req, from a valid access token, or by renewing
+// the session of the refresh token in req. The session a login opens or a
+// renewal rotates to is returned. With issue false (the track is unknown)
+// the credential is checked, and the throttles charged, as for a real
+// start, but no session is opened or rotated.
+func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest, issue bool) (string, *protocol.Session, error) {
+	if req.Username != "" || req.Password != "" {
+		if req.RefreshToken != "" {
+			return "", nil, badRequest("a start carries a refresh token or a username and password, not both")
+		}
+		if !issue {
+			return req.Username, nil, s.checkLogin(ctx, r, req.Username, req.Password)
+		}
+		wire, err := s.login(ctx, r, req.Username, req.Password)
+		if err != nil {
+			return "", nil, err
+		}
+		return wire.Account, &wire, nil
+	}
 	if tok, ok := bearerToken(r); ok && wellFormedToken(tok) {
 		sess, err := s.store.SessionByAccess(ctx, tokenHash(tok))
 		switch {
@@ -73,7 +113,11 @@ func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol
 		}
 	}
 	if req.RefreshToken == "" {
-		return "", nil, unauthorized("missing or expired access token, and no refresh token")
+		return "", nil, unauthorized("missing or expired access token, and no refresh token or password")
+	}
+	if !issue {
+		account, err := s.refreshAccount(ctx, req.RefreshToken)
+		return account, nil, err
 	}
 	wire, err := s.renew(ctx, req.RefreshToken)
 	if err != nil {

@@ -99,23 +99,11 @@ func runNode(ctx context.Context, env *cmdEnv, args []string) error {
 
 // loginTracker logs in with keys pinned in dataDir.
 func loginTracker(ctx context.Context, url, dataDir, user string, keepSession bool, password func() (string, error)) (*client.Tracker, error) {
-	pins, err := client.OpenPins(filepath.Join(dataDir, "tracker-keys.json"))
+	tr, resumed, err := openClientTracker(url, dataDir, user, keepSession)
 	if err != nil {
 		return nil, err
 	}
-	var sessionFile string
-	if keepSession {
-		sessionFile = filepath.Join(dataDir, "session.json")
-	}
-	tr, err := client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: sessionFile})
-	if err != nil {
-		return nil, err
-	}
-	resumed, err := tr.Resume()
-	if err != nil {
-		return nil, err
-	}
-	if resumed && tr.Account() == user {
+	if resumed {
 		// The network list is the first request every command makes (and
 		// is kept): it renews the saved session if its access token
 		// expired, and tells whether the tracker still honours it.
@@ -138,4 +126,28 @@ func loginTracker(ctx context.Context, url, dataDir, user string, keepSession bo
 		return nil, loginError(url, user, err)
 	}
 	return tr, nil
+}
+
+// openClientTracker makes the tracker client with the keys pinned in dataDir
+// and, with keepSession, the session and the network list saved there (it
+// takes up the session when it is user's: resumed), without a request.
+func openClientTracker(url, dataDir, user string, keepSession bool) (tr *client.Tracker, resumed bool, err error) {
+	pins, err := client.OpenPins(filepath.Join(dataDir, "tracker-keys.json"))
+	if err != nil {
+		return nil, false, err
+	}
+	var sessionFile, networkFile string
+	if keepSession {
+		sessionFile = filepath.Join(dataDir, "session.json")
+		networkFile = filepath.Join(dataDir, "network.json")
+	}
+	tr, err = client.NewTracker(client.TrackerOptions{URL: url, Pins: pins, SessionFile: sessionFile, NetworkFile: networkFile})
+	if err != nil {
+		return nil, false, err
+	}
+	resumed, err = tr.Resume()
+	if err != nil {
+		return nil, false, err
+	}
+	return tr, resumed && tr.Account() == user, nil
 }

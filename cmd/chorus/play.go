@@ -16,6 +16,7 @@ import (
 	"github.com/chorus-music/chorus/client/sched"
 	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/origin"
+	"github.com/chorus-music/chorus/protocol"
 )
 
 func defaultClientDir() string {
@@ -100,27 +101,65 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	interrupted := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	tr, err := loginTracker(ctx, *trackerURL, *dataDir, *user, keepSession, func() (string, error) {
+	password := func() (string, error) {
 		return readPassword(env, fmt.Sprintf("password for %s: ", *user), false)
-	})
+	}
+	var (
+		tr      *client.Tracker
+		resumed bool
+	)
+	if *swarm {
+		// A swarm play needs its node's ticket before it plays: log in (or
+		// renew) first.
+		tr, err = loginTracker(ctx, *trackerURL, *dataDir, *user, keepSession, password)
+	} else {
+		// A plain play's first tracker request is the start: it renews the
+		// saved session, or logs in with the password read now, and
+		// brings the manifest, the key and the network list (the origins)
+		// in one round trip.
+		tr, resumed, err = openClientTracker(*trackerURL, *dataDir, *user, keepSession)
+		if err == nil && !resumed {
+			var pw string
+			if pw, err = password(); err == nil {
+				tr.LoginOnStart(*user, pw)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	netinfo, err := tr.Network(ctx)
-	if err != nil {
-		return err
+	originsOf := func(ni protocol.NetworkInfo) ([]client.ChunkSource, error) {
+		var origins []client.ChunkSource
+		for _, u := range ni.Origins {
+			src, err := client.NewOriginSource(u, originHTTP)
+			if err != nil {
+				return nil, err
+			}
+			origins = append(origins, src)
+		}
+		return origins, nil
 	}
-	var origins []client.ChunkSource
-	for _, u := range netinfo.Origins {
-		src, err := client.NewOriginSource(u, originHTTP)
+	if saved, ok, err := tr.SavedNetwork(); err != nil {
+		env.log.Info("not using the saved network list", "err", err)
+	} else if ok && !*swarm {
+		// Open the connections to the last run's origins now, beside the
+		// start: the origins its answer names find them open.
+		for _, u := range saved.Origins {
+			if src, err := client.NewOriginSource(u, originHTTP); err == nil {
+				go src.Connect(ctx) //nolint:errcheck // a warm-up only: a failure costs the first request its handshake
+			}
+		}
+	}
+	copts := client.Options{Tracker: tr, OriginsFromNetwork: originsOf, Logger: env.log, Sched: sched.Config{Speed: *speed}, GiveUpAfter: *giveUp}
+	if *swarm {
+		netinfo, err := tr.Network(ctx)
 		if err != nil {
 			return err
 		}
-		origins = append(origins, src)
-	}
-	copts := client.Options{Tracker: tr, Origins: origins, Logger: env.log, Sched: sched.Config{Speed: *speed}, GiveUpAfter: *giveUp}
-	if *swarm {
+		if copts.Origins, err = originsOf(netinfo); err != nil {
+			return err
+		}
 		so, err := sf.options(*dataDir, env, false)
 		if err != nil {
 			return err
@@ -138,8 +177,18 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer c.Close()
 	pb, err := c.Play(ctx, posArgs[0])
+	if resumed && errors.Is(err, client.ErrUnauthorized) {
+		// The saved session was revoked or has expired at the tracker:
+		// log in with the next start.
+		pw, perr := password()
+		if perr != nil {
+			return perr
+		}
+		tr.LoginOnStart(*user, pw)
+		pb, err = c.Play(ctx, posArgs[0])
+	}
 	if err != nil {
-		return err
+		return loginError(*trackerURL, *user, err)
 	}
 	defer pb.Close()
 	// A blocked read of the playback ends when the play is interrupted or

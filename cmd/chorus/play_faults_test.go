@@ -24,8 +24,10 @@ func TestPlayTrackerDownSaysSo(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// A well-formed track ID: a malformed one is refused before any
+	// request, and the tracker is not asked at all.
 	play := exec.CommandContext(ctx, bin, "play", "--tracker", "http://"+addr, "--user", "bob",
-		"--data", t.TempDir(), "--out", filepath.Join(t.TempDir(), "out.flac"), "bafkreiaaaa")
+		"--data", t.TempDir(), "--out", filepath.Join(t.TempDir(), "out.flac"), "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
 	play.Stdin = strings.NewReader("s3cret-passw0rd\n")
 	var stderr bytes.Buffer
 	play.Stderr = &stderr

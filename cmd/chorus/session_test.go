@@ -2,16 +2,23 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chorus-music/chorus/protocol"
 )
 
-// TestPlayKeepsSession: the first play logs in with the password; the
-// session is kept in the data directory (0600), so a second play, a new
-// process with nothing on stdin, renews it instead of asking again. A
-// saved session of another account is not used.
+// TestPlayKeepsSession: the first play logs in with the password, through
+// its start request; the session is kept in the data directory (0600), so
+// a second play, a new process with nothing on stdin, takes it up instead
+// of asking again. A saved session of another account is not used.
 func TestPlayKeepsSession(t *testing.T) {
 	src := testdata("flac.flac")
 	want, err := os.ReadFile(src)
@@ -31,6 +38,11 @@ func TestPlayKeepsSession(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("session.json mode %v; want 0600", fi.Mode().Perm())
 	}
+	// The network list the start brought is kept too: the next play
+	// connects to its origins at once.
+	if data, err := os.ReadFile(filepath.Join(client, "network.json")); err != nil || !strings.Contains(string(data), "origins") {
+		t.Errorf("network.json after a play: %v, %q; want the network list", err, data)
+	}
 
 	out2 := filepath.Join(t.TempDir(), "two.flac")
 	_, stderr, err := chorusRun(t, lt.bin, lt.data, "", lt.playArgs(client, out2, track)...)
@@ -43,6 +55,14 @@ func TestPlayKeepsSession(t *testing.T) {
 	if got, _ := os.ReadFile(out2); !bytes.Equal(got, want) {
 		t.Errorf("second play wrote %d bytes; want the source's %d", len(got), len(want))
 	}
+	// Neither play asked for a login or the network list on its own: the
+	// first logged in through its start, the second's start used the
+	// saved session.
+	for route, n := range map[string]float64{protocol.PathLogin: 0, protocol.PathNetwork: 0, protocol.PathStart: 2} {
+		if got := requestsTo(t, lt.api, route); got != n {
+			t.Errorf("tracker requests to %s after two plays = %v; want %v", route, got, n)
+		}
+	}
 
 	// Another account: the saved session is not bob's, so a password is
 	// needed (none on stdin: a clear failure).
@@ -54,5 +74,87 @@ func TestPlayKeepsSession(t *testing.T) {
 	}
 	if _, stderr, err := chorusRun(t, lt.bin, lt.data, "", args...); err == nil || !strings.Contains(stderr, "password") {
 		t.Errorf("play as another account with no password: err %v, stderr %q; want a failure about the password", err, stderr)
+	}
+}
+
+// requestsTo reads how many requests the tracker at api served on route
+// (a pattern of protocol), from its metrics.
+func requestsTo(t *testing.T, api, route string) float64 {
+	t.Helper()
+	resp, err := http.Get(api + protocol.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "chorus_tracker_requests_total{") || !strings.Contains(line, `route="`+route+`"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// TestPlayLogsInWhenSavedSessionRefused: a saved session the tracker no
+// longer honours (its tokens unknown there: revoked, or another
+// database) makes the play read the password and log in through its
+// start, then play, saving the new session.
+func TestPlayLogsInWhenSavedSessionRefused(t *testing.T) {
+	src := testdata("flac.flac")
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := startTracker(t, src)
+	track := lt.ids["flac.flac"]
+	client := t.TempDir()
+	mustRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(client, filepath.Join(t.TempDir(), "one.flac"), track)...)
+
+	// Replace the saved tokens with well-formed ones the tracker never
+	// issued, the access token expired.
+	path := filepath.Join(client, "session.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved struct {
+		Tracker string         `json:"tracker"`
+		Session map[string]any `json:"session"`
+	}
+	if err := json.Unmarshal(data, &saved); err != nil {
+		t.Fatal(err)
+	}
+	sess := saved.Session
+	sess["access_token"] = strings.Repeat("A", 43)
+	sess["refresh_token"] = strings.Repeat("B", 43)
+	sess["access_expires_at"] = time.Now().Add(-time.Hour).Format(time.RFC3339)
+	if data, err = json.Marshal(saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(t.TempDir(), "two.flac")
+	_, stderr, err := chorusRun(t, lt.bin, lt.data, testPassword+"\n", lt.playArgs(client, out, track)...)
+	if err != nil {
+		t.Fatalf("play with a refused saved session and the password on stdin: %v\n%s", err, stderr)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Errorf("play wrote %d bytes; want the source's %d", len(got), len(want))
+	}
+	// The new session (from the login) replaced the refused one.
+	if data, err := os.ReadFile(path); err != nil || strings.Contains(string(data), strings.Repeat("B", 43)) {
+		t.Errorf("session.json after the login: %v, %s; want a new session", err, data)
 	}
 }

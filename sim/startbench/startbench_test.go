@@ -28,7 +28,7 @@ func TestRunMeasuresEveryPath(t *testing.T) {
 			t.Errorf("%s: %d samples; want 2", p, got)
 		}
 		for _, s := range rep.Samples[p] {
-			fresh := p == FreshSaved || p == FreshLogin
+			fresh := p == FreshSaved || p == FreshLogin || p == URLOnlySaved || p == URLOnlyLogin
 			if !fresh && !(s[MarkStart] > 0 && s[MarkStart] <= s[MarkEarly] && s[MarkEarly] <= s[MarkWhole]) {
 				t.Errorf("%s: marks %v not in order", p, s)
 			}
@@ -36,6 +36,14 @@ func TestRunMeasuresEveryPath(t *testing.T) {
 			if s[MarkStart] < floor {
 				t.Errorf("%s: first %d B in %v, below the warm floor %v", p, StartBytes, s[MarkStart], floor)
 			}
+		}
+	}
+	for _, p := range []Path{FreshLogin, URLOnlyLogin} {
+		if h := rep.LoginHash[p]; len(h) != 2 || h[0] <= 0 || h[1] <= 0 {
+			t.Errorf("%s: argon2id times %v; want one > 0 per run", p, h)
+		}
+		if rep.NetMedian(p) <= 0 {
+			t.Errorf("%s: first %d B less the argon2id = %v; want > 0", p, StartBytes, rep.NetMedian(p))
 		}
 	}
 	if rep.Bytes[MarkWhole] != 8*20000+44 {
