@@ -98,6 +98,12 @@ type Config struct {
 	// or shown). Zero means 500 ms and 8 s.
 	LookupRetry    time.Duration
 	LookupRetryMax time.Duration
+	// LookupFresh is how old the last answer about a track's holders may
+	// be when a play of it starts; an older one is looked up again at the
+	// play's start, beside asking the holders already known (a popular
+	// track gains holders by the second: a list shown a while ago names
+	// only the earliest, who are busiest). Zero means 5 s.
+	LookupFresh time.Duration
 	// GiveUpAfter ends the current play (GaveUp) when its playhead has
 	// waited or stalled that long with no chunk arriving. Zero means never
 	// (a driver that reports to a listener sets it).
@@ -134,6 +140,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"BusyBackoff", c.BusyBackoff}, {"DefaultRTT", c.DefaultRTT},
 		{"CacheLatency", c.CacheLatency}, {"OriginBackoffMax", c.OriginBackoffMax},
 		{"LookupRetry", c.LookupRetry}, {"LookupRetryMax", c.LookupRetryMax},
+		{"LookupFresh", c.LookupFresh},
 		{"GiveUpAfter", c.GiveUpAfter},
 	} {
 		if err := neg(f.name, f.d); err != nil {
@@ -171,6 +178,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.OriginBackoffMax, 2*time.Second)
 	def(&c.LookupRetry, 500*time.Millisecond)
 	def(&c.LookupRetryMax, 8*time.Second)
+	def(&c.LookupFresh, 5*time.Second)
 	if c.LookupRetryMax < c.LookupRetry {
 		c.LookupRetryMax = c.LookupRetry
 	}

@@ -208,3 +208,34 @@ func TestPeerBackAfterRoutingGrew(t *testing.T) {
 		t.Errorf("stats %+v; want the play started once the peer was back", st)
 	}
 }
+
+// TestPlayLooksAgainWhenStale: a play starts with the holders a lookup
+// found when the track was shown, and looks them up again at its start
+// when that answer is older than LookupFresh (5 s), not when it is fresh.
+func TestPlayLooksAgainWhenStale(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		want  int
+	}{{"fresh", 2 * time.Second, 1}, {"stale", 10 * time.Second, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, sched.Config{})
+			h.AddSource(originSrc("o", 20*time.Millisecond, true), true)
+			h.AddSource(peerSrc("p", 10*time.Millisecond, 1_000_000, true), false)
+			h.Post(sched.Show{At: t0, Track: "t"})
+			run(t, h, tc.after)
+			h.Post(sched.Play{At: h.Now, Track: track("t", 20)})
+			run(t, h, time.Second)
+			got := lookupTimes(h, "t")
+			if len(got) != tc.want {
+				t.Fatalf("lookups at %v; want %d", got, tc.want)
+			}
+			if tc.want == 2 && got[1] != tc.after {
+				t.Errorf("second lookup at %v; want at the play's start, %v", got[1], tc.after)
+			}
+			if n := len(h.Requests(func(at time.Time, r sched.Request) bool { return r.Source == "p" && at.Sub(t0) == tc.after })); n == 0 {
+				t.Errorf("no request to the known holder at the play's start")
+			}
+		})
+	}
+}

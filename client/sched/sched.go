@@ -381,7 +381,8 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		p.stats.Started = true
 	}
 	out = s.prune(out)
-	if lk := s.lookups[p.track.ID]; lk == nil || (!lk.pending(s.now) && len(s.usableHolders(p)) == 0) {
+	if lk := s.lookups[p.track.ID]; lk == nil || (!lk.pending(s.now) &&
+		(len(s.usableHolders(p)) == 0 || s.now.Sub(lk.answeredAt) > s.cfg.LookupFresh)) {
 		out = s.findPeers(p.track.ID, out)
 	}
 	out = s.warm(p, out)
