@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,6 +73,7 @@ type Client struct {
 	keys        map[string]catalog.TrackKey
 	player      *player
 	closed      bool
+	warmedAt    time.Time // when Prepare last opened the origin connections
 }
 
 // New returns a client.
@@ -123,10 +125,51 @@ func New(opts Options) (*Client, error) {
 
 // Prepare fetches and caches a track's manifest and key without playing it,
 // so a later Play starts without tracker round trips.
+//
+// It also opens the origin connections in the background (a listener
+// looking at a list is about to press play: the first chunk's race then
+// starts on an open connection instead of paying a handshake), at most
+// once per originWarmEvery.
 func (c *Client) Prepare(ctx context.Context, trackID string) error {
-	_, _, err := c.manifestAndKey(ctx, trackID, nil)
-	return err
+	if _, _, err := c.manifestAndKey(ctx, trackID, nil); err != nil {
+		return err
+	}
+	c.warmOrigins()
+	return nil
 }
+
+// originWarmEvery spaces Prepare's origin warm-ups: well inside an idle
+// QUIC connection's lifetime, so a list being browsed keeps it open.
+const originWarmEvery = 10 * time.Second
+
+// warmOrigins opens each origin's connection (Connect), off the caller.
+func (c *Client) warmOrigins() {
+	now := c.clock.Now()
+	c.mu.Lock()
+	if c.closed || (!c.warmedAt.IsZero() && now.Sub(c.warmedAt) < originWarmEvery) {
+		c.mu.Unlock()
+		return
+	}
+	c.warmedAt = now
+	origins := slices.Clone(c.origins)
+	c.mu.Unlock()
+	for _, o := range origins {
+		w, ok := o.(interface{ Connect(context.Context) error })
+		if !ok {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), originWarmTimeout)
+			defer cancel()
+			if err := w.Connect(ctx); err != nil {
+				c.log.Debug("origin warm-up failed", "origin", o.Name(), "err", err)
+			}
+		}()
+	}
+}
+
+// originWarmTimeout bounds one warm-up.
+const originWarmTimeout = 5 * time.Second
 
 func (c *Client) manifestAndKey(ctx context.Context, trackID string, stats *PlayStats) (*catalog.Manifest, catalog.TrackKey, error) {
 	c.mu.Lock()

@@ -3,10 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -209,5 +211,62 @@ func TestPlayFreshWithTrackerURLOnly(t *testing.T) {
 		if !slices.Equal(reqs, wantReqs) {
 			t.Errorf("tracker requests of a fresh play (lookup first %v) = %v; want %v", lookupFirst, reqs, wantReqs)
 		}
+	}
+}
+
+// originRequests reads the origin's request count for route from its
+// /metrics.
+func originRequests(t *testing.T, c *cluster.Cluster, hc *http.Client, route string) int {
+	t.Helper()
+	resp, err := hc.Get(c.OriginURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "chorus_origin_requests_total{") && strings.Contains(line, `route="`+route+`"`) {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
+				n += int(v)
+			}
+		}
+	}
+	return n
+}
+
+// TestPrepareWarmsTheOrigin: showing a track (Prepare) opens the origin's
+// connection before any play, so a first chunk does not pay the
+// handshake; a second Prepare soon after does not open it again.
+func TestPrepareWarmsTheOrigin(t *testing.T) {
+	c := startCluster(t)
+	id, _ := ingestSample(t, c, 2, 51)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: "browser", User: "alice", Password: alicePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := origin.NewHTTP3Client(c.OriginCA)
+	defer origin.CloseClient(hc)
+	before := originRequests(t, c, hc, "healthz")
+	if err := l.Client.Prepare(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for originRequests(t, c, hc, "healthz") == before {
+		if ctx.Err() != nil {
+			t.Fatal("Prepare never opened the origin's connection")
+		}
+		runtime.Gosched()
+	}
+	if err := l.Client.Prepare(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := originRequests(t, c, hc, "healthz"); got != before+1 {
+		t.Errorf("%d warm-ups after two Prepares in a row; want 1", got-before)
 	}
 }
