@@ -710,11 +710,11 @@ func (p *player) observe(id sched.SourceID, kind sched.SourceKind, m *measure, s
 // findPeersOnLoop looks up a track's holders in the DHT, off the loop.
 func (p *player) findPeersOnLoop(track string) {
 	sw := p.src.swarm
-	if sw == nil {
-		return
-	}
 	c, err := cid.Decode(track)
-	if err != nil {
+	if sw == nil || err != nil {
+		// No swarm (or no CID to look up): nobody holds it, said at once,
+		// so the scheduler does not hold chunks back for an answer.
+		p.later(sched.PeersFound{At: p.now(), Track: track})
 		return
 	}
 	p.run.spawn(func() {

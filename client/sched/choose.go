@@ -388,8 +388,19 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 		s.note(dl.Add(-s.wall(s.cfg.MaxOriginAhead)))
 	}
 	var o *source
+	var od time.Duration
 	if inHorizon {
-		o, _ = s.bestOrigin(size, true)
+		o, od = s.bestOrigin(size, true)
+	}
+	if lk := s.lookups[p.track.ID]; o != nil && !p.chunks[i].failed && lk != nil && lk.pending(now) {
+		// The track's holders are being looked up (a lookup answers in
+		// a round trip or two): a chunk that can wait for the answer
+		// does, rather than go to the origin now; the wait ends
+		// LookupWait after the lookup went out, answered or not.
+		if until := lk.sentAt.Add(s.cfg.LookupWait); now.Before(until) && dl.Add(-margin-od).After(until) {
+			s.note(until)
+			return out, false
+		}
 	}
 	if o != nil {
 		var reason Reason

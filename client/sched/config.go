@@ -104,6 +104,13 @@ type Config struct {
 	// track gains holders by the second: a list shown a while ago names
 	// only the earliest, who are busiest). Zero means 5 s.
 	LookupFresh time.Duration
+	// LookupWait is how long, after a lookup of the playing track's
+	// holders went out, a chunk that no known peer can take waits for its
+	// answer instead of going to an origin at once (when its deadline,
+	// less the origin's expected delay and HedgeMargin, is later than
+	// that). A lookup of the DHT servers answers in a round trip or two;
+	// the origin serves what is urgent meanwhile. Zero means 1 s.
+	LookupWait time.Duration
 	// GiveUpAfter ends the current play (GaveUp) when its playhead has
 	// waited or stalled that long with no chunk arriving. Zero means never
 	// (a driver that reports to a listener sets it).
@@ -140,7 +147,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"BusyBackoff", c.BusyBackoff}, {"DefaultRTT", c.DefaultRTT},
 		{"CacheLatency", c.CacheLatency}, {"OriginBackoffMax", c.OriginBackoffMax},
 		{"LookupRetry", c.LookupRetry}, {"LookupRetryMax", c.LookupRetryMax},
-		{"LookupFresh", c.LookupFresh},
+		{"LookupFresh", c.LookupFresh}, {"LookupWait", c.LookupWait},
 		{"GiveUpAfter", c.GiveUpAfter},
 	} {
 		if err := neg(f.name, f.d); err != nil {
@@ -179,6 +186,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.LookupRetry, 500*time.Millisecond)
 	def(&c.LookupRetryMax, 8*time.Second)
 	def(&c.LookupFresh, 5*time.Second)
+	def(&c.LookupWait, time.Second)
 	if c.LookupRetryMax < c.LookupRetry {
 		c.LookupRetryMax = c.LookupRetry
 	}

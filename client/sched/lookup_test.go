@@ -239,3 +239,27 @@ func TestPlayLooksAgainWhenStale(t *testing.T) {
 		})
 	}
 }
+
+// TestChunksWaitForPendingLookup: a play that starts with no holder known
+// looks its holders up; while that lookup is out (0.1 s here), the origin
+// gets only the chunks whose deadline could not wait for it (LookupWait,
+// 1 s): the rest go to the peer the lookup finds, not to the origin.
+func TestChunksWaitForPendingLookup(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	h.DHTDelay = 100 * time.Millisecond
+	h.AddSource(originSrc("o", 20*time.Millisecond, true), true)
+	h.AddSource(peerSrc("p", 10*time.Millisecond, 2_000_000, false), false)
+	h.Post(sched.Play{At: t0, Track: track("t", 40)})
+	run(t, h, 20*time.Second)
+	early := h.Requests(func(at time.Time, r sched.Request) bool {
+		return r.Source == "o" && at.Sub(t0) < h.DHTDelay
+	})
+	if len(early) == 0 || len(early) > 3 {
+		t.Errorf("%d origin requests before the lookup answered (%v); want the first one to three, whose deadlines are within the wait", len(early), early)
+	}
+	origin := h.Requests(func(_ time.Time, r sched.Request) bool { return r.Source == "o" })
+	peer := h.Requests(func(_ time.Time, r sched.Request) bool { return r.Source == "p" })
+	if len(peer) < 35 {
+		t.Errorf("%d chunks asked of the peer, %d of the origin; want the peer to take almost all 40", len(peer), len(origin))
+	}
+}

@@ -381,8 +381,12 @@ func (s *Scheduler) onPlay(e Play, out []Action) ([]Action, error) {
 		p.stats.Started = true
 	}
 	out = s.prune(out)
+	// Look the holders up unless a lookup is out or answered recently: an
+	// answer older than LookupFresh is stale, and one that named no usable
+	// holder is retried after LookupRetry (retryLookups keeps retrying).
 	if lk := s.lookups[p.track.ID]; lk == nil || (!lk.pending(s.now) &&
-		(len(s.usableHolders(p)) == 0 || s.now.Sub(lk.answeredAt) > s.cfg.LookupFresh)) {
+		(s.now.Sub(lk.answeredAt) > s.cfg.LookupFresh ||
+			(len(s.usableHolders(p)) == 0 && s.now.Sub(lk.answeredAt) >= s.cfg.LookupRetry))) {
 		out = s.findPeers(p.track.ID, out)
 	}
 	out = s.warm(p, out)

@@ -256,6 +256,11 @@ func TestChooseSource(t *testing.T) {
 			}
 			tr := track("t", 4)
 			tr.Cached = tt.cached
+			// The track was shown and its lookup answered: the choices
+			// below are not held for a pending lookup (LookupWait).
+			if out, err = s.Step(sched.Show{At: t0, Track: "t"}, out[:0]); err != nil {
+				t.Fatal(err)
+			}
 			if out, err = s.Step(sched.PeersFound{At: t0, Track: "t", Sources: infos}, out[:0]); err != nil {
 				t.Fatal(err)
 			}

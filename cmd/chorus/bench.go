@@ -80,6 +80,7 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.DurationVar(&o.RTT, "rtt", 40*time.Millisecond, "round trip between any two parties")
 	fs.IntVar(&o.Listeners, "listeners", 6, "listeners playing at once")
 	fs.IntVar(&o.Tracks, "tracks", 4, "tracks in the catalog")
+	fs.IntVar(&o.Show, "show", 4, "coming plays each listener has on screen (manifest, key and holders fetched before they play)")
 	fs.IntVar(&o.Plays, "plays", 4, "plays per listener")
 	fs.Float64Var(&o.Seconds, "seconds", 8, "track length in seconds")
 	fs.Float64Var(&o.Speed, "speed", 1, "listeners' playback clock speed (1: real time)")

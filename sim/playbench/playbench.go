@@ -33,6 +33,11 @@ type Options struct {
 	Listeners int           // listeners playing [6]
 	Tracks    int           // catalog size [4]
 	Plays     int           // plays per listener [4]
+	// Show is how many of its coming plays a listener has on screen: it
+	// fetches their manifests and keys and looks their holders up before
+	// it plays them, from the start for the first Show plays and, as each
+	// play starts, for the one Show places later [4].
+	Show int
 	Seconds   float64       // track length [8]
 	Speed     float64       // listeners' playback clock speed [1: real time]
 	Seed      uint64        // picks the play order [1]
@@ -58,6 +63,7 @@ func (o *Options) defaults() error {
 	def(&o.Listeners, 6)
 	def(&o.Tracks, 4)
 	def(&o.Plays, 4)
+	def(&o.Show, 4)
 	if o.Seconds == 0 {
 		o.Seconds = 8
 	}
@@ -67,7 +73,7 @@ func (o *Options) defaults() error {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	if o.RTT < 0 || o.Listeners < 0 || o.Tracks < 0 || o.Plays < 0 || o.Seconds < 0 || o.Speed < 0 || o.Seconds > samples.MaxSeconds {
+	if o.RTT < 0 || o.Listeners < 0 || o.Tracks < 0 || o.Plays < 0 || o.Show < 0 || o.Seconds < 0 || o.Speed < 0 || o.Seconds > samples.MaxSeconds {
 		return fmt.Errorf("playbench: bad options %+v", *o)
 	}
 	if o.Logger == nil {
@@ -204,8 +210,8 @@ func (r *Report) Print(w io.Writer) {
 	o := r.Options
 	b := r.Bytes()
 	total := float64(max(b[client.KindOrigin]+b[client.KindPeer]+b[client.KindCache], 1))
-	fmt.Fprintf(w, "%d plays by %d listeners of %d tracks (%.0f s each, 353 kbit/s) in a warm swarm, shaped RTT %v, playback speed %gx\n",
-		len(r.Plays), o.Listeners, o.Tracks, o.Seconds, o.RTT, o.Speed)
+	fmt.Fprintf(w, "%d plays by %d listeners of %d tracks (%.0f s each, 353 kbit/s; each listener shows its next %d plays) in a warm swarm, shaped RTT %v, playback speed %gx\n",
+		len(r.Plays), o.Listeners, o.Tracks, o.Seconds, o.Show, o.RTT, o.Speed)
 	fmt.Fprintf(w, "start latency (manifest and key cached): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 		ms(r.StartQuantile(0.5)), ms(r.StartQuantile(0.9)), ms(r.StartQuantile(0.99)), ms(r.StartQuantile(1)))
 	fmt.Fprintf(w, "plays with a stall: %.2f%%\n", 100*r.StallRate())
@@ -359,20 +365,32 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, id := range ids {
-				// The list is on screen: manifests and keys are fetched
-				// and holders looked up before any play.
-				if err := l.Client.Prepare(ctx, id); err != nil {
-					errc <- err
-					return
+			order := make([]string, opts.Plays)
+			for i := range order {
+				order[i] = ids[rng.IntN(len(ids))]
+			}
+			// The coming plays are on screen: their manifests and keys
+			// are fetched and their holders looked up before they play.
+			show := func(i int) error {
+				if i >= len(order) {
+					return nil
 				}
-				if err := l.Client.Lookup(id); err != nil {
+				if err := l.Client.Prepare(ctx, order[i]); err != nil {
+					return err
+				}
+				return l.Client.Lookup(order[i])
+			}
+			for i := range opts.Show {
+				if err := show(i); err != nil {
 					errc <- err
 					return
 				}
 			}
-			for range opts.Plays {
-				id := ids[rng.IntN(len(ids))]
+			for i, id := range order {
+				if err := show(i + opts.Show); err != nil {
+					errc <- err
+					return
+				}
 				at := time.Since(t0)
 				st, err := playOnce(ctx, l, id)
 				if err != nil {
