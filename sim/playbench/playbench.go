@@ -37,10 +37,10 @@ type Options struct {
 	// fetches their manifests and keys and looks their holders up before
 	// it plays them, from the start for the first Show plays and, as each
 	// play starts, for the one Show places later [4].
-	Show int
-	Seconds   float64       // track length [8]
-	Speed     float64       // listeners' playback clock speed [1: real time]
-	Seed      uint64        // picks the play order [1]
+	Show    int
+	Seconds float64 // track length [8]
+	Speed   float64 // listeners' playback clock speed [1: real time]
+	Seed    uint64  // picks the play order [1]
 	// Precise releases the shaped packets by polling the clock (see
 	// shaper.Options.Precise) instead of on Go timers.
 	Precise bool
