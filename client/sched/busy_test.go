@@ -149,3 +149,35 @@ func TestBusyOnlyHolderLooksForMore(t *testing.T) {
 		t.Errorf("%d stalls; want none", st.Stalls)
 	}
 }
+
+// TestBusyOnlyHolderIsWaitedFor: the only holder refuses its first
+// requests for being busy, then serves. The chunks with room before their
+// deadline wait the BusyBackoff for it instead of all going to the origin:
+// the origin gets the refused chunks and the urgent ones, the peer the
+// rest of the track.
+func TestBusyOnlyHolderIsWaitedFor(t *testing.T) {
+	h := newHarness(t, sched.Config{})
+	o := originSrc("o", 40*time.Millisecond, true)
+	p := peerSrc("p", 10*time.Millisecond, 1_000_000, true)
+	refusals := 0
+	p.Fail = func(sched.Request, int) sched.FailReason {
+		if refusals < 2 {
+			refusals++
+			return sched.FailBusy
+		}
+		return 0
+	}
+	h.AddSource(o, true)
+	h.AddSource(p, true)
+	found(h, "t", p)
+	tr := track("t", 40)
+	h.Post(sched.Play{At: t0, Track: tr})
+	run(t, h, 20*time.Second)
+	origin := h.Requests(func(_ time.Time, r sched.Request) bool { return r.Source == "o" })
+	if len(origin) > 8 {
+		t.Errorf("%d of 40 chunks asked of the origin; want only the refused and urgent ones, the busy holder waited for", len(origin))
+	}
+	if refusals != 2 {
+		t.Fatalf("%d refusals; the test wants the peer to refuse twice", refusals)
+	}
+}

@@ -134,6 +134,22 @@ func (s *Scheduler) etaDur(src *source, size int) time.Duration {
 // usableHolders returns the usable peers holding p's track, in s.scratch.
 func (s *Scheduler) usableHolders(p *play) []*source { return s.usableHoldersOf(p.track.ID) }
 
+// busyHolderBack returns the earliest time a holder of track that is left
+// alone only for having answered Busy may be asked again.
+func (s *Scheduler) busyHolderBack(track string) (time.Time, bool) {
+	var back time.Time
+	for _, h := range s.holders[track] {
+		if h.info.Kind != KindPeer || (h.bannedPlay != 0 && h.bannedPlay == s.playSeq) ||
+			!s.now.Before(h.busyUntil) || !h.busyUntil.Equal(h.backoffUntil) {
+			continue
+		}
+		if back.IsZero() || h.busyUntil.Before(back) {
+			back = h.busyUntil
+		}
+	}
+	return back, !back.IsZero()
+}
+
 // usableHoldersOf returns the usable peers holding a track, in s.scratch.
 func (s *Scheduler) usableHoldersOf(track string) []*source {
 	s.scratch = s.scratch[:0]
@@ -401,6 +417,14 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 			s.note(until)
 			return out, false
 		}
+	}
+	if back, ok := s.busyHolderBack(p.track.ID); o != nil && !p.chunks[i].failed && ok &&
+		dl.Add(-margin-od).After(back.Add(s.cfg.LookupWait)) {
+		// Every holder known is loaded, and one that refused for being
+		// busy is asked again soon (BusyBackoff): a chunk whose deadline
+		// leaves room waits for it rather than go to the origin now.
+		s.note(back)
+		return out, false
 	}
 	if o != nil {
 		var reason Reason

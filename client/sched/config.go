@@ -109,7 +109,10 @@ type Config struct {
 	// answer instead of going to an origin at once (when its deadline,
 	// less the origin's expected delay and HedgeMargin, is later than
 	// that). A lookup of the DHT servers answers in a round trip or two;
-	// the origin serves what is urgent meanwhile. Zero means 1 s.
+	// the origin serves what is urgent meanwhile. It is also the slack a
+	// chunk must have left, after a holder that answered Busy may be asked
+	// again (BusyBackoff), to wait for that holder rather than go to an
+	// origin. Zero means 1 s.
 	LookupWait time.Duration
 	// GiveUpAfter ends the current play (GaveUp) when its playhead has
 	// waited or stalled that long with no chunk arriving. Zero means never

@@ -48,6 +48,7 @@ type source struct {
 	bannedPlay   uint64
 	pruneSeen    uint64 // the prune pass that last found it referenced
 	backoffUntil time.Time
+	busyUntil    time.Time // backed off for a Busy answer until then (equal to backoffUntil)
 	warmed       bool
 	// lag is a moving average of how much later than expected the source
 	// delivers; it corrects the driver's RTT and throughput figures.
@@ -801,6 +802,7 @@ func (s *Scheduler) onFailed(e RequestFailed, out []Action) []Action {
 		// when no other holder has room, more are looked up at once: a
 		// popular track gains holders by the second.
 		src.backoffUntil = s.now.Add(s.cfg.BusyBackoff)
+		src.busyUntil = src.backoffUntil
 		out = s.lookForRoom(p, chunk, out)
 	default: // Timeout, unknown
 		s.backoff(src)
