@@ -418,11 +418,12 @@ func (s *Scheduler) sendIdle(p *play, i int, peers []*source, dl, originHorizon 
 			return out, false
 		}
 	}
-	if back, ok := s.busyHolderBack(p.track.ID); o != nil && !p.chunks[i].failed && ok &&
+	if back, ok := s.busyHolderBack(p.track.ID); o != nil && ok &&
 		dl.Add(-margin-od).After(back.Add(s.cfg.LookupWait)) {
 		// Every holder known is loaded, and one that refused for being
 		// busy is asked again soon (BusyBackoff): a chunk whose deadline
-		// leaves room waits for it rather than go to the origin now.
+		// leaves room (the refused one too) waits for it rather than go
+		// to the origin now.
 		s.note(back)
 		return out, false
 	}
