@@ -42,8 +42,14 @@
 //     is cancelled.
 //   - The first chunk after Play or Seek is raced between the best connected
 //     peer and an origin (Config.FirstChunk), or read from the cache; it
-//     never waits for a DHT lookup. FindPeers is issued on Play and on Queue,
-//     long before it is needed.
+//     never waits for a DHT lookup. FindPeers is issued on Show, on Queue
+//     and on Play (again on Play when the last answer is older than
+//     Config.LookupFresh: a popular track gains holders by the second).
+//   - While a lookup of the playing track is out, a chunk that no known
+//     peer can take waits for its answer (at most Config.LookupWait after
+//     it went out) when its deadline leaves room, rather than go to an
+//     origin; so does a chunk whose only holders answered Busy, until the
+//     first of them may be asked again (Config.BusyBackoff).
 //   - A lookup that found no usable holder is retried while its track plays,
 //     is queued or shown (Show): Config.LookupRetry after the answer,
 //     doubling to Config.LookupRetryMax, and at once on RoutingGrew.
