@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -20,5 +22,29 @@ func TestBenchHelp(t *testing.T) {
 	}
 	if _, errOut, err := runEnv(t, bin, nil, "", "bench", "nope"); err == nil || !strings.Contains(errOut, "want start, plays or tracker") {
 		t.Errorf("chorus bench nope: %v, %q; want a failure naming the benchmarks", err, errOut)
+	}
+}
+
+// TestSubcommandHelpExitsZero: `chorus CMD -h` prints CMD's flags and
+// exits 0, as asked; `chorus` alone still exits 2 and a wrong flag fails,
+// naming it.
+func TestSubcommandHelpExitsZero(t *testing.T) {
+	bin := buildChorus(t)
+	for _, cmd := range []string{"play", "tracker", "daemon", "ingest"} {
+		_, errOut, err := runEnv(t, bin, nil, "", cmd, "-h")
+		if err != nil {
+			t.Errorf("chorus %s -h: %v; want exit 0", cmd, err)
+		}
+		if !strings.Contains(errOut, "usage: chorus "+cmd) {
+			t.Errorf("chorus %s -h printed %q; want its usage", cmd, errOut)
+		}
+	}
+	_, _, err := runEnv(t, bin, nil, "")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("chorus alone: %v; want exit status 2", err)
+	}
+	if _, errOut, err := runEnv(t, bin, nil, "", "play", "--no-such-flag"); err == nil || !strings.Contains(errOut, "no-such-flag") {
+		t.Errorf("chorus play --no-such-flag: %v, %q; want a failure naming the flag", err, errOut)
 	}
 }

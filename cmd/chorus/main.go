@@ -54,11 +54,28 @@ func main() {
 	stop()
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if helpAsked(os.Args[1:]) {
+				os.Exit(0) // the usage was asked for and printed
+			}
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, "chorus:", err)
 		os.Exit(1)
 	}
+}
+
+// helpAsked reports whether the command line asks for help (-h, -help or
+// --help before any "--"), as opposed to usage printed for a mistake.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
