@@ -164,6 +164,10 @@ type Route struct {
 	Pattern string // path pattern, e.g. "/v1/tracks/{id}/manifest"
 	Public  bool   // true when no access token is needed
 	handler http.HandlerFunc
+	// ownSession: the handler checks the access token itself (the track
+	// key, whose session and key come from one store read), so the mux
+	// does not wrap it in requireSession. Public is false all the same.
+	ownSession bool
 }
 
 // MuxPattern is the route's http.ServeMux pattern, "METHOD /path".
@@ -228,7 +232,7 @@ func New(opts Options) (*Server, error) {
 		{Method: http.MethodGet, Pattern: protocol.PathTracks, handler: s.handleTracks},
 		{Method: http.MethodGet, Pattern: protocol.PathSearch, handler: s.handleSearch},
 		{Method: http.MethodGet, Pattern: protocol.PathManifest, handler: s.handleManifest},
-		{Method: http.MethodGet, Pattern: protocol.PathTrackKey, handler: s.handleTrackKey},
+		{Method: http.MethodGet, Pattern: protocol.PathTrackKey, handler: s.handleTrackKey, ownSession: true},
 		{Method: http.MethodPost, Pattern: protocol.PathStart, Public: true, handler: s.handleStart},
 		{Method: http.MethodGet, Pattern: protocol.PathNetwork, handler: s.handleNetwork},
 		{Method: http.MethodPost, Pattern: protocol.PathTicket, handler: s.handleTicket},
@@ -240,7 +244,7 @@ func New(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
 		h := rt.handler
-		if !rt.Public {
+		if !rt.Public && !rt.ownSession {
 			h = s.requireSession(h)
 		}
 		mux.Handle(rt.MuxPattern(), s.instrument(rt.Pattern, h))

@@ -23,6 +23,12 @@ type Store interface {
 	// SessionByRefresh returns the session whose refresh token hashes to
 	// hash, or ErrNotFound.
 	SessionByRefresh(ctx context.Context, hash []byte) (Session, error)
+	// SessionTrackKey is SessionByAccess(accessHash) and TrackKey(trackID)
+	// in one read (one database round trip), for the key route's hot
+	// path: the session, expired or not, or ErrNotFound when no session
+	// holds accessHash; with it the track's content key, or a nil key when
+	// there is no such track.
+	SessionTrackKey(ctx context.Context, accessHash []byte, trackID string) (Session, []byte, error)
 	// RotateSession replaces, in the session currently holding refresh
 	// token hash oldRefresh, both token hashes and expiries with those of
 	// next (next.Account and next.CreatedAt are ignored). ErrNotFound if no

@@ -243,6 +243,25 @@ func (s *Store) SessionByAccess(ctx context.Context, hash []byte) (store.Session
 	return s.sessionBy(ctx, "access_hash", hash)
 }
 
+// SessionTrackKey implements store.Store in one query: the key comes
+// from a scalar subquery, NULL when there is no such track.
+func (s *Store) SessionTrackKey(ctx context.Context, accessHash []byte, trackID string) (store.Session, []byte, error) {
+	var se store.Session
+	if err := s.check(); err != nil {
+		return se, nil, err
+	}
+	if len(accessHash) == 0 {
+		return se, nil, fmt.Errorf("session: %w", store.ErrNotFound)
+	}
+	var ae, re, c int64
+	var key []byte
+	err := s.pool.QueryRow(ctx, `SELECT `+sessionCols+`, (SELECT key FROM track_keys WHERE track_id = $2)
+		FROM sessions WHERE access_hash = $1`, accessHash, trackID).
+		Scan(&se.AccessHash, &se.RefreshHash, &se.Account, &ae, &re, &c, &key)
+	se.AccessExpiresAt, se.RefreshExpiresAt, se.CreatedAt = fromNanos(ae), fromNanos(re), fromNanos(c)
+	return se, key, mapErr("session and track key", err)
+}
+
 // SessionByRefresh implements store.Store.
 func (s *Store) SessionByRefresh(ctx context.Context, hash []byte) (store.Session, error) {
 	return s.sessionBy(ctx, "refresh_hash", hash)

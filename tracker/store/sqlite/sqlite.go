@@ -30,7 +30,7 @@ type Store struct {
 
 	// Prepared reads of the hot paths (every authenticated request, every
 	// manifest and key), on the readers.
-	sessionByAccess, sessionByRefresh, trackByID, trackBySource, trackKey *sql.Stmt
+	sessionByAccess, sessionByRefresh, trackByID, trackBySource, trackKey, sessionTrackKey *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,6 +79,8 @@ func Open(path string) (*Store, error) {
 		{&s.trackByID, trackQuery + `id = ?`},
 		{&s.trackBySource, trackQuery + `source_hash = ?`},
 		{&s.trackKey, `SELECT key FROM track_keys WHERE track_id = ?`},
+		{&s.sessionTrackKey, `SELECT ` + sessionCols + `, (SELECT key FROM track_keys WHERE track_id = ?2)
+			FROM sessions WHERE access_hash = ?1`},
 	} {
 		if *p.st, err = r.Prepare(p.q); err != nil {
 			s.closeAll()
@@ -93,7 +95,7 @@ const trackQuery = `SELECT ` + metaCols + `, t.source_hash, t.manifest, t.key_id
 // closeAll closes the statements and both handles.
 func (s *Store) closeAll() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey} {
+	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey, s.sessionTrackKey} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -266,6 +268,24 @@ func (s *Store) sessionBy(ctx context.Context, q *sql.Stmt, hash []byte) (store.
 // SessionByAccess implements store.Store.
 func (s *Store) SessionByAccess(ctx context.Context, hash []byte) (store.Session, error) {
 	return s.sessionBy(ctx, s.sessionByAccess, hash)
+}
+
+// SessionTrackKey implements store.Store in one statement: the key comes
+// from a scalar subquery, NULL when there is no such track.
+func (s *Store) SessionTrackKey(ctx context.Context, accessHash []byte, trackID string) (store.Session, []byte, error) {
+	var se store.Session
+	if err := s.check(); err != nil {
+		return se, nil, err
+	}
+	if len(accessHash) == 0 {
+		return se, nil, fmt.Errorf("session: %w", store.ErrNotFound)
+	}
+	var ae, re, c int64
+	var key []byte
+	err := s.sessionTrackKey.QueryRowContext(ctx, accessHash, trackID).
+		Scan(&se.AccessHash, &se.RefreshHash, &se.Account, &ae, &re, &c, &key)
+	se.AccessExpiresAt, se.RefreshExpiresAt, se.CreatedAt = fromNanos(ae), fromNanos(re), fromNanos(c)
+	return se, key, mapErr("session and track key", err)
 }
 
 // SessionByRefresh implements store.Store.

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
 		{"RotateSessionRace", testRotateSessionRace},
+		{"SessionTrackKey", testSessionTrackKey},
 		{"Tracks", testTracks},
 		{"PutTrackAtomic", testPutTrackAtomic},
 		{"ConcurrentReadWrite", testConcurrentReadWrite},
@@ -153,6 +154,55 @@ func testSessions(t *testing.T, s store.Store) {
 	}
 	if _, err := s.SessionByRefresh(ctx, hash("r2")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SessionByRefresh after delete = %v; want ErrNotFound", err)
+	}
+}
+
+// testSessionTrackKey: the key route's one read gives what
+// SessionByAccess and TrackKey give, and follows rotation and deletion of
+// the session at once.
+func testSessionTrackKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "alice")
+	mustKey(t, s, "k1")
+	tr := testTrack(1, "Light", "Band", "Album")
+	key := hash("key1")
+	if err := s.PutTrack(ctx, tr, key); err != nil {
+		t.Fatal(err)
+	}
+	se := store.Session{Account: "alice", AccessHash: hash("a1"), AccessExpiresAt: t0.Add(15 * time.Minute),
+		RefreshHash: hash("r1"), RefreshExpiresAt: t0.Add(time.Hour), CreatedAt: t0}
+	if err := s.CreateSession(ctx, se); err != nil {
+		t.Fatal(err)
+	}
+	got, k, err := s.SessionTrackKey(ctx, hash("a1"), tr.ID)
+	if err != nil || got.Account != "alice" || !bytes.Equal(got.AccessHash, se.AccessHash) || !bytes.Equal(got.RefreshHash, se.RefreshHash) ||
+		!got.AccessExpiresAt.Equal(se.AccessExpiresAt) || !got.RefreshExpiresAt.Equal(se.RefreshExpiresAt) || !got.CreatedAt.Equal(t0) ||
+		!bytes.Equal(k, key) {
+		t.Fatalf("SessionTrackKey(a1, track) = %+v, %x, %v; want %+v, %x", got, k, err, se, key)
+	}
+	if got, k, err := s.SessionTrackKey(ctx, hash("a1"), "nope"); err != nil || got.Account != "alice" || k != nil {
+		t.Fatalf("SessionTrackKey(a1, nope) = %+v, %x, %v; want the session and a nil key", got, k, err)
+	}
+	for _, h := range [][]byte{hash("r1"), hash("zz"), nil} {
+		if _, k, err := s.SessionTrackKey(ctx, h, tr.ID); !errors.Is(err, store.ErrNotFound) || k != nil {
+			t.Fatalf("SessionTrackKey(%x, track) = %x, %v; want no key, ErrNotFound", h, k, err)
+		}
+	}
+	next := store.Session{AccessHash: hash("a2"), AccessExpiresAt: t0.Add(time.Hour), RefreshHash: hash("r2"), RefreshExpiresAt: t0.Add(2 * time.Hour)}
+	if err := s.RotateSession(ctx, hash("r1"), next); err != nil {
+		t.Fatal(err)
+	}
+	if _, k, err := s.SessionTrackKey(ctx, hash("a1"), tr.ID); !errors.Is(err, store.ErrNotFound) || k != nil {
+		t.Fatalf("SessionTrackKey(a1) after rotation = %x, %v; want ErrNotFound", k, err)
+	}
+	if got, k, err := s.SessionTrackKey(ctx, hash("a2"), tr.ID); err != nil || got.Account != "alice" || !bytes.Equal(k, key) {
+		t.Fatalf("SessionTrackKey(a2) after rotation = %+v, %x, %v; want alice's session and the key", got, k, err)
+	}
+	if err := s.DeleteSession(ctx, hash("a2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, k, err := s.SessionTrackKey(ctx, hash("a2"), tr.ID); !errors.Is(err, store.ErrNotFound) || k != nil {
+		t.Fatalf("SessionTrackKey(a2) after logout = %x, %v; want ErrNotFound", k, err)
 	}
 }
 
@@ -658,6 +708,9 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if err := s.CreateAccount(ctx, store.Account{Name: "x", PasswordHash: "h"}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("CreateAccount after Close = %v; want ErrClosed", err)
+	}
+	if _, _, err := s.SessionTrackKey(ctx, hash("a"), "t"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("SessionTrackKey after Close = %v; want ErrClosed", err)
 	}
 }
 
