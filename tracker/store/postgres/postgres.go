@@ -528,17 +528,22 @@ func (s *Store) RotateSigningKey(ctx context.Context, current string, next store
 	})
 }
 
-// LogKeyRequests implements store.Store with one COPY.
+// LogKeyRequests implements store.Store with one INSERT of the batch as
+// arrays: one round trip (a COPY takes two, and a goroutine), its own
+// transaction. WITH ORDINALITY and ORDER BY keep the batch's order in seq.
 func (s *Store) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) error {
 	if err := s.check(); err != nil || len(rs) == 0 {
 		return err
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"key_requests"}, []string{"account", "track_id", "at", "remote_addr"},
-		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
-			r := rs[i]
-			return []any{r.Account, r.TrackID, nanos(r.At), r.RemoteAddr}, nil
-		}))
-	return mapErr("log key requests", err)
+	accounts, tracks, remotes := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+	ats := make([]int64, len(rs))
+	for i, r := range rs {
+		accounts[i], tracks[i], ats[i], remotes[i] = r.Account, r.TrackID, nanos(r.At), r.RemoteAddr
+	}
+	_, err := s.exec(ctx, "log key requests", `INSERT INTO key_requests (account, track_id, at, remote_addr)
+		SELECT a, t, at, r FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS v(a, t, at, r, n)
+		ORDER BY n`, accounts, tracks, ats, remotes)
+	return err
 }
 
 // KeyRequests implements store.Store.
@@ -568,7 +573,8 @@ func (s *Store) KeyRequests(ctx context.Context, account string, limit int) ([]s
 	return out, mapErr("key requests", rows.Err())
 }
 
-// PutTickets implements store.Store with one COPY.
+// PutTickets implements store.Store with one INSERT of the batch as
+// arrays, as LogKeyRequests.
 func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
 	for _, t := range ts {
 		if t.PeerID == "" || t.Account == "" {
@@ -578,12 +584,15 @@ func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
 	if err := s.check(); err != nil || len(ts) == 0 {
 		return err
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"tickets"}, []string{"peer_id", "account", "key_id", "issued_at", "expires_at"},
-		pgx.CopyFromSlice(len(ts), func(i int) ([]any, error) {
-			t := ts[i]
-			return []any{t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)}, nil
-		}))
-	return mapErr("put tickets", err)
+	peers, accounts, keys := make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts))
+	issued, expires := make([]int64, len(ts)), make([]int64, len(ts))
+	for i, t := range ts {
+		peers[i], accounts[i], keys[i], issued[i], expires[i] = t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)
+	}
+	_, err := s.exec(ctx, "put tickets", `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at)
+		SELECT p, a, k, i, e FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS v(p, a, k, i, e, n)
+		ORDER BY n`, peers, accounts, keys, issued, expires)
+	return err
 }
 
 // LiveTicket implements store.Store.
