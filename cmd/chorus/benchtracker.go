@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	conns := fs.Int("conns", 256, "requests in flight at most (connections)")
 	logins := fs.Int("logins", 20, "logins to time at the argon2id cost below (0: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (tracker and generator) to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run (tracker and generator) to this file")
+	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines blocked (channels, locks, select) to this file")
+	mutexProfile := fs.String("mutexprofile", "", "write a profile of contended mutexes to this file")
 	var argon tracker.Argon2Params
 	argonTime := fs.Uint("argon2-time", 2, "argon2id passes (the tracker's default)")
 	argonMem := fs.Uint("argon2-memory", 64<<10, "argon2id memory in KiB (the tracker's default)")
@@ -91,10 +95,40 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // a sample per 10 µs blocked
+		defer runtime.SetBlockProfileRate(0)
+	}
+	if *mutexProfile != "" {
+		defer runtime.SetMutexProfileFraction(runtime.SetMutexProfileFraction(10))
+	}
 	rep, err := trackerbench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
+	for _, p := range []struct{ flag, file, name string }{
+		{"--memprofile", *memProfile, "allocs"}, {"--blockprofile", *blockProfile, "block"}, {"--mutexprofile", *mutexProfile, "mutex"},
+	} {
+		if p.file != "" {
+			if err := writeProfile(p.name, p.file); err != nil {
+				return fmt.Errorf("%s: %w", p.flag, err)
+			}
+		}
+	}
 	rep.Print(env.stdout)
 	return nil
+}
+
+// writeProfile writes the runtime profile name (allocs, block, mutex) to
+// file.
+func writeProfile(name, file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s profile %s: %w", name, file, err)
+	}
+	return f.Close()
 }
