@@ -182,11 +182,13 @@ type Server struct {
 	keys  *Keyring
 	// attempts limits login attempts per network in this process.
 	attempts *attemptLimiter
-	audit    *groupCommit[store.KeyRequest]
-	tickets  *groupCommit[store.TicketRecord]
-	metrics  *metrics
-	routes   []Route
-	handler  http.Handler
+	// audit judges key requests and writes their audit rows, batched
+	// (store.GrantKeys): the key route's only store call.
+	audit   *groupCommit[store.KeyGrant, store.KeyGrantResult]
+	tickets *groupCommit[store.TicketRecord, struct{}]
+	metrics *metrics
+	routes  []Route
+	handler http.Handler
 	// dummyHash is verified against for unknown accounts, so a login takes
 	// as long whether or not the account exists.
 	dummyHash string
@@ -266,8 +268,8 @@ func New(opts Options) (*Server, error) {
 		s.writeError(w, r, notFound("no such endpoint"))
 	})))
 	s.handler = s.recoverer(mux)
-	s.audit = newGroupCommit("audit log", opts.Store.LogKeyRequests, func(n int) { m.auditBatch.Observe(float64(n)) })
-	s.tickets = newGroupCommit("tickets", opts.Store.PutTickets, func(n int) { m.ticketBatch.Observe(float64(n)) })
+	s.audit = newGroupCommit("key grants", opts.Store.GrantKeys, func(n int) { m.auditBatch.Observe(float64(n)) })
+	s.tickets = newGroupCommit("tickets", noResults(opts.Store.PutTickets), func(n int) { m.ticketBatch.Observe(float64(n)) })
 	s.mu.Lock()
 	s.sweep = s.clock.AfterFunc(opts.SweepInterval, s.sweepExpired)
 	s.mu.Unlock()

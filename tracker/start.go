@@ -28,7 +28,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	account, renewed, err := s.startSession(ctx, r, req)
+	hash, renewed, err := s.startSession(ctx, r, req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -38,46 +38,42 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, trackLookupError(err))
 		return
 	}
-	key, err := s.store.TrackKey(ctx, id)
-	if err != nil {
-		s.writeError(w, r, trackLookupError(err))
-		return
-	}
 	remote := s.remoteLabel(r)
-	if err := s.audit.record(ctx, store.KeyRequest{
-		Account: account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
-	}); err != nil {
+	g, err := s.grantKey(ctx, hash, id, remote)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.keysServed.Inc()
-	s.log.InfoContext(ctx, "track key served", slog.String("account", account),
+	s.log.InfoContext(ctx, "track key served", slog.String("account", g.Account),
 		slog.String("track", id), slog.String("remote", remote), slog.Bool("renewed", renewed != nil))
 	writeJSON(w, http.StatusOK, protocol.StartResponse{
 		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
-		Key:      protocol.TrackKeyResponse{TrackID: id, Key: key},
+		Key:      protocol.TrackKeyResponse{TrackID: id, Key: g.Key},
 		Session:  renewed,
 	})
 }
 
-// startSession finds the request's account: from a valid access token, or
-// by renewing the session of the refresh token in req (returned).
-func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest) (string, *protocol.Session, error) {
+// startSession finds the request's session, by the hash of its access
+// token: a valid access token's, or that of the session renewed from the
+// refresh token in req (returned).
+func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest) ([]byte, *protocol.Session, error) {
 	if tok, ok := bearerToken(r); ok && wellFormedToken(tok) {
-		sess, err := s.store.SessionByAccess(ctx, tokenHash(tok))
+		hash := tokenHash(tok)
+		sess, err := s.store.SessionByAccess(ctx, hash)
 		switch {
 		case err == nil && s.clock.Now().Before(sess.AccessExpiresAt):
-			return sess.Account, nil, nil
+			return hash, nil, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return "", nil, err
+			return nil, nil, err
 		}
 	}
 	if req.RefreshToken == "" {
-		return "", nil, unauthorized("missing or expired access token, and no refresh token")
+		return nil, nil, unauthorized("missing or expired access token, and no refresh token")
 	}
 	wire, err := s.renew(ctx, req.RefreshToken)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	return wire.Account, &wire, nil
+	return tokenHash(wire.AccessToken), &wire, nil
 }

@@ -243,25 +243,6 @@ func (s *Store) SessionByAccess(ctx context.Context, hash []byte) (store.Session
 	return s.sessionBy(ctx, "access_hash", hash)
 }
 
-// SessionTrackKey implements store.Store in one query: the key comes
-// from a scalar subquery, NULL when there is no such track.
-func (s *Store) SessionTrackKey(ctx context.Context, accessHash []byte, trackID string) (store.Session, []byte, error) {
-	var se store.Session
-	if err := s.check(); err != nil {
-		return se, nil, err
-	}
-	if len(accessHash) == 0 {
-		return se, nil, fmt.Errorf("session: %w", store.ErrNotFound)
-	}
-	var ae, re, c int64
-	var key []byte
-	err := s.pool.QueryRow(ctx, `SELECT `+sessionCols+`, (SELECT key FROM track_keys WHERE track_id = $2)
-		FROM sessions WHERE access_hash = $1`, accessHash, trackID).
-		Scan(&se.AccessHash, &se.RefreshHash, &se.Account, &ae, &re, &c, &key)
-	se.AccessExpiresAt, se.RefreshExpiresAt, se.CreatedAt = fromNanos(ae), fromNanos(re), fromNanos(c)
-	return se, key, mapErr("session and track key", err)
-}
-
 // SessionByRefresh implements store.Store.
 func (s *Store) SessionByRefresh(ctx context.Context, hash []byte) (store.Session, error) {
 	return s.sessionBy(ctx, "refresh_hash", hash)
@@ -544,6 +525,63 @@ func (s *Store) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) error
 		SELECT a, t, at, r FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS v(a, t, at, r, n)
 		ORDER BY n`, accounts, tracks, ats, remotes)
 	return err
+}
+
+// grantKeys is GrantKeys' one statement: the requests as arrays, each
+// joined to its session and its track's key; the granted ones inserted
+// into the audit log in the batch's order (the data-modifying CTE runs
+// whether or not it is read); every request's judgement returned in
+// order.
+const grantKeys = `WITH r AS (
+	SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS r(h, track, at, remote, n)
+), j AS (
+	SELECT r.n, r.track, r.at, r.remote, s.account, s.access_expires_at AS expires, k.key,
+		s.account IS NOT NULL AND s.access_expires_at > r.at AND k.key IS NOT NULL AS granted
+	FROM r
+	LEFT JOIN sessions s ON s.access_hash = r.h
+	LEFT JOIN track_keys k ON k.track_id = r.track COLLATE "C"
+), ins AS (
+	INSERT INTO key_requests (account, track_id, at, remote_addr)
+	SELECT account, track, at, remote FROM j WHERE granted ORDER BY n
+)
+SELECT granted, account, expires, CASE WHEN granted THEN key END FROM j ORDER BY n`
+
+// GrantKeys implements store.Store in one statement: one round trip and
+// one commit for the whole batch.
+func (s *Store) GrantKeys(ctx context.Context, gs []store.KeyGrant) ([]store.KeyGrantResult, error) {
+	if err := s.check(); err != nil || len(gs) == 0 {
+		return nil, err
+	}
+	hashes, tracks, remotes := make([][]byte, len(gs)), make([]string, len(gs)), make([]string, len(gs))
+	ats := make([]int64, len(gs))
+	for i, g := range gs {
+		hashes[i], tracks[i], ats[i], remotes[i] = g.AccessHash, g.TrackID, nanos(g.At), g.RemoteAddr
+	}
+	rows, err := s.pool.Query(ctx, grantKeys, hashes, tracks, ats, remotes)
+	if err != nil {
+		return nil, mapErr("grant keys", err)
+	}
+	defer rows.Close()
+	out := make([]store.KeyGrantResult, 0, len(gs))
+	for rows.Next() {
+		var r store.KeyGrantResult
+		var account *string
+		var expires *int64
+		if err := rows.Scan(&r.Granted, &account, &expires, &r.Key); err != nil {
+			return nil, mapErr("grant keys", err)
+		}
+		if account != nil {
+			r.Found, r.Account, r.AccessExpiresAt = true, *account, fromNull(expires)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("grant keys", err)
+	}
+	if len(out) != len(gs) {
+		return nil, fmt.Errorf("postgres: grant keys: %d results for %d requests", len(out), len(gs))
+	}
+	return out, nil
 }
 
 // KeyRequests implements store.Store.

@@ -30,7 +30,7 @@ type Store struct {
 
 	// Prepared reads of the hot paths (every authenticated request, every
 	// manifest and key), on the readers.
-	sessionByAccess, sessionByRefresh, trackByID, trackBySource, trackKey, sessionTrackKey *sql.Stmt
+	sessionByAccess, sessionByRefresh, trackByID, trackBySource, trackKey *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,8 +79,6 @@ func Open(path string) (*Store, error) {
 		{&s.trackByID, trackQuery + `id = ?`},
 		{&s.trackBySource, trackQuery + `source_hash = ?`},
 		{&s.trackKey, `SELECT key FROM track_keys WHERE track_id = ?`},
-		{&s.sessionTrackKey, `SELECT ` + sessionCols + `, (SELECT key FROM track_keys WHERE track_id = ?2)
-			FROM sessions WHERE access_hash = ?1`},
 	} {
 		if *p.st, err = r.Prepare(p.q); err != nil {
 			s.closeAll()
@@ -95,7 +93,7 @@ const trackQuery = `SELECT ` + metaCols + `, t.source_hash, t.manifest, t.key_id
 // closeAll closes the statements and both handles.
 func (s *Store) closeAll() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey, s.sessionTrackKey} {
+	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -268,24 +266,6 @@ func (s *Store) sessionBy(ctx context.Context, q *sql.Stmt, hash []byte) (store.
 // SessionByAccess implements store.Store.
 func (s *Store) SessionByAccess(ctx context.Context, hash []byte) (store.Session, error) {
 	return s.sessionBy(ctx, s.sessionByAccess, hash)
-}
-
-// SessionTrackKey implements store.Store in one statement: the key comes
-// from a scalar subquery, NULL when there is no such track.
-func (s *Store) SessionTrackKey(ctx context.Context, accessHash []byte, trackID string) (store.Session, []byte, error) {
-	var se store.Session
-	if err := s.check(); err != nil {
-		return se, nil, err
-	}
-	if len(accessHash) == 0 {
-		return se, nil, fmt.Errorf("session: %w", store.ErrNotFound)
-	}
-	var ae, re, c int64
-	var key []byte
-	err := s.sessionTrackKey.QueryRowContext(ctx, accessHash, trackID).
-		Scan(&se.AccessHash, &se.RefreshHash, &se.Account, &ae, &re, &c, &key)
-	se.AccessExpiresAt, se.RefreshExpiresAt, se.CreatedAt = fromNanos(ae), fromNanos(re), fromNanos(c)
-	return se, key, mapErr("session and track key", err)
 }
 
 // SessionByRefresh implements store.Store.
@@ -584,6 +564,55 @@ func (s *Store) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) error
 		}
 		return nil
 	})
+}
+
+// GrantKeys implements store.Store in one write transaction: per request
+// one lookup of the session and the key, and the audit insert if granted.
+func (s *Store) GrantKeys(ctx context.Context, gs []store.KeyGrant) ([]store.KeyGrantResult, error) {
+	if len(gs) == 0 {
+		return nil, s.check()
+	}
+	out := make([]store.KeyGrantResult, len(gs))
+	err := s.inTx(ctx, "grant keys", func(tx *sql.Tx) error {
+		look, err := tx.PrepareContext(ctx, `SELECT s.account, s.access_expires_at,
+			(SELECT key FROM track_keys WHERE track_id = ?2) FROM sessions s WHERE s.access_hash = ?1`)
+		if err != nil {
+			return mapErr("grant keys", err)
+		}
+		defer look.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO key_requests (account, track_id, at, remote_addr) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return mapErr("grant keys", err)
+		}
+		defer ins.Close()
+		for i, g := range gs {
+			if len(g.AccessHash) == 0 {
+				continue // no session: refused, not audited
+			}
+			var account string
+			var expires int64
+			var key []byte
+			err := look.QueryRowContext(ctx, g.AccessHash, g.TrackID).Scan(&account, &expires, &key)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return mapErr("grant keys", err)
+			}
+			r := store.KeyGrantResult{Found: true, Account: account, AccessExpiresAt: fromNanos(expires)}
+			if key != nil && nanos(g.At) < expires {
+				if _, err := ins.ExecContext(ctx, account, g.TrackID, nanos(g.At), g.RemoteAddr); err != nil {
+					return mapErr("grant keys", err)
+				}
+				r.Granted, r.Key = true, key
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // KeyRequests implements store.Store.
