@@ -87,13 +87,32 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			return err
+			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	// The other profiles' files are created before the run, so a bad path
+	// fails at once, and written after it.
+	var profiles []namedProfile
+	for _, p := range []namedProfile{
+		{flag: "--memprofile", file: *memProfile, name: "allocs"},
+		{flag: "--blockprofile", file: *blockProfile, name: "block"},
+		{flag: "--mutexprofile", file: *mutexProfile, name: "mutex"},
+	} {
+		if p.file == "" {
+			continue
+		}
+		f, err := os.Create(p.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.flag, err)
+		}
+		defer f.Close()
+		p.f = f
+		profiles = append(profiles, p)
 	}
 	if *blockProfile != "" {
 		runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // a sample per 10 µs blocked
@@ -106,29 +125,21 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []struct{ flag, file, name string }{
-		{"--memprofile", *memProfile, "allocs"}, {"--blockprofile", *blockProfile, "block"}, {"--mutexprofile", *mutexProfile, "mutex"},
-	} {
-		if p.file != "" {
-			if err := writeProfile(p.name, p.file); err != nil {
-				return fmt.Errorf("%s: %w", p.flag, err)
-			}
+	rep.Print(env.stdout)
+	for _, p := range profiles {
+		if err := pprof.Lookup(p.name).WriteTo(p.f, 0); err != nil {
+			return fmt.Errorf("%s: write %s: %w", p.flag, p.file, err)
+		}
+		if err := p.f.Close(); err != nil {
+			return fmt.Errorf("%s: write %s: %w", p.flag, p.file, err)
 		}
 	}
-	rep.Print(env.stdout)
 	return nil
 }
 
-// writeProfile writes the runtime profile name (allocs, block, mutex) to
-// file.
-func writeProfile(name, file string) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s profile %s: %w", name, file, err)
-	}
-	return f.Close()
+// namedProfile is a runtime profile (pprof.Lookup's name: allocs, block,
+// mutex) to write to file, asked for by flag.
+type namedProfile struct {
+	flag, file, name string
+	f                *os.File
 }
