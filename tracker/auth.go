@@ -326,25 +326,44 @@ func bearerToken(r *http.Request) (string, bool) {
 // access token.
 func (s *Server) requireSession(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearerToken(r)
-		if !ok || !wellFormedToken(tok) {
-			s.writeError(w, r, unauthorized("missing or malformed access token"))
+		hash, ok := s.accessHash(w, r)
+		if !ok {
 			return
 		}
-		hash := tokenHash(tok)
 		sess, err := s.store.SessionByAccess(r.Context(), hash)
-		if errors.Is(err, store.ErrNotFound) {
-			s.writeError(w, r, unauthorized("invalid access token"))
-			return
-		} else if err != nil {
-			s.writeError(w, r, err)
+		a, ok := s.checkSession(w, r, hash, sess, err)
+		if !ok {
 			return
 		}
-		if !s.clock.Now().Before(sess.AccessExpiresAt) {
-			s.writeError(w, r, unauthorized("access token expired"))
-			return
-		}
-		ctx := context.WithValue(r.Context(), sessionKey{}, authSession{account: sess.Account, accessHash: hash})
-		h(w, r.WithContext(ctx))
+		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, a)))
 	}
+}
+
+// accessHash returns the hash of the request's access token, or answers
+// 401 for a missing or malformed one (refused without a store lookup).
+func (s *Server) accessHash(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tok, ok := bearerToken(r)
+	if !ok || !wellFormedToken(tok) {
+		s.writeError(w, r, unauthorized("missing or malformed access token"))
+		return nil, false
+	}
+	return tokenHash(tok), true
+}
+
+// checkSession judges the store's answer (sess, err) to a lookup of access
+// token hash: the session, or a 401 (unknown or expired token) or the
+// store's error already answered.
+func (s *Server) checkSession(w http.ResponseWriter, r *http.Request, hash []byte, sess store.Session, err error) (authSession, bool) {
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, unauthorized("invalid access token"))
+		return authSession{}, false
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return authSession{}, false
+	}
+	if !s.clock.Now().Before(sess.AccessExpiresAt) {
+		s.writeError(w, r, unauthorized("access token expired"))
+		return authSession{}, false
+	}
+	return authSession{account: sess.Account, accessHash: hash}, true
 }

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -141,9 +142,6 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature})
 }
 
-// handleTrackKey serves a track's content key to an authenticated session,
-// recording the request in the audit log first (batched with concurrent
-// requests' entries by the audit log's group commit): no audit row, no key.
 // remoteLabel is the client as the tracker sees it, for audit and logs:
 // the connection's peer, or the forwarded client and the proxy it came
 // through.
@@ -154,27 +152,57 @@ func (s *Server) remoteLabel(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// handleTrackKey serves a track's content key to an authenticated session,
+// recording the request in the audit log first: no audit row, no key. It
+// checks the session itself (the route is not wrapped in requireSession):
+// the session check, the key read and the audit row are one batched store
+// call (grantKey), so a key request costs no database round trip of its
+// own. Nothing about a session is cached: a token revoked or rotated on
+// any tracker sharing the store is refused by the next batch.
 func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
+	hash, ok := s.accessHash(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
 	id, err := trackID(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		// As on every other route: an unauthenticated request learns
+		// nothing, not even that its track ID is malformed.
+		sess, serr := s.store.SessionByAccess(ctx, hash)
+		if _, ok := s.checkSession(w, r, hash, sess, serr); ok {
+			s.writeError(w, r, err)
+		}
 		return
 	}
-	key, err := s.store.TrackKey(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, trackLookupError(err))
-		return
-	}
-	sess := sessionFrom(r.Context())
 	remote := s.remoteLabel(r)
-	if err := s.audit.record(r.Context(), store.KeyRequest{
-		Account: sess.account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
-	}); err != nil {
+	g, err := s.grantKey(ctx, hash, id, remote)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.keysServed.Inc()
-	s.log.InfoContext(r.Context(), "track key served", slog.String("account", sess.account),
+	s.log.InfoContext(ctx, "track key served", slog.String("account", g.Account),
 		slog.String("track", id), slog.String("remote", remote))
-	writeJSON(w, http.StatusOK, protocol.TrackKeyResponse{TrackID: id, Key: key})
+	writeJSON(w, http.StatusOK, protocol.TrackKeyResponse{TrackID: id, Key: g.Key})
+}
+
+// grantKey asks the audit's group commit for track id's key for the
+// session of access token hash: the granted result (key and account, the
+// audit row written), or the error to answer with: 401 for a session
+// unknown or expired, 404 for no such track, else the store's.
+func (s *Server) grantKey(ctx context.Context, hash []byte, id, remote string) (store.KeyGrantResult, error) {
+	at := s.clock.Now()
+	g, err := s.audit.record(ctx, store.KeyGrant{AccessHash: hash, TrackID: id, At: at, RemoteAddr: remote})
+	switch {
+	case err != nil:
+		return g, err
+	case !g.Found:
+		return g, unauthorized("invalid access token")
+	case !at.Before(g.AccessExpiresAt):
+		return g, unauthorized("access token expired")
+	case !g.Granted:
+		return g, notFound("no such track")
+	}
+	return g, nil
 }

@@ -171,6 +171,12 @@ func TestManifestAndKeyBadIDs(t *testing.T) {
 			if code := h.Do(t, http.MethodGet, path, sess.AccessToken, nil, &perr); code != http.StatusBadRequest || perr.Code != protocol.CodeBadRequest {
 				t.Errorf("GET %s = %d %+v; want 400 bad_request", path, code, perr)
 			}
+			// Without a valid session the ID is not even looked at.
+			for _, tok := range []string{"", strings.Repeat("A", len(sess.AccessToken))} {
+				if code := h.Do(t, http.MethodGet, path, tok, nil, nil); code != http.StatusUnauthorized {
+					t.Errorf("GET %s with token %q = %d; want 401", path, tok, code)
+				}
+			}
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (g *gateStore) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) e
 	return g.Store.LogKeyRequests(ctx, rs)
 }
 
-func (a *groupCommit[T]) pendingLen() int {
+func (a *groupCommit[T, R]) pendingLen() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.pending)
@@ -51,22 +51,22 @@ func TestAuditGroupCommit(t *testing.T) {
 	defer st.Close()
 	g := &gateStore{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
 	var sizes []int
-	a := newGroupCommit("audit log", g.LogKeyRequests, func(n int) { sizes = append(sizes, n) })
+	a := newGroupCommit("audit log", noResults(g.LogKeyRequests), func(n int) { sizes = append(sizes, n) })
 	ctx := context.Background()
 	rec := func(i int) store.KeyRequest {
 		return store.KeyRequest{Account: "alice", TrackID: fmt.Sprint("t", i), At: time.Unix(int64(i), 0), RemoteAddr: "127.0.0.1:1"}
 	}
 	errs := make(chan error, 20)
-	go func() { errs <- a.record(ctx, rec(0)) }()
+	go func() { _, err := a.record(ctx, rec(0)); errs <- err }()
 	<-g.entered
 	// While the first write is held, ten more queue up...
 	for i := 1; i <= 10; i++ {
-		go func() { errs <- a.record(ctx, rec(i)) }()
+		go func() { _, err := a.record(ctx, rec(i)); errs <- err }()
 	}
 	// ...and one whose request gives up waiting.
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := a.record(gone, rec(11)); !errors.Is(err, context.Canceled) {
+	if _, err := a.record(gone, rec(11)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("record(canceled) = %v; want context.Canceled", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -84,7 +84,7 @@ func TestAuditGroupCommit(t *testing.T) {
 	}
 	// A clean stop writes what was queued: the canceled request's entry too.
 	a.close()
-	if err := a.record(ctx, rec(12)); !errors.Is(err, store.ErrClosed) {
+	if _, err := a.record(ctx, rec(12)); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("record after close = %v; want ErrClosed", err)
 	}
 	got, err := st.KeyRequests(ctx, "", 100)
@@ -98,5 +98,44 @@ func TestAuditGroupCommit(t *testing.T) {
 	}
 	if len(sizes) != 2 {
 		t.Fatalf("onBatch saw %v; want two batches", sizes)
+	}
+}
+
+// TestGroupCommitResults: each record gets its own result from its
+// batch's write, and a write answering with the wrong number of results
+// fails every record of the batch.
+func TestGroupCommitResults(t *testing.T) {
+	short := false
+	a := newGroupCommit("squares", func(_ context.Context, xs []int) ([]int, error) {
+		out := make([]int, len(xs))
+		for i, x := range xs {
+			out[i] = x * x
+		}
+		if short {
+			out = out[:len(out)-1]
+		}
+		return out, nil
+	}, func(int) {})
+	defer a.close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := a.record(ctx, i); err != nil || got != i*i {
+				errs <- fmt.Errorf("record(%d) = %d, %v; want %d", i, got, err, i*i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	short = true // no write is in flight: the writer reads it after the next record queues
+	if got, err := a.record(ctx, 3); err == nil || got != 0 {
+		t.Errorf("record with a short result = %d, %v; want 0 and an error", got, err)
 	}
 }

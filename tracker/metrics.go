@@ -59,7 +59,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	})
 	m.auditBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "chorus", Subsystem: "tracker", Name: "audit_batch_entries",
-		Help:    "Key-request audit entries written per store write (group commit).",
+		Help:    "Key requests judged per store write (group commit), each granted one with its audit entry.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 	})
 	m.ticketBatch = prometheus.NewHistogram(prometheus.HistogramOpts{

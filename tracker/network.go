@@ -55,7 +55,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(s.opts.TicketTTL).Unix(), KeyID: cur.ID,
 	}
 	t := protocol.SignTicket(body, cur.PrivateKey)
-	if err := s.tickets.record(r.Context(), store.TicketRecord{
+	if _, err := s.tickets.record(r.Context(), store.TicketRecord{
 		PeerID: req.PeerID, Account: sess.account, KeyID: cur.ID,
 		IssuedAt: time.Unix(body.IssuedAt, 0), ExpiresAt: time.Unix(body.ExpiresAt, 0),
 	}); err != nil {

@@ -38,15 +38,11 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	t, lookupErr := s.store.Track(ctx, id)
-	var key []byte
-	if lookupErr == nil {
-		key, lookupErr = s.store.TrackKey(ctx, id)
-	}
 	if lookupErr != nil && !errors.Is(lookupErr, store.ErrNotFound) {
 		s.writeError(w, r, lookupErr)
 		return
 	}
-	account, opened, err := s.startSession(ctx, r, req, lookupErr == nil)
+	hash, opened, err := s.startSession(ctx, r, req, lookupErr == nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -65,63 +61,64 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		network = &info
 	}
 	remote := s.remoteLabel(r)
-	if err := s.audit.record(ctx, store.KeyRequest{
-		Account: account, TrackID: id, At: s.clock.Now(), RemoteAddr: remote,
-	}); err != nil {
+	g, err := s.grantKey(ctx, hash, id, remote)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.keysServed.Inc()
-	s.log.InfoContext(ctx, "track key served", slog.String("account", account),
+	s.log.InfoContext(ctx, "track key served", slog.String("account", g.Account),
 		slog.String("track", id), slog.String("remote", remote), slog.Bool("new_session", opened != nil),
 		slog.Bool("login", req.Username != ""))
 	writeJSON(w, http.StatusOK, protocol.StartResponse{
 		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
-		Key:      protocol.TrackKeyResponse{TrackID: id, Key: key},
+		Key:      protocol.TrackKeyResponse{TrackID: id, Key: g.Key},
 		Session:  opened,
 		Network:  network,
 	})
 }
 
-// startSession finds the request's account: by logging in with the
-// username and password in req, from a valid access token, or by renewing
-// the session of the refresh token in req. The session a login opens or a
-// renewal rotates to is returned. With issue false (the track is unknown)
-// the credential is checked, and the throttles charged, as for a real
-// start, but no session is opened or rotated.
-func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest, issue bool) (string, *protocol.Session, error) {
+// startSession finds the request's session, by the hash of its access
+// token: by logging in with the username and password in req, from a
+// valid access token, or by renewing the session of the refresh token in
+// req. The session a login opens or a renewal rotates to is returned. With
+// issue false (the track is unknown) the credential is checked, and the
+// throttles charged, as for a real start, but no session is opened or
+// rotated (and no hash returned).
+func (s *Server) startSession(ctx context.Context, r *http.Request, req protocol.StartRequest, issue bool) ([]byte, *protocol.Session, error) {
 	if req.Username != "" || req.Password != "" {
 		if req.RefreshToken != "" {
-			return "", nil, badRequest("a start carries a refresh token or a username and password, not both")
+			return nil, nil, badRequest("a start carries a refresh token or a username and password, not both")
 		}
 		if !issue {
-			return req.Username, nil, s.checkLogin(ctx, r, req.Username, req.Password)
+			return nil, nil, s.checkLogin(ctx, r, req.Username, req.Password)
 		}
 		wire, err := s.login(ctx, r, req.Username, req.Password)
 		if err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
-		return wire.Account, &wire, nil
+		return tokenHash(wire.AccessToken), &wire, nil
 	}
 	if tok, ok := bearerToken(r); ok && wellFormedToken(tok) {
-		sess, err := s.store.SessionByAccess(ctx, tokenHash(tok))
+		hash := tokenHash(tok)
+		sess, err := s.store.SessionByAccess(ctx, hash)
 		switch {
 		case err == nil && s.clock.Now().Before(sess.AccessExpiresAt):
-			return sess.Account, nil, nil
+			return hash, nil, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return "", nil, err
+			return nil, nil, err
 		}
 	}
 	if req.RefreshToken == "" {
-		return "", nil, unauthorized("missing or expired access token, and no refresh token or password")
+		return nil, nil, unauthorized("missing or expired access token, and no refresh token or password")
 	}
 	if !issue {
-		account, err := s.refreshAccount(ctx, req.RefreshToken)
-		return account, nil, err
+		_, err := s.refreshAccount(ctx, req.RefreshToken)
+		return nil, nil, err
 	}
 	wire, err := s.renew(ctx, req.RefreshToken)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	return wire.Account, &wire, nil
+	return tokenHash(wire.AccessToken), &wire, nil
 }

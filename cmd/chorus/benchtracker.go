@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	conns := fs.Int("conns", 256, "requests in flight at most (connections)")
 	logins := fs.Int("logins", 20, "logins to time at the argon2id cost below (0: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (tracker and generator) to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run (tracker and generator) to this file")
+	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines blocked (channels, locks, select) to this file")
+	mutexProfile := fs.String("mutexprofile", "", "write a profile of contended mutexes to this file")
 	var argon tracker.Argon2Params
 	argonTime := fs.Uint("argon2-time", 2, "argon2id passes (the tracker's default)")
 	argonMem := fs.Uint("argon2-memory", 64<<10, "argon2id memory in KiB (the tracker's default)")
@@ -83,7 +87,7 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			return err
+			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
@@ -91,10 +95,51 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The other profiles' files are created before the run, so a bad path
+	// fails at once, and written after it.
+	var profiles []namedProfile
+	for _, p := range []namedProfile{
+		{flag: "--memprofile", file: *memProfile, name: "allocs"},
+		{flag: "--blockprofile", file: *blockProfile, name: "block"},
+		{flag: "--mutexprofile", file: *mutexProfile, name: "mutex"},
+	} {
+		if p.file == "" {
+			continue
+		}
+		f, err := os.Create(p.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.flag, err)
+		}
+		defer f.Close()
+		p.f = f
+		profiles = append(profiles, p)
+	}
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // a sample per 10 µs blocked
+		defer runtime.SetBlockProfileRate(0)
+	}
+	if *mutexProfile != "" {
+		defer runtime.SetMutexProfileFraction(runtime.SetMutexProfileFraction(10))
+	}
 	rep, err := trackerbench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
 	rep.Print(env.stdout)
+	for _, p := range profiles {
+		if err := pprof.Lookup(p.name).WriteTo(p.f, 0); err != nil {
+			return fmt.Errorf("%s: write %s: %w", p.flag, p.file, err)
+		}
+		if err := p.f.Close(); err != nil {
+			return fmt.Errorf("%s: write %s: %w", p.flag, p.file, err)
+		}
+	}
 	return nil
+}
+
+// namedProfile is a runtime profile (pprof.Lookup's name: allocs, block,
+// mutex) to write to file, asked for by flag.
+type namedProfile struct {
+	flag, file, name string
+	f                *os.File
 }

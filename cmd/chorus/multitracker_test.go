@@ -101,6 +101,9 @@ func TestTwoTrackersOnePostgres(t *testing.T) {
 	if code := call(t, a, http.MethodGet, protocol.PathTracks, sess.AccessToken, nil, nil); code != http.StatusUnauthorized {
 		t.Fatalf("old access token on A after renew on B = %d; want 401", code)
 	}
+	if code := call(t, a, http.MethodGet, strings.ReplaceAll(protocol.PathTrackKey, "{id}", trackID), sess.AccessToken, nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("track key for the old access token on A after renew on B = %d; want 401", code)
+	}
 
 	// Rotate the signing key (the operator command, on the same store);
 	// A publishes the new key, endorsed by the pinned one.
@@ -150,6 +153,10 @@ func TestTwoTrackersOnePostgres(t *testing.T) {
 	}
 	if code := call(t, a, http.MethodGet, protocol.PathTracks, renewed.AccessToken, nil, nil); code != http.StatusUnauthorized {
 		t.Fatalf("token on A after logout on B = %d; want 401", code)
+	}
+	// The key route checks its session in its own (batched) store call.
+	if code := call(t, a, http.MethodGet, strings.ReplaceAll(protocol.PathTrackKey, "{id}", trackID), renewed.AccessToken, nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("track key on A after logout on B = %d; want 401", code)
 	}
 	if code := call(t, a, http.MethodPost, protocol.PathRenew, "", protocol.RenewRequest{RefreshToken: renewed.RefreshToken}, nil); code != http.StatusUnauthorized {
 		t.Fatalf("refresh token on A after logout on B = %d; want 401", code)

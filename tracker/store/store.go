@@ -68,6 +68,16 @@ type Store interface {
 	// LogKeyRequests appends entries to the key-request audit log, in
 	// order, in one transaction (one statement where the backend can).
 	LogKeyRequests(ctx context.Context, rs []KeyRequest) error
+	// GrantKeys judges key requests, in one transaction (one statement
+	// where the backend can): for each, it reads the session holding the
+	// request's access token hash and the track's content key, and grants
+	// the request when the session exists and is unexpired at the
+	// request's At (At before AccessExpiresAt) and the track exists.
+	// Every granted request gets its audit entry (the session's account,
+	// the track, At, RemoteAddr), in order, in the same transaction, so no
+	// key is granted without its audit row. The results are in gs's
+	// order.
+	GrantKeys(ctx context.Context, gs []KeyGrant) ([]KeyGrantResult, error)
 	// KeyRequests returns the newest limit audit entries for account (all
 	// accounts when empty), newest first.
 	KeyRequests(ctx context.Context, account string, limit int) ([]KeyRequest, error)
@@ -171,6 +181,30 @@ type KeyRequest struct {
 	TrackID    string
 	At         time.Time
 	RemoteAddr string
+}
+
+// KeyGrant is a request for a track's content key, for GrantKeys.
+type KeyGrant struct {
+	AccessHash []byte // of the request's access token
+	TrackID    string
+	At         time.Time // the request's time, for the expiry and the audit entry
+	RemoteAddr string    // for the audit entry
+}
+
+// KeyGrantResult is GrantKeys' judgement of one KeyGrant.
+type KeyGrantResult struct {
+	// Granted: the session exists and is unexpired, the track exists,
+	// and the audit entry is written.
+	Granted bool
+	// Found: a session holds the access token; Account and
+	// AccessExpiresAt are its own (zero otherwise).
+	Found           bool
+	Account         string
+	AccessExpiresAt time.Time
+	// Key is the track's content key when Granted, else nil: a refused
+	// request carries no key (a found, unexpired session refused means no
+	// such track).
+	Key []byte
 }
 
 // TicketRecord remembers an admission ticket the tracker issued.

@@ -8,8 +8,12 @@
 // token exactly one wins; signing-key rotations serialize on a
 // transaction-scoped advisory lock, so the second finds its key no longer
 // current; throttle charges lock their rows with SELECT ... FOR UPDATE in
-// key order, so they cannot deadlock). Audit entries and ticket records
-// arrive in batches and go in by COPY.
+// key order, so they cannot deadlock). Batches go in as arrays, one
+// statement and one round trip each (INSERT ... SELECT FROM unnest):
+// ticket records, audit entries, and key requests, whose GrantKeys
+// statement joins every request of a batch to its session and its track's
+// key and inserts the granted ones' audit rows, so a key request costs the
+// database a share of one statement and no round trip of its own.
 //
 // Schema: numbered migrations in migrations.go, applied at Open under an
 // advisory lock (trackers starting together migrate once) and recorded in

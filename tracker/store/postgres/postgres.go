@@ -509,17 +509,79 @@ func (s *Store) RotateSigningKey(ctx context.Context, current string, next store
 	})
 }
 
-// LogKeyRequests implements store.Store with one COPY.
+// LogKeyRequests implements store.Store with one INSERT of the batch as
+// arrays: one round trip (a COPY takes two, and a goroutine), its own
+// transaction. WITH ORDINALITY and ORDER BY keep the batch's order in seq.
 func (s *Store) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) error {
 	if err := s.check(); err != nil || len(rs) == 0 {
 		return err
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"key_requests"}, []string{"account", "track_id", "at", "remote_addr"},
-		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
-			r := rs[i]
-			return []any{r.Account, r.TrackID, nanos(r.At), r.RemoteAddr}, nil
-		}))
-	return mapErr("log key requests", err)
+	accounts, tracks, remotes := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+	ats := make([]int64, len(rs))
+	for i, r := range rs {
+		accounts[i], tracks[i], ats[i], remotes[i] = r.Account, r.TrackID, nanos(r.At), r.RemoteAddr
+	}
+	_, err := s.exec(ctx, "log key requests", `INSERT INTO key_requests (account, track_id, at, remote_addr)
+		SELECT a, t, at, r FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS v(a, t, at, r, n)
+		ORDER BY n`, accounts, tracks, ats, remotes)
+	return err
+}
+
+// grantKeys is GrantKeys' one statement: the requests as arrays, each
+// joined to its session and its track's key; the granted ones inserted
+// into the audit log in the batch's order (the data-modifying CTE runs
+// whether or not it is read); every request's judgement returned in
+// order.
+const grantKeys = `WITH r AS (
+	SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS r(h, track, at, remote, n)
+), j AS (
+	SELECT r.n, r.track, r.at, r.remote, s.account, s.access_expires_at AS expires, k.key,
+		s.account IS NOT NULL AND s.access_expires_at > r.at AND k.key IS NOT NULL AS granted
+	FROM r
+	LEFT JOIN sessions s ON s.access_hash = r.h
+	LEFT JOIN track_keys k ON k.track_id = r.track COLLATE "C"
+), ins AS (
+	INSERT INTO key_requests (account, track_id, at, remote_addr)
+	SELECT account, track, at, remote FROM j WHERE granted ORDER BY n
+)
+SELECT granted, account, expires, CASE WHEN granted THEN key END FROM j ORDER BY n`
+
+// GrantKeys implements store.Store in one statement: one round trip and
+// one commit for the whole batch.
+func (s *Store) GrantKeys(ctx context.Context, gs []store.KeyGrant) ([]store.KeyGrantResult, error) {
+	if err := s.check(); err != nil || len(gs) == 0 {
+		return nil, err
+	}
+	hashes, tracks, remotes := make([][]byte, len(gs)), make([]string, len(gs)), make([]string, len(gs))
+	ats := make([]int64, len(gs))
+	for i, g := range gs {
+		hashes[i], tracks[i], ats[i], remotes[i] = g.AccessHash, g.TrackID, nanos(g.At), g.RemoteAddr
+	}
+	rows, err := s.pool.Query(ctx, grantKeys, hashes, tracks, ats, remotes)
+	if err != nil {
+		return nil, mapErr("grant keys", err)
+	}
+	defer rows.Close()
+	out := make([]store.KeyGrantResult, 0, len(gs))
+	for rows.Next() {
+		var r store.KeyGrantResult
+		var account *string
+		var expires *int64
+		if err := rows.Scan(&r.Granted, &account, &expires, &r.Key); err != nil {
+			return nil, mapErr("grant keys", err)
+		}
+		if account != nil {
+			r.Found, r.Account, r.AccessExpiresAt = true, *account, fromNull(expires)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("grant keys", err)
+	}
+	if len(out) != len(gs) {
+		return nil, fmt.Errorf("postgres: grant keys: %d results for %d requests", len(out), len(gs))
+	}
+	return out, nil
 }
 
 // KeyRequests implements store.Store.
@@ -549,7 +611,8 @@ func (s *Store) KeyRequests(ctx context.Context, account string, limit int) ([]s
 	return out, mapErr("key requests", rows.Err())
 }
 
-// PutTickets implements store.Store with one COPY.
+// PutTickets implements store.Store with one INSERT of the batch as
+// arrays, as LogKeyRequests.
 func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
 	for _, t := range ts {
 		if t.PeerID == "" || t.Account == "" {
@@ -559,12 +622,15 @@ func (s *Store) PutTickets(ctx context.Context, ts []store.TicketRecord) error {
 	if err := s.check(); err != nil || len(ts) == 0 {
 		return err
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"tickets"}, []string{"peer_id", "account", "key_id", "issued_at", "expires_at"},
-		pgx.CopyFromSlice(len(ts), func(i int) ([]any, error) {
-			t := ts[i]
-			return []any{t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)}, nil
-		}))
-	return mapErr("put tickets", err)
+	peers, accounts, keys := make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts))
+	issued, expires := make([]int64, len(ts)), make([]int64, len(ts))
+	for i, t := range ts {
+		peers[i], accounts[i], keys[i], issued[i], expires[i] = t.PeerID, t.Account, t.KeyID, nanos(t.IssuedAt), nanos(t.ExpiresAt)
+	}
+	_, err := s.exec(ctx, "put tickets", `INSERT INTO tickets (peer_id, account, key_id, issued_at, expires_at)
+		SELECT p, a, k, i, e FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS v(p, a, k, i, e, n)
+		ORDER BY n`, peers, accounts, keys, issued, expires)
+	return err
 }
 
 // LiveTicket implements store.Store.

@@ -31,6 +31,8 @@ type Store struct {
 	// Prepared reads of the hot paths (every authenticated request, every
 	// manifest and key), on the readers.
 	sessionByAccess, sessionByRefresh, trackByID, trackBySource, trackKey *sql.Stmt
+	// Prepared statements of GrantKeys, on the writer.
+	grantLook, grantInsert *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,6 +87,19 @@ func Open(path string) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: prepare %q: %w", p.q, err)
 		}
 	}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&s.grantLook, `SELECT s.account, s.access_expires_at, (SELECT key FROM track_keys WHERE track_id = ?2)
+			FROM sessions s WHERE s.access_hash = ?1`},
+		{&s.grantInsert, `INSERT INTO key_requests (account, track_id, at, remote_addr) VALUES (?, ?, ?, ?)`},
+	} {
+		if *p.st, err = w.Prepare(p.q); err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("sqlite: prepare %q: %w", p.q, err)
+		}
+	}
 	return s, nil
 }
 
@@ -93,7 +108,7 @@ const trackQuery = `SELECT ` + metaCols + `, t.source_hash, t.manifest, t.key_id
 // closeAll closes the statements and both handles.
 func (s *Store) closeAll() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey} {
+	for _, st := range []*sql.Stmt{s.sessionByAccess, s.sessionByRefresh, s.trackByID, s.trackBySource, s.trackKey, s.grantLook, s.grantInsert} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -564,6 +579,45 @@ func (s *Store) LogKeyRequests(ctx context.Context, rs []store.KeyRequest) error
 		}
 		return nil
 	})
+}
+
+// GrantKeys implements store.Store in one write transaction: per request
+// one lookup of the session and the key, and the audit insert if granted.
+func (s *Store) GrantKeys(ctx context.Context, gs []store.KeyGrant) ([]store.KeyGrantResult, error) {
+	if len(gs) == 0 {
+		return nil, s.check()
+	}
+	out := make([]store.KeyGrantResult, len(gs))
+	err := s.inTx(ctx, "grant keys", func(tx *sql.Tx) error {
+		look, ins := tx.StmtContext(ctx, s.grantLook), tx.StmtContext(ctx, s.grantInsert)
+		for i, g := range gs {
+			if len(g.AccessHash) == 0 {
+				continue // no session: refused, not audited
+			}
+			var account string
+			var expires int64
+			var key []byte
+			err := look.QueryRowContext(ctx, g.AccessHash, g.TrackID).Scan(&account, &expires, &key)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return mapErr("grant keys", err)
+			}
+			r := store.KeyGrantResult{Found: true, Account: account, AccessExpiresAt: fromNanos(expires)}
+			if key != nil && nanos(g.At) < expires {
+				if _, err := ins.ExecContext(ctx, account, g.TrackID, nanos(g.At), g.RemoteAddr); err != nil {
+					return mapErr("grant keys", err)
+				}
+				r.Granted, r.Key = true, key
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // KeyRequests implements store.Store.

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
 		{"RotateSessionRace", testRotateSessionRace},
+		{"GrantKeys", testGrantKeys},
 		{"Tracks", testTracks},
 		{"PutTrackAtomic", testPutTrackAtomic},
 		{"ConcurrentReadWrite", testConcurrentReadWrite},
@@ -153,6 +154,92 @@ func testSessions(t *testing.T, s store.Store) {
 	}
 	if _, err := s.SessionByRefresh(ctx, hash("r2")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SessionByRefresh after delete = %v; want ErrNotFound", err)
+	}
+}
+
+// testGrantKeys: a batch of key requests is judged request by request
+// (unknown, expired, no such track, granted), only the granted ones are
+// audited, in order, and a rotated or deleted session is refused at once.
+func testGrantKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "alice")
+	mustAccount(t, s, "bob")
+	mustKey(t, s, "k1")
+	tr := testTrack(1, "Light", "Band", "Album")
+	key := hash("key1")
+	if err := s.PutTrack(ctx, tr, key); err != nil {
+		t.Fatal(err)
+	}
+	exp := t0.Add(15 * time.Minute)
+	for _, se := range []store.Session{
+		{Account: "alice", AccessHash: hash("a1"), AccessExpiresAt: exp, RefreshHash: hash("r1"), RefreshExpiresAt: t0.Add(time.Hour), CreatedAt: t0},
+		{Account: "bob", AccessHash: hash("b1"), AccessExpiresAt: t0, RefreshHash: hash("rb"), RefreshExpiresAt: t0.Add(time.Hour), CreatedAt: t0},
+	} {
+		if err := s.CreateSession(ctx, se); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.GrantKeys(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("GrantKeys(nil) = %v, %v; want nothing", got, err)
+	}
+	g := func(h []byte, track string, at time.Time, remote string) store.KeyGrant {
+		return store.KeyGrant{AccessHash: h, TrackID: track, At: at, RemoteAddr: remote}
+	}
+	alice := store.KeyGrantResult{Found: true, Account: "alice", AccessExpiresAt: exp}
+	bob := store.KeyGrantResult{Found: true, Account: "bob", AccessExpiresAt: t0}
+	granted := alice
+	granted.Granted, granted.Key = true, key
+	cases := []struct {
+		g    store.KeyGrant
+		want store.KeyGrantResult
+	}{
+		{g(hash("a1"), tr.ID, t0, "10.0.0.1:1"), granted},
+		{g(hash("a1"), "nope", t0, "10.0.0.1:2"), alice},                 // no such track
+		{g(hash("zz"), tr.ID, t0, "10.0.0.1:3"), store.KeyGrantResult{}}, // no such session
+		{g(hash("r1"), tr.ID, t0, "10.0.0.1:4"), store.KeyGrantResult{}}, // a refresh hash is no access token
+		{g(nil, tr.ID, t0, "10.0.0.1:5"), store.KeyGrantResult{}},
+		{g(hash("b1"), tr.ID, t0, "10.0.0.1:6"), bob}, // expired at its At
+		{g(hash("a1"), tr.ID, exp.Add(-time.Microsecond), "10.0.0.1:7"), granted},
+		{g(hash("a1"), tr.ID, exp, "10.0.0.1:8"), alice}, // expired at its At
+	}
+	batch := make([]store.KeyGrant, len(cases))
+	for i, c := range cases {
+		batch[i] = c.g
+	}
+	got, err := s.GrantKeys(ctx, batch)
+	if err != nil || len(got) != len(cases) {
+		t.Fatalf("GrantKeys = %d results, %v; want %d", len(got), err, len(cases))
+	}
+	for i, c := range cases {
+		r := got[i]
+		if r.Granted != c.want.Granted || r.Found != c.want.Found || r.Account != c.want.Account ||
+			!r.AccessExpiresAt.Equal(c.want.AccessExpiresAt) || !bytes.Equal(r.Key, c.want.Key) || (r.Key == nil) != (c.want.Key == nil) {
+			t.Errorf("GrantKeys[%d] (%x, %s, %v) = %+v; want %+v", i, c.g.AccessHash, c.g.TrackID, c.g.At, r, c.want)
+		}
+	}
+	audit, err := s.KeyRequests(ctx, "", 10)
+	if err != nil || len(audit) != 2 || audit[0].RemoteAddr != "10.0.0.1:7" || audit[1].RemoteAddr != "10.0.0.1:1" ||
+		audit[1].Account != "alice" || audit[1].TrackID != tr.ID || !audit[1].At.Equal(t0) {
+		t.Fatalf("audit after GrantKeys = %+v, %v; want the two granted requests, newest first", audit, err)
+	}
+
+	next := store.Session{AccessHash: hash("a2"), AccessExpiresAt: exp, RefreshHash: hash("r2"), RefreshExpiresAt: t0.Add(2 * time.Hour)}
+	if err := s.RotateSession(ctx, hash("r1"), next); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GrantKeys(ctx, []store.KeyGrant{g(hash("a1"), tr.ID, t0, "x"), g(hash("a2"), tr.ID, t0, "y")})
+	if err != nil || len(got) != 2 || got[0].Found || got[0].Granted || got[0].Key != nil || !got[1].Granted || !bytes.Equal(got[1].Key, key) {
+		t.Fatalf("GrantKeys(old, new access token) after rotation = %+v, %v; want refused, granted", got, err)
+	}
+	if err := s.DeleteSession(ctx, hash("a2")); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GrantKeys(ctx, []store.KeyGrant{g(hash("a2"), tr.ID, t0, "z")})
+	if err != nil || len(got) != 1 || got[0].Found || got[0].Granted || got[0].Key != nil {
+		t.Fatalf("GrantKeys after logout = %+v, %v; want refused", got, err)
+	}
+	if audit, err := s.KeyRequests(ctx, "", 10); err != nil || len(audit) != 3 || audit[0].RemoteAddr != "y" {
+		t.Fatalf("audit = %+v, %v; want 3 entries, the newest from y", audit, err)
 	}
 }
 
@@ -658,6 +745,9 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if err := s.CreateAccount(ctx, store.Account{Name: "x", PasswordHash: "h"}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("CreateAccount after Close = %v; want ErrClosed", err)
+	}
+	if _, err := s.GrantKeys(ctx, []store.KeyGrant{{AccessHash: hash("a"), TrackID: "t"}}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("GrantKeys after Close = %v; want ErrClosed", err)
 	}
 }
 
