@@ -575,15 +575,18 @@ func (p *player) request(a sched.Request) {
 		if err == nil {
 			plain, err = catalog.DecryptChunk(ts.m, ts.key, a.Chunk, data)
 		}
-		if err == nil && pb != nil && ctx.Err() == nil {
-			// Verified and decrypted: the reader may have it at once,
-			// without waiting for the loop, which is busiest at a start
-			// (answered's own put then finds it there).
-			pb.put(a.Chunk, plain)
-		}
+		deliver := err == nil && pb != nil && ctx.Err() == nil
 		cancelled := ctx.Err() != nil && p.ctx.Err() == nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
+		// The answer is queued on the loop before the reader can see the
+		// chunk, so statistics asked for after a read include it.
 		p.run.post(func() { p.answered(a, ts, src, m, start, busy, cancelled, len(data), plain, err) })
+		if deliver {
+			// Verified and decrypted: the reader may have it at once,
+			// without waiting for the loop, which is busiest at a start
+			// (whichever put comes second finds it there).
+			pb.put(a.Chunk, plain)
+		}
 		// Cache the ciphertext after the chunk went to the player, off the
 		// start's critical path; once the node holds part of the track it
 		// announces it.
