@@ -175,23 +175,33 @@ func (s *Server) handleTrackKey(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	remote := s.remoteLabel(r)
-	g, err := s.grantKey(ctx, hash, id, remote)
+	g, err := s.grantKey(ctx, r, hash, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.metrics.keysServed.Inc()
-	s.log.InfoContext(ctx, "track key served", slog.String("account", g.Account),
-		slog.String("track", id), slog.String("remote", remote))
 	writeJSON(w, http.StatusOK, protocol.TrackKeyResponse{TrackID: id, Key: g.Key})
 }
 
 // grantKey asks the audit's group commit for track id's key for the
-// session of access token hash: the granted result (key and account, the
-// audit row written), or the error to answer with: 401 for a session
+// session of access token hash, on behalf of request r: the granted result
+// (key and account, the audit row written; counted and logged, with attrs
+// added to the log line), or the error to answer with: 401 for a session
 // unknown or expired, 404 for no such track, else the store's.
-func (s *Server) grantKey(ctx context.Context, hash []byte, id, remote string) (store.KeyGrantResult, error) {
+func (s *Server) grantKey(ctx context.Context, r *http.Request, hash []byte, id string, attrs ...slog.Attr) (store.KeyGrantResult, error) {
+	remote := s.remoteLabel(r)
+	g, err := s.grant(ctx, hash, id, remote)
+	if err != nil {
+		return g, err
+	}
+	s.metrics.keysServed.Inc()
+	s.log.LogAttrs(ctx, slog.LevelInfo, "track key served", append([]slog.Attr{slog.String("account", g.Account),
+		slog.String("track", id), slog.String("remote", remote)}, attrs...)...)
+	return g, nil
+}
+
+// grant is grantKey's store call and its classification.
+func (s *Server) grant(ctx context.Context, hash []byte, id, remote string) (store.KeyGrantResult, error) {
 	at := s.clock.Now()
 	g, err := s.audit.record(ctx, store.KeyGrant{AccessHash: hash, TrackID: id, At: at, RemoteAddr: remote})
 	switch {

@@ -60,16 +60,11 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		}
 		network = &info
 	}
-	remote := s.remoteLabel(r)
-	g, err := s.grantKey(ctx, hash, id, remote)
+	g, err := s.grantKey(ctx, r, hash, id, slog.Bool("new_session", opened != nil), slog.Bool("login", req.Username != ""))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.metrics.keysServed.Inc()
-	s.log.InfoContext(ctx, "track key served", slog.String("account", g.Account),
-		slog.String("track", id), slog.String("remote", remote), slog.Bool("new_session", opened != nil),
-		slog.Bool("login", req.Username != ""))
 	writeJSON(w, http.StatusOK, protocol.StartResponse{
 		Manifest: protocol.SignedManifest{TrackID: t.ID, Manifest: t.Manifest, KeyID: t.KeyID, Signature: t.Signature},
 		Key:      protocol.TrackKeyResponse{TrackID: id, Key: g.Key},
