@@ -3,7 +3,6 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chorus-music/chorus/client"
+	"github.com/chorus-music/chorus/internal/metricstest"
 	"github.com/chorus-music/chorus/origin"
 	"github.com/chorus-music/chorus/protocol"
 	"github.com/chorus-music/chorus/sim/cluster"
@@ -218,25 +218,7 @@ func TestPlayFreshWithTrackerURLOnly(t *testing.T) {
 // /metrics.
 func originRequests(t *testing.T, c *cluster.Cluster, hc *http.Client, route string) int {
 	t.Helper()
-	resp, err := hc.Get(c.OriginURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "chorus_origin_requests_total{") && strings.Contains(line, `route="`+route+`"`) {
-			var v float64
-			if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
-				n += int(v)
-			}
-		}
-	}
-	return n
+	return int(metricstest.Sum(t, hc, c.OriginURL+"/metrics", "chorus_origin_requests_total", map[string]string{"route": route}))
 }
 
 // TestPrepareWarmsTheOrigin: showing a track (Prepare) opens the origin's

@@ -3,15 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chorus-music/chorus/internal/metricstest"
 	"github.com/chorus-music/chorus/protocol"
 )
 
@@ -81,28 +80,7 @@ func TestPlayKeepsSession(t *testing.T) {
 // (a pattern of protocol), from its metrics.
 func requestsTo(t *testing.T, api, route string) float64 {
 	t.Helper()
-	resp, err := http.Get(api + protocol.PathMetrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "chorus_tracker_requests_total{") || !strings.Contains(line, `route="`+route+`"`) {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return metricstest.Sum(t, http.DefaultClient, api+protocol.PathMetrics, "chorus_tracker_requests_total", map[string]string{"route": route})
 }
 
 // TestPlayLogsInWhenSavedSessionRefused: a saved session the tracker no
