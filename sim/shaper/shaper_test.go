@@ -1,6 +1,7 @@
 package shaper
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -374,5 +375,39 @@ func TestListenUDP(t *testing.T) {
 	}
 	if _, err := ListenUDP(Options{Loss: 2})("udp4", nil); !errors.Is(err, ErrBadOptions) {
 		t.Errorf("ListenUDP(bad options) = %v; want ErrBadOptions", err)
+	}
+}
+
+// TestRecycledBuffersKeepEachPacket: the delay line copies each packet into
+// a buffer of an earlier, already written one; every packet still arrives
+// byte for byte, in waves whose sizes differ, while others are queued.
+func TestRecycledBuffersKeepEachPacket(t *testing.T) {
+	c, b := udpPair(t, Options{Delay: 5 * time.Millisecond})
+	_ = b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	payload := func(wave, i int) []byte {
+		n := 1 + (wave*389+i*97)%1400
+		p := make([]byte, n)
+		for j := range p {
+			p[j] = byte(wave*31 + i*7 + j)
+		}
+		return p
+	}
+	buf := make([]byte, 2048)
+	for wave := range 4 {
+		const n = 300
+		for i := range n {
+			if _, err := c.WriteTo(payload(wave, i), b.LocalAddr()); err != nil {
+				t.Fatalf("WriteTo = %v", err)
+			}
+		}
+		for i := range n {
+			k, _, err := b.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("wave %d: received %d of %d packets: %v", wave, i, n, err)
+			}
+			if want := payload(wave, i); !bytes.Equal(buf[:k], want) {
+				t.Fatalf("wave %d packet %d: got %d bytes, want %d bytes as sent", wave, i, k, len(want))
+			}
+		}
 	}
 }
