@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -231,11 +232,17 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 	}
 	if _, trusted := n.recordServersTrusted(); trusted && n.putToServers(ctx, track) > 0 {
 		// An always-on server holds the record, and lookups ask it
-		// first: the walk that also puts it to the closest peers (for
-		// lookups while no server answers) goes to the paced queue
-		// instead of running now, when a swarm whose listeners start
-		// together would run one per listener at once.
-		n.ann.announceTrack(track)
+		// first: the walk that also puts it to the closest peers is a
+		// backup, for lookups while no server answers. It goes to the
+		// paced queue after backupDelay instead of running now, when a
+		// swarm whose listeners start together would run one per
+		// listener at once (each a score of DHT queries, most on new
+		// connections), in the seconds its first plays need the cores.
+		n.clock.AfterFunc(n.backupDelay(track), func() {
+			if n.ctx.Err() == nil {
+				n.ann.announceTrack(track)
+			}
+		})
 		return nil
 	}
 	if err := n.announce(ctx, track); err != nil {
@@ -246,6 +253,24 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 		return fmt.Errorf("node: provide %s: %w", track, err)
 	}
 	return nil
+}
+
+// Backup announcements: the walk for a track an always-on DHT server
+// already holds waits backupAnnounceMin plus a share of
+// backupAnnounceSpread that depends on the node and the track, so that
+// listeners who began together do not walk together either.
+const (
+	backupAnnounceMin    = 30 * time.Second
+	backupAnnounceSpread = time.Minute
+)
+
+// backupDelay is how long the backup walk for track waits: the same for a
+// node and a track, spread over nodes and tracks.
+func (n *Node) backupDelay(track cid.Cid) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(n.host.ID()))
+	h.Write(track.Hash())
+	return backupAnnounceMin + time.Duration(h.Sum64()%uint64(backupAnnounceSpread))
 }
 
 // Unprovide stops announcing track (its records expire on their own).

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
@@ -15,6 +16,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/chorus-music/chorus/catalog"
+	"github.com/chorus-music/chorus/internal/clock"
 	"github.com/chorus-music/chorus/node/dhtstore"
 )
 
@@ -443,5 +445,56 @@ func TestLookupTrustsServers(t *testing.T) {
 	}
 	if !has(provs, gone) {
 		t.Errorf("FindProviders without servers = %v; want the walk to find the early holder %s", provs, gone)
+	}
+}
+
+// TestProvideDefersTheWalkWhenAServerHoldsIt: once an always-on DHT server
+// holds a track's record, the walk that also puts it to the closest peers
+// waits backupDelay on the node's clock, a delay spread over nodes and
+// tracks, instead of joining the announcer's queue at once.
+func TestProvideDefersTheWalkWhenAServerHoldsIt(t *testing.T) {
+	tr := newFakeTracker(t)
+	ctx := testCtx(t)
+	server := newTestNode(t, tr)
+	clk := clock.NewFake(time.Now())
+	n := newTestNode(t, tr, func(o *Options) {
+		o.Clock = clk
+		o.Bootstrap = func(context.Context) (BootstrapList, error) {
+			return BootstrapList{Servers: []peer.AddrInfo{server.AddrInfo()}}, nil
+		}
+	})
+	<-n.Bootstrapped()
+	track := catalog.ManifestID([]byte("a record the server holds"))
+	if err := n.Provide(ctx, track); err != nil {
+		t.Fatalf("Provide: %v", err)
+	}
+	if !slices.ContainsFunc(n.recordServers(), func(ai peer.AddrInfo) bool { return ai.ID == server.ID() }) {
+		t.Fatalf("record servers %v lack the server %s", n.recordServers(), server.ID())
+	}
+	queued := func() bool {
+		n.ann.mu.Lock()
+		defer n.ann.mu.Unlock()
+		_, ok := n.ann.tracks[track]
+		return ok
+	}
+	d := n.backupDelay(track)
+	if d < backupAnnounceMin || d >= backupAnnounceMin+backupAnnounceSpread {
+		t.Fatalf("backupDelay = %v; want in [%v, %v)", d, backupAnnounceMin, backupAnnounceMin+backupAnnounceSpread)
+	}
+	if queued() {
+		t.Fatal("the walk was queued at once; want it after backupDelay")
+	}
+	clk.Advance(d - time.Millisecond)
+	if queued() {
+		t.Fatalf("the walk was queued %v after Provide; want it at %v", d-time.Millisecond, d)
+	}
+	clk.Advance(time.Millisecond)
+	if !queued() {
+		t.Fatalf("the walk was not queued at backupDelay (%v)", d)
+	}
+	// The delay is spread: other tracks of the same node wait otherwise.
+	other := n.backupDelay(catalog.ManifestID([]byte("another track")))
+	if other == d {
+		t.Errorf("backupDelay is %v for two tracks; want it spread", d)
 	}
 }
