@@ -50,7 +50,8 @@
 // hold thousands of tracks. Each announcement also puts the record straight
 // to the record servers: the always-on DHT servers (BootstrapList.Servers)
 // or, without any, the bootstrap peers. With DHT servers, Provide puts to
-// them and returns, queueing the full announcement on the paced announcer,
+// them and returns, queueing the full announcement (a backup) on the
+// paced announcer after 30-90 s (Node.backupDelay),
 // and FindProviders takes their answer without a DHT walk when it names a
 // holder within 500 ms (walking otherwise); without, FindProviders asks the
 // bootstrap peers besides the walk. FindProviders waits for the

@@ -98,9 +98,10 @@ type Report struct {
 	// Wall is the wall time of the measured plays; CPU the process's CPU
 	// time (user and system) spent meanwhile.
 	Wall, CPU time.Duration
-	// Counters sums the listeners' node metrics (and libp2p's) that tell
-	// load apart from its cause: requests served by status, connections
-	// opened and closed. They do not depend on how busy the machine is.
+	// Counters sums the listeners' node metrics that tell load apart
+	// from its cause (requests served by status), and gives libp2p's
+	// process-wide ones (connections opened and closed in the whole
+	// process) once. They do not depend on how busy the machine is.
 	Counters map[string]float64
 }
 
@@ -114,8 +115,11 @@ var counted = []struct{ name, label string }{
 	{"libp2p_swarm_connections_closed_total", ""},
 }
 
-// gather adds the counted metrics of reg to into.
-func gather(reg *prometheus.Registry, into map[string]float64) {
+// gather adds the counted metrics of reg to into. libp2p's own metrics
+// (libp2p_*) are process-wide collectors that every node's registry
+// shows alike: they are taken from the first registry only (shared
+// false for the others), not summed.
+func gather(reg *prometheus.Registry, into map[string]float64, shared bool) {
 	if reg == nil {
 		return
 	}
@@ -125,7 +129,7 @@ func gather(reg *prometheus.Registry, into map[string]float64) {
 	}
 	for _, mf := range mfs {
 		for _, c := range counted {
-			if mf.GetName() != c.name {
+			if mf.GetName() != c.name || (!shared && strings.HasPrefix(c.name, "libp2p_")) {
 				continue
 			}
 			for _, m := range mf.GetMetric() {
@@ -413,8 +417,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Counters = map[string]float64{}
-	for _, l := range append(ls, seeder) {
-		gather(l.Metrics, rep.Counters)
+	for i, l := range append(ls, seeder) {
+		gather(l.Metrics, rep.Counters, i == 0)
 	}
 	return rep, nil
 }
