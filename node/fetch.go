@@ -30,7 +30,7 @@ type session struct {
 	rw io.ReadWriter // the stream behind lazy protocol selection
 
 	wmu sync.Mutex // guards bw
-	bw  *bufio.Writer
+	bw  *burstWriter
 
 	done chan struct{} // closed by fail
 
@@ -313,7 +313,7 @@ func (n *Node) openSession(ctx context.Context, p peer.ID) (*session, error) {
 		p:       p,
 		s:       st,
 		rw:      lz,
-		bw:      bufio.NewWriterSize(lz, 32<<10),
+		bw:      &burstWriter{pool: n.sessionPool, w: lz},
 		done:    make(chan struct{}),
 		pending: make(map[uint64]chan *protocol.Response),
 	}

@@ -54,6 +54,10 @@ type Node struct {
 	limiter *rate.Limiter // upload cap; nil means unlimited
 	nudge   event.Emitter // EvtPeerProtocolsUpdated, to make the DHT re-check admitted peers
 
+	// Chunk streams' write buffers, lent for a burst of writes
+	// (burstWriter): responses, and requests.
+	servePool, sessionPool *sync.Pool
+
 	ctx          context.Context // cancelled by Close
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -151,6 +155,8 @@ func newNode(ctx context.Context, opts Options, hk hooks) (*Node, error) {
 		clock:        opts.Clock,
 		m:            m,
 		slots:        make(chan struct{}, opts.Upload.Slots),
+		servePool:    newWriterPool(64 << 10),
+		sessionPool:  newWriterPool(32 << 10),
 		bootstrapped: make(chan struct{}),
 		peers:        make(map[peer.ID]*peerState),
 		rejected:     make(map[peer.ID]rejection),

@@ -26,7 +26,7 @@ type serveStream struct {
 	n  *Node
 	p  peer.ID
 	s  network.Stream
-	bw *bufio.Writer
+	bw *burstWriter
 
 	ctx    context.Context // cancelled when the stream ends
 	cancel context.CancelFunc
@@ -99,7 +99,7 @@ func (n *Node) handleChunk(s network.Stream) {
 
 	ctx, cancel := context.WithCancel(n.ctx)
 	ss := &serveStream{n: n, p: p, s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1)}
-	ss.bw = bufio.NewWriterSize(&pacedWriter{w: s, lim: n.limiter, ctx: ctx}, 64<<10)
+	ss.bw = &burstWriter{pool: n.servePool, w: &pacedWriter{w: s, lim: n.limiter, ctx: ctx}}
 	ss.wmu.Lock()
 	err = protocol.WriteMessage(ss.bw, &protocol.Hello{Version: protocol.ChunkVersion, Ticket: n.ownTicket()})
 	ss.wmu.Unlock()

@@ -88,6 +88,7 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.BoolVar(&o.Precise, "precise", true, "release shaped packets by polling the clock, not on Go timers (exact to microseconds; costs CPU at every socket while packets are due)")
 	perPlay := fs.Bool("per-play", false, "after the summary, one line per play, slowest start first")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured plays to this file")
+	heapProfile := fs.String("memprofile", "", "write a heap profile, taken when the measured plays have ended, to this file")
 	posArgs, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -102,6 +103,14 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		defer f.Close()
 		o.Profile = f
+	}
+	if *heapProfile != "" {
+		f, err := os.Create(*heapProfile)
+		if err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		defer f.Close()
+		o.HeapProfile = f
 	}
 	o.Logger = env.log
 	fmt.Fprintf(env.stderr, "starting a swarm of %d listeners and a seeder...\n", o.Listeners)

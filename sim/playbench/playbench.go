@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -48,7 +49,11 @@ type Options struct {
 	// Profile, if set, receives a CPU profile of the measured plays (not
 	// of the swarm's start).
 	Profile io.Writer
-	Logger  *slog.Logger
+	// HeapProfile, if set, receives a heap profile taken when the measured
+	// plays have ended, with the swarm still up (after a collection: what
+	// the swarm holds on to).
+	HeapProfile io.Writer
+	Logger      *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -411,6 +416,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.Wall, rep.CPU = time.Since(t0), cpuTime()-cpu0
 	if opts.Profile != nil {
 		pprof.StopCPUProfile()
+	}
+	if opts.HeapProfile != nil {
+		runtime.GC()
+		if err := pprof.WriteHeapProfile(opts.HeapProfile); err != nil {
+			return nil, fmt.Errorf("playbench: heap profile: %w", err)
+		}
 	}
 	close(errc)
 	if err := <-errc; err != nil {
