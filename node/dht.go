@@ -238,11 +238,15 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 		// swarm whose listeners start together would run one per
 		// listener at once (each a score of DHT queries, most on new
 		// connections), in the seconds its first plays need the cores.
-		n.clock.AfterFunc(n.backupDelay(track), func() {
-			if n.ctx.Err() == nil {
-				n.ann.announceTrack(track)
-			}
-		})
+		// A track held already (a replay) had its walk when it was new,
+		// and the re-provides keep it.
+		if !had {
+			n.clock.AfterFunc(n.backupDelay(track), func() {
+				if n.ctx.Err() == nil {
+					n.ann.announceTrack(track)
+				}
+			})
+		}
 		return nil
 	}
 	if err := n.announce(ctx, track); err != nil {

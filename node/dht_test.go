@@ -451,7 +451,8 @@ func TestLookupTrustsServers(t *testing.T) {
 // TestProvideDefersTheWalkWhenAServerHoldsIt: once an always-on DHT server
 // holds a track's record, the walk that also puts it to the closest peers
 // waits backupDelay on the node's clock, a delay spread over nodes and
-// tracks, instead of joining the announcer's queue at once.
+// tracks, instead of joining the announcer's queue at once; a track
+// provided again (a replay) gets no second walk.
 func TestProvideDefersTheWalkWhenAServerHoldsIt(t *testing.T) {
 	tr := newFakeTracker(t)
 	ctx := testCtx(t)
@@ -491,6 +492,18 @@ func TestProvideDefersTheWalkWhenAServerHoldsIt(t *testing.T) {
 	clk.Advance(time.Millisecond)
 	if !queued() {
 		t.Fatalf("the walk was not queued at backupDelay (%v)", d)
+	}
+	// Provided again (a replay of a held track) once that walk was
+	// taken: no second walk, however long it waits.
+	n.ann.mu.Lock()
+	delete(n.ann.tracks, track)
+	n.ann.mu.Unlock()
+	if err := n.Provide(ctx, track); err != nil {
+		t.Fatalf("Provide again: %v", err)
+	}
+	clk.Advance(backupAnnounceMin + backupAnnounceSpread)
+	if queued() {
+		t.Error("a second Provide of a held track queued another walk; want none")
 	}
 	// The delay is spread: other tracks of the same node wait otherwise.
 	other := n.backupDelay(catalog.ManifestID([]byte("another track")))
