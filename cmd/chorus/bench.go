@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -96,21 +97,18 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(posArgs) > 0 {
 		return fmt.Errorf("unexpected argument %q", posArgs[0])
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	for _, p := range []struct {
+		flag, path string
+		to         *io.Writer
+	}{{"--cpuprofile", *cpuProfile, &o.Profile}, {"--memprofile", *heapProfile, &o.HeapProfile}} {
+		f, err := createProfile(p.flag, p.path)
 		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+			return err
 		}
-		defer f.Close()
-		o.Profile = f
-	}
-	if *heapProfile != "" {
-		f, err := os.Create(*heapProfile)
-		if err != nil {
-			return fmt.Errorf("--memprofile: %w", err)
+		if f != nil {
+			defer f.Close()
+			*p.to = f
 		}
-		defer f.Close()
-		o.HeapProfile = f
 	}
 	o.Logger = env.log
 	fmt.Fprintf(env.stderr, "starting a swarm of %d listeners and a seeder...\n", o.Listeners)
@@ -123,4 +121,17 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 		rep.PrintPlays(env.stdout)
 	}
 	return nil
+}
+
+// createProfile creates the file a profile flag names, before the run, so
+// that a bad path fails at once; nil for no path. The caller closes it.
+func createProfile(flag, path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return f, nil
 }

@@ -84,13 +84,13 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 	defer st.Close()
 	fmt.Fprintf(env.stderr, "loading a tracker on %s: %s req/s per route, %v each...\n", o.StoreName, *rates, *duration)
 	o.Store = st
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+	cpu, err := createProfile("--cpuprofile", *cpuProfile)
+	if err != nil {
+		return err
+	}
+	if cpu != nil {
+		defer cpu.Close()
+		if err := pprof.StartCPUProfile(cpu); err != nil {
 			return err
 		}
 		defer pprof.StopCPUProfile()
@@ -103,12 +103,12 @@ func benchTracker(ctx context.Context, env *cmdEnv, args []string) error {
 		{flag: "--blockprofile", file: *blockProfile, name: "block"},
 		{flag: "--mutexprofile", file: *mutexProfile, name: "mutex"},
 	} {
-		if p.file == "" {
-			continue
-		}
-		f, err := os.Create(p.file)
+		f, err := createProfile(p.flag, p.file)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p.flag, err)
+			return err
+		}
+		if f == nil {
+			continue
 		}
 		defer f.Close()
 		p.f = f
