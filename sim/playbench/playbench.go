@@ -78,8 +78,23 @@ func (o *Options) defaults() error {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	if o.RTT < 0 || o.Listeners < 0 || o.Tracks < 0 || o.Plays < 0 || o.Show < 0 || o.Seconds < 0 || o.Speed < 0 || o.Seconds > samples.MaxSeconds {
-		return fmt.Errorf("playbench: bad options %+v", *o)
+	var bad []string
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{
+		{"RTT", o.RTT < 0}, {"Listeners", o.Listeners < 0}, {"Tracks", o.Tracks < 0}, {"Plays", o.Plays < 0},
+		{"Show", o.Show < 0}, {"Seconds", o.Seconds < 0}, {"Speed", o.Speed < 0},
+	} {
+		if f.neg {
+			bad = append(bad, f.name+" is negative")
+		}
+	}
+	if o.Seconds > samples.MaxSeconds {
+		bad = append(bad, fmt.Sprintf("Seconds %v is above %v", o.Seconds, samples.MaxSeconds))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("playbench: bad options: %s", strings.Join(bad, ", "))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -67,3 +67,21 @@ func TestWarmLeavesOutEachListenersFirstPlay(t *testing.T) {
 		t.Errorf("warm plays %v; want %v", got, want)
 	}
 }
+
+// TestRunRefusesBadOptions: each bad option is named, before any node
+// starts.
+func TestRunRefusesBadOptions(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Listeners: -1}, "Listeners is negative"},
+		{Options{RTT: -time.Millisecond, Speed: -1}, "RTT is negative, Speed is negative"},
+		{Options{Seconds: 1e6}, "Seconds 1e+06 is above"},
+	} {
+		_, err := Run(context.Background(), c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Run(%+v) = %v; want an error naming %q", c.o, err, c.want)
+		}
+	}
+}
