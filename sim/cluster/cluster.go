@@ -30,6 +30,11 @@ type Options struct {
 	// Argon2 are the tracker's password hash costs; zero means its
 	// defaults (tests pass cheap ones).
 	Argon2 tracker.Argon2Params
+	// LoginPolicy is the tracker's login throttling; zero fields take its
+	// defaults. Every listener of a cluster logs in from 127.0.0.1, one
+	// network where the world's listeners have many: a simulation that
+	// starts many at once lifts the per-network attempt rate.
+	LoginPolicy tracker.LoginPolicy
 	// Clock is the tracker's and listeners' clock; nil means the wall clock.
 	Clock clock.Clock
 	// TicketTTL is the admission ticket lifetime; zero means the tracker's
@@ -124,12 +129,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	go func() { c.originDone <- c.Origin.Serve(octx, ols.UDP, ols.TCP) }()
 
 	c.Tracker, err = tracker.New(tracker.Options{
-		Store:     c.Store,
-		Clock:     opts.Clock,
-		Logger:    log.With("component", "tracker"),
-		Argon2:    opts.Argon2,
-		TicketTTL: opts.TicketTTL,
-		Origins:   []string{c.OriginURL},
+		Store:       c.Store,
+		Clock:       opts.Clock,
+		Logger:      log.With("component", "tracker"),
+		Argon2:      opts.Argon2,
+		LoginPolicy: opts.LoginPolicy,
+		TicketTTL:   opts.TicketTTL,
+		Origins:     []string{c.OriginURL},
 	})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package playbench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/chorus-music/chorus/catalog/samples"
 	"github.com/chorus-music/chorus/client"
@@ -41,7 +43,15 @@ type Options struct {
 	Show    int
 	Seconds float64 // track length [8]
 	Speed   float64 // listeners' playback clock speed [1: real time]
-	Seed    uint64  // picks the play order [1]
+	Seed    uint64  // picks the play order and the listeners' first start times [1]
+	// Together starts every listener's first play at the same instant,
+	// a stress test rather than a swarm: the plays of a round then keep
+	// in step, as every track has the same length, and each round's
+	// listeners all want their tracks within the same second. False
+	// (the default) starts each listener's first play at a random time
+	// (from Seed) within the first track's length, as listeners who do
+	// not know of each other would.
+	Together bool
 	// Precise releases the shaped packets by polling the clock (see
 	// shaper.Options.Precise) instead of on Go timers.
 	Precise bool
@@ -200,8 +210,8 @@ func (r *Report) StallRate() float64 {
 }
 
 // Warm returns the report of the plays after each listener's first one:
-// the swarm once warm, without the first round in which every listener
-// starts at once on a swarm of one seeder.
+// the swarm once warm, without each listener's first play, which starts
+// on a swarm of one seeder (all at once with Together).
 func (r *Report) Warm() *Report {
 	w := &Report{Options: r.Options}
 	first := map[string]time.Duration{}
@@ -289,6 +299,9 @@ func (r *Report) PrintPlays(w io.Writer) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// startAtOnce is how many listeners Run starts at once.
+const startAtOnce = 8
+
 // Run measures opts.Listeners × opts.Plays plays after a seeder has played
 // every track (a warm swarm).
 func Run(ctx context.Context, opts Options) (*Report, error) {
@@ -307,6 +320,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Dir:    opts.Dir,
 		Logger: opts.Logger,
 		Argon2: tracker.Argon2Params{Time: 1, MemoryK: 1024, Threads: 1},
+		// A hundred listeners log in within seconds from one address.
+		LoginPolicy: tracker.LoginPolicy{AttemptRate: rate.Inf},
 		// The origin's answers carry the whole round trip; the client's
 		// requests go out unshaped.
 		WrapOriginUDP: func(pc net.PacketConn) (net.PacketConn, error) {
@@ -321,10 +336,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer c.Close()
-	const user, password = "bench", "bench-password-1"
-	if err := c.AddUser(ctx, user, password); err != nil {
-		return nil, err
-	}
+	const password = "bench-password-1"
 	var ids []string
 	for i := range opts.Tracks {
 		p := filepath.Join(opts.Dir, fmt.Sprintf("Bench - Track %d.wav", i+1))
@@ -339,9 +351,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		ids = append(ids, ts[0].ID)
 	}
+	// Each listener has an account of its own, as in the world.
 	newListener := func(name string, speed float64) (*cluster.Listener, error) {
+		if err := c.AddUser(ctx, name, password); err != nil {
+			return nil, err
+		}
 		l, err := c.NewListener(ctx, cluster.ListenerOptions{
-			Name: name, User: user, Password: password, Swarm: true,
+			Name: name, User: name, Password: password, Swarm: true,
 			Sched:     sched.Config{Speed: speed},
 			ListenUDP: shaper.ListenUDP(shaper.Options{Delay: opts.RTT / 2, Precise: opts.Precise}),
 		})
@@ -355,13 +371,26 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		return l, nil
 	}
-	var ls []*cluster.Listener
-	for i := range opts.Listeners {
-		l, err := newListener(fmt.Sprintf("listener%d", i+1), opts.Speed)
-		if err != nil {
+	// Listeners join a few at a time, as they would come online: one by
+	// one, a hundred take minutes of bootstrap round trips.
+	ls := make([]*cluster.Listener, opts.Listeners)
+	{
+		sem := make(chan struct{}, startAtOnce)
+		errs := make([]error, len(ls))
+		var wg sync.WaitGroup
+		for i := range ls {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				ls[i], errs[i] = newListener(fmt.Sprintf("listener%d", i+1), opts.Speed)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
 	}
 	// The seeder's plays warm the swarm and are not measured: they may run
 	// fast.
@@ -385,14 +414,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var wg sync.WaitGroup
 	errc := make(chan error, len(ls))
 	for k, l := range ls {
-		rng := rand.New(rand.NewPCG(opts.Seed, uint64(k)))
 		wg.Add(1)
+		order, offset := plan(opts, ids, k)
 		go func() {
 			defer wg.Done()
-			order := make([]string, opts.Plays)
-			for i := range order {
-				order[i] = ids[rng.IntN(len(ids))]
-			}
 			// The coming plays are on screen: their manifests and keys
 			// are fetched and their holders looked up before they play.
 			show := func(i int) error {
@@ -409,6 +434,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 					errc <- err
 					return
 				}
+			}
+			select {
+			case <-time.After(offset - time.Since(t0)):
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
 			}
 			for i, id := range order {
 				if err := show(i + opts.Show); err != nil {
@@ -447,6 +478,23 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		gather(l.Metrics, rep.Counters, i == 0)
 	}
 	return rep, nil
+}
+
+// plan returns what listener k plays, in order, and when its first play
+// starts, from the start of the measured plays: both from opts.Seed, from
+// RNG streams of their own so that the play orders do not depend on
+// Together.
+func plan(opts Options, ids []string, k int) (order []string, first time.Duration) {
+	rng := rand.New(rand.NewPCG(opts.Seed, uint64(k)))
+	order = make([]string, opts.Plays)
+	for i := range order {
+		order[i] = ids[rng.IntN(len(ids))]
+	}
+	if !opts.Together {
+		starts := rand.New(rand.NewPCG(opts.Seed^0x5eed57a27, uint64(k)))
+		first = time.Duration(starts.Float64() * opts.Seconds / opts.Speed * float64(time.Second))
+	}
+	return order, first
 }
 
 // playOnce plays a track to the end of its playhead and returns its stats.

@@ -3,6 +3,7 @@ package playbench
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,35 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Run(%+v) = %v; want an error naming %q", c.o, err, c.want)
 		}
+	}
+}
+
+// TestPlanSpreadsFirstStarts: each listener's first play starts at its own
+// time within the first track's length (of the playback clock), the same
+// for a seed; Together starts them all at once; the play order is the same
+// either way.
+func TestPlanSpreadsFirstStarts(t *testing.T) {
+	ids := []string{"t1", "t2", "t3", "t4"}
+	o := Options{Plays: 5, Seconds: 8, Speed: 2, Seed: 7}
+	starts := map[time.Duration]bool{}
+	for k := range 50 {
+		order, first := plan(o, ids, k)
+		if first < 0 || first >= 4*time.Second {
+			t.Errorf("listener %d starts at %v; want within [0, 4s) (8 s of audio at 2x)", k, first)
+		}
+		starts[first] = true
+		again, first2 := plan(o, ids, k)
+		if first2 != first || !slices.Equal(again, order) {
+			t.Errorf("listener %d: plan differs for the same seed", k)
+		}
+		together := o
+		together.Together = true
+		torder, tfirst := plan(together, ids, k)
+		if tfirst != 0 || !slices.Equal(torder, order) {
+			t.Errorf("listener %d with Together: first start %v, order %v; want 0 and %v", k, tfirst, torder, order)
+		}
+	}
+	if len(starts) < 45 {
+		t.Errorf("50 listeners share %d first start times; want them spread", len(starts))
 	}
 }
