@@ -9,6 +9,12 @@
 // (requests answered Busy or DontHave, fetches by result, connections
 // closed), to tell a loaded machine from a fault of the swarm.
 //
+// Each listener's first play starts at a random time (from the seed)
+// within the first track's length, and each later play follows the one
+// before: listeners who do not know of each other. Options.Together starts
+// them all at once instead, a stress test in which every round's plays
+// keep in step.
+//
 // It drives the real client, node, origin and tracker through
 // sim/cluster; nothing imports it but cmd.
 package playbench

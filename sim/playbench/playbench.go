@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -119,6 +120,11 @@ type Play struct {
 	// At is when the play started, from the start of the measured plays.
 	At    time.Duration
 	Stats client.PlayStats
+	// GaveUp is why the play ended without playing out: the client's
+	// *client.StuckError, when no chunk came for its GiveUpAfter. Such a
+	// play counts as stalled and, if it never started, as an infinite
+	// start latency; the listener goes on to its next play.
+	GaveUp string
 }
 
 // Report holds every play.
@@ -184,10 +190,26 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// StartQuantile returns the q-quantile (nearest rank) of start latency.
+// Never is the start latency of a play that gave up before it started.
+const Never = time.Duration(math.MaxInt64)
+
+// startMS formats a start latency for the report.
+func startMS(d time.Duration) string {
+	if d == Never {
+		return "never (gave up)"
+	}
+	return fmt.Sprintf("%.1f ms", ms(d))
+}
+
+// StartQuantile returns the q-quantile (nearest rank) of start latency;
+// Never if it falls on a play that gave up before it started.
 func (r *Report) StartQuantile(q float64) time.Duration {
 	var s []float64
 	for _, p := range r.Plays {
+		if p.GaveUp != "" && p.Stats.StartLatencyMS == 0 {
+			s = append(s, math.Inf(1))
+			continue
+		}
 		s = append(s, p.Stats.StartLatencyMS)
 	}
 	if len(s) == 0 {
@@ -195,14 +217,28 @@ func (r *Report) StartQuantile(q float64) time.Duration {
 	}
 	sort.Float64s(s)
 	i := max(0, min(len(s)-1, int(q*float64(len(s))+0.5)-1))
+	if math.IsInf(s[i], 1) {
+		return Never
+	}
 	return time.Duration(s[i] * float64(time.Millisecond))
+}
+
+// GaveUp is the number of plays that gave up.
+func (r *Report) GaveUp() int {
+	n := 0
+	for _, p := range r.Plays {
+		if p.GaveUp != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // StallRate is the fraction of plays with at least one stall.
 func (r *Report) StallRate() float64 {
 	n := 0
 	for _, p := range r.Plays {
-		if p.Stats.Stalls > 0 {
+		if p.Stats.Stalls > 0 || p.GaveUp != "" {
 			n++
 		}
 	}
@@ -246,16 +282,19 @@ func (r *Report) Print(w io.Writer) {
 	total := float64(max(b[client.KindOrigin]+b[client.KindPeer]+b[client.KindCache], 1))
 	fmt.Fprintf(w, "%d plays by %d listeners of %d tracks (%.0f s each, 353 kbit/s; each listener shows its next %d plays) in a warm swarm, shaped RTT %v, playback speed %gx\n",
 		len(r.Plays), o.Listeners, o.Tracks, o.Seconds, o.Show, o.RTT, o.Speed)
-	fmt.Fprintf(w, "start latency (manifest and key cached): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-		ms(r.StartQuantile(0.5)), ms(r.StartQuantile(0.9)), ms(r.StartQuantile(0.99)), ms(r.StartQuantile(1)))
+	fmt.Fprintf(w, "start latency (manifest and key cached): p50 %s, p90 %s, p99 %s, max %s\n",
+		startMS(r.StartQuantile(0.5)), startMS(r.StartQuantile(0.9)), startMS(r.StartQuantile(0.99)), startMS(r.StartQuantile(1)))
 	fmt.Fprintf(w, "plays with a stall: %.2f%%\n", 100*r.StallRate())
+	if n := r.GaveUp(); n > 0 {
+		fmt.Fprintf(w, "plays that gave up (counted as stalled): %d\n", n)
+	}
 	fmt.Fprintf(w, "bytes: %.1f%% from the origin, %.1f%% from peers, %.1f%% from caches\n",
 		100*float64(b[client.KindOrigin])/total, 100*float64(b[client.KindPeer])/total, 100*float64(b[client.KindCache])/total)
 	if wm := r.Warm(); len(wm.Plays) > 0 && len(wm.Plays) < len(r.Plays) {
 		wb := wm.Bytes()
 		wt := float64(max(wb[client.KindOrigin]+wb[client.KindPeer]+wb[client.KindCache], 1))
-		fmt.Fprintf(w, "once warm (%d plays after each listener's first): start p50 %.1f ms, p99 %.1f ms; plays with a stall %.2f%%; %.1f%% of bytes from the origin\n",
-			len(wm.Plays), ms(wm.StartQuantile(0.5)), ms(wm.StartQuantile(0.99)), 100*wm.StallRate(), 100*float64(wb[client.KindOrigin])/wt)
+		fmt.Fprintf(w, "once warm (%d plays after each listener's first): start p50 %s, p99 %s; plays with a stall %.2f%%; %.1f%% of bytes from the origin\n",
+			len(wm.Plays), startMS(wm.StartQuantile(0.5)), startMS(wm.StartQuantile(0.99)), 100*wm.StallRate(), 100*float64(wb[client.KindOrigin])/wt)
 	}
 	if len(r.Plays) > 0 && r.Wall > 0 {
 		fmt.Fprintf(w, "measured plays: wall %.1f s, CPU %.1f s (%.0f%% of one core), %.0f ms of CPU per play\n",
@@ -294,6 +333,9 @@ func (r *Report) PrintPlays(w io.Writer) {
 		st := p.Stats
 		fmt.Fprintf(w, "at %7.3f s %-11s %.12s start %7.1f ms stalls %d (%.0f ms) bytes %v origin %v errors %d cancelled %d\n",
 			p.At.Seconds(), p.Listener, p.Track[len(p.Track)-12:], st.StartLatencyMS, st.Stalls, st.StallMS, st.BytesBySource, st.OriginRequests, st.Errors, st.Cancelled)
+		if p.GaveUp != "" {
+			fmt.Fprintf(w, "    gave up: %s\n", p.GaveUp)
+		}
 	}
 }
 
@@ -448,12 +490,16 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 				}
 				at := time.Since(t0)
 				st, err := playOnce(ctx, l, id)
+				var gaveUp string
+				if stuck := (*client.StuckError)(nil); errors.As(err, &stuck) {
+					gaveUp, err = stuck.Error(), nil
+				}
 				if err != nil {
 					errc <- fmt.Errorf("playbench: %s: %w", l.Name, err)
 					return
 				}
 				mu.Lock()
-				rep.Plays = append(rep.Plays, Play{Listener: l.Name, Track: id, At: at, Stats: st})
+				rep.Plays = append(rep.Plays, Play{Listener: l.Name, Track: id, At: at, Stats: st, GaveUp: gaveUp})
 				mu.Unlock()
 			}
 		}()
@@ -497,7 +543,8 @@ func plan(opts Options, ids []string, k int) (order []string, first time.Duratio
 	return order, first
 }
 
-// playOnce plays a track to the end of its playhead and returns its stats.
+// playOnce plays a track to the end of its playhead and returns its stats,
+// with them the *client.StuckError of a play that gave up.
 func playOnce(ctx context.Context, l *cluster.Listener, id string) (client.PlayStats, error) {
 	pb, err := l.Client.Play(ctx, id)
 	if err != nil {
@@ -505,7 +552,7 @@ func playOnce(ctx context.Context, l *cluster.Listener, id string) (client.PlayS
 	}
 	defer pb.Close()
 	if _, err := io.Copy(io.Discard, pb); err != nil {
-		return client.PlayStats{}, err
+		return pb.Stats(), err
 	}
 	select {
 	case <-pb.Ended():

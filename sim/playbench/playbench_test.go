@@ -116,3 +116,34 @@ func TestPlanSpreadsFirstStarts(t *testing.T) {
 		t.Errorf("50 listeners share %d first start times; want them spread", len(starts))
 	}
 }
+
+// TestGaveUpCountsAsStalledAndNeverStarted: a play that gave up is a stall,
+// and one that gave up before it started is slower than every play that
+// started, so it cannot pull the percentiles down.
+func TestGaveUpCountsAsStalledAndNeverStarted(t *testing.T) {
+	r := &Report{Plays: []Play{
+		{Listener: "a", Stats: client.PlayStats{StartLatencyMS: 40}},
+		{Listener: "b", Stats: client.PlayStats{StartLatencyMS: 50}},
+		{Listener: "c", GaveUp: "no chunk arrived for 15s"},
+		{Listener: "d", Stats: client.PlayStats{StartLatencyMS: 60}, GaveUp: "no chunk arrived for 15s"},
+	}}
+	if got := r.StallRate(); got != 0.5 {
+		t.Errorf("StallRate() = %v; want 0.5 (both plays that gave up)", got)
+	}
+	if got := r.GaveUp(); got != 2 {
+		t.Errorf("GaveUp() = %d; want 2", got)
+	}
+	if got := r.StartQuantile(1); got != Never {
+		t.Errorf("max start = %v; want Never", got)
+	}
+	if got := r.StartQuantile(0.75); got != 60*time.Millisecond {
+		t.Errorf("p75 start = %v; want 60ms (the play that started, then gave up)", got)
+	}
+	var buf bytes.Buffer
+	r.Print(&buf)
+	for _, want := range []string{"max never (gave up)", "plays that gave up (counted as stalled): 2"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
