@@ -9,9 +9,9 @@
 // (requests answered Busy or DontHave, fetches by result, connections
 // closed), to tell a loaded machine from a fault of the swarm.
 //
-// Each listener's first play starts at a random time (from the seed)
-// within the first track's length, and each later play follows the one
-// before: listeners who do not know of each other. Options.Together starts
+// Each listener's session (its screen of coming plays, then its plays one
+// after another) begins at a random time (from the seed) within the first
+// track's length: listeners who do not know of each other. Options.Together starts
 // them all at once instead, a stress test in which every round's plays
 // keep in step.
 //

@@ -45,11 +45,12 @@ type Options struct {
 	Seconds float64 // track length [8]
 	Speed   float64 // listeners' playback clock speed [1: real time]
 	Seed    uint64  // picks the play order and the listeners' first start times [1]
-	// Together starts every listener's first play at the same instant,
+	// Together starts every listener's session (its screen of coming
+	// plays, then its first play) at the same instant,
 	// a stress test rather than a swarm: the plays of a round then keep
 	// in step, as every track has the same length, and each round's
 	// listeners all want their tracks within the same second. False
-	// (the default) starts each listener's first play at a random time
+	// (the default) starts each listener's session at a random time
 	// (from Seed) within the first track's length, as listeners who do
 	// not know of each other would.
 	Together bool
@@ -460,6 +461,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		order, offset := plan(opts, ids, k)
 		go func() {
 			defer wg.Done()
+			// The listener's session begins at its own time.
+			select {
+			case <-time.After(offset):
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
 			// The coming plays are on screen: their manifests and keys
 			// are fetched and their holders looked up before they play.
 			show := func(i int) error {
@@ -476,12 +484,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 					errc <- err
 					return
 				}
-			}
-			select {
-			case <-time.After(offset - time.Since(t0)):
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
 			}
 			for i, id := range order {
 				if err := show(i + opts.Show); err != nil {
@@ -526,8 +528,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// plan returns what listener k plays, in order, and when its first play
-// starts, from the start of the measured plays: both from opts.Seed, from
+// plan returns what listener k plays, in order, and when its session
+// (its screen of coming plays, then its first play) begins, from the start
+// of the measured plays: both from opts.Seed, from
 // RNG streams of their own so that the play orders do not depend on
 // Together.
 func plan(opts Options, ids []string, k int) (order []string, first time.Duration) {
