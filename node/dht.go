@@ -262,10 +262,18 @@ func (n *Node) Provide(ctx context.Context, track cid.Cid) error {
 // Backup announcements: the walk for a track an always-on DHT server
 // already holds waits backupAnnounceMin plus a share of
 // backupAnnounceSpread that depends on the node and the track, so that
-// listeners who began together do not walk together either.
+// listeners who began together do not walk together either. Every new
+// holder of a track walks to the same 20 peers closest to its key: when a
+// swarm takes up a track within minutes (a release, or a benchmark's
+// start), those peers take every walk's queries on new connections, and
+// past their watermarks trim connections that are re-dialled at once. At
+// 125 listeners in one process, walks spread over a minute took a third
+// of the CPU and stalled 4% of plays (BENCHMARKS.md, issue 11); spread
+// over ten minutes, none. The record is insurance for lookups while no
+// server answers, so its lateness costs nothing meanwhile.
 const (
 	backupAnnounceMin    = 30 * time.Second
-	backupAnnounceSpread = time.Minute
+	backupAnnounceSpread = 10 * time.Minute
 )
 
 // backupDelay is how long the backup walk for track waits: the same for a
