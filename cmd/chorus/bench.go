@@ -112,6 +112,9 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	o.Logger = env.log
+	if err := o.Validate(); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.stderr, "starting a swarm of %d listeners and a seeder...\n", o.Listeners)
 	rep, err := playbench.Run(ctx, o)
 	if err != nil {

@@ -68,6 +68,10 @@ type Options struct {
 	Logger      *slog.Logger
 }
 
+// Validate reports what is wrong with o, as Run would, without starting
+// anything.
+func (o Options) Validate() error { return o.defaults() }
+
 func (o *Options) defaults() error {
 	def := func(v *int, d int) {
 		if *v == 0 {

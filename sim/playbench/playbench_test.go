@@ -80,6 +80,9 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		{Options{RTT: -time.Millisecond, Speed: -1}, "RTT is negative, Speed is negative"},
 		{Options{Seconds: 1e6}, "Seconds 1e+06 is above"},
 	} {
+		if err := c.o.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate(%+v) = %v; want an error naming %q", c.o, err, c.want)
+		}
 		_, err := Run(context.Background(), c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Run(%+v) = %v; want an error naming %q", c.o, err, c.want)
