@@ -51,8 +51,8 @@
 // to the record servers: the always-on DHT servers (BootstrapList.Servers)
 // or, without any, the bootstrap peers. With DHT servers, Provide puts to
 // them and returns, queueing the full announcement (a backup) on the
-// paced announcer after 30-90 s (Node.backupDelay),
-// and FindProviders takes their answer without a DHT walk when it names a
+// paced announcer 30 s to 10.5 min later (Node.backupDelay, spread by node
+// and track), and FindProviders takes their answer without a DHT walk when it names a
 // holder within 500 ms (walking otherwise); without, FindProviders asks the
 // bootstrap peers besides the walk. FindProviders waits for the
 // first bootstrap attempt (or the first routing table peer), so a node

@@ -85,7 +85,7 @@ func benchPlays(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.IntVar(&o.Plays, "plays", 4, "plays per listener")
 	fs.Float64Var(&o.Seconds, "seconds", 8, "track length in seconds")
 	fs.Float64Var(&o.Speed, "speed", 1, "listeners' playback clock speed (1: real time)")
-	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the play order and of the listeners' first start times")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the play order and of when each listener's session begins")
 	fs.BoolVar(&o.Together, "together", false, "start every listener's session (its screen of coming plays, then its first play) at the same instant, a stress test in which rounds stay in step, instead of at random times within the first track's length")
 	fs.BoolVar(&o.Precise, "precise", true, "release shaped packets by polling the clock, not on Go timers (exact to microseconds; costs CPU at every socket while packets are due)")
 	perPlay := fs.Bool("per-play", false, "after the summary, one line per play, slowest start first")

@@ -11,9 +11,9 @@
 //
 // Each listener's session (its screen of coming plays, then its plays one
 // after another) begins at a random time (from the seed) within the first
-// track's length: listeners who do not know of each other. Options.Together starts
-// them all at once instead, a stress test in which every round's plays
-// keep in step.
+// track's length: listeners who do not know of each other.
+// Options.Together starts them all at once instead, a stress test in which
+// every round's plays keep in step.
 //
 // It drives the real client, node, origin and tracker through
 // sim/cluster; nothing imports it but cmd.

@@ -44,15 +44,15 @@ type Options struct {
 	Show    int
 	Seconds float64 // track length [8]
 	Speed   float64 // listeners' playback clock speed [1: real time]
-	Seed    uint64  // picks the play order and the listeners' first start times [1]
+	Seed    uint64  // picks the play order and when each listener's session begins [1]
 	// Together starts every listener's session (its screen of coming
-	// plays, then its first play) at the same instant,
-	// a stress test rather than a swarm: the plays of a round then keep
-	// in step, as every track has the same length, and each round's
-	// listeners all want their tracks within the same second. False
-	// (the default) starts each listener's session at a random time
-	// (from Seed) within the first track's length, as listeners who do
-	// not know of each other would.
+	// plays, then its first play) at the same instant, a stress test
+	// rather than a swarm: the plays of a round then keep in step, as
+	// every track has the same length, and each round's listeners all
+	// want their tracks within the same second. False (the default)
+	// starts each listener's session at a random time (from Seed) within
+	// the first track's length, as listeners who do not know of each
+	// other would.
 	Together bool
 	// Precise releases the shaped packets by polling the clock (see
 	// shaper.Options.Precise) instead of on Go timers.
@@ -534,9 +534,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 // plan returns what listener k plays, in order, and when its session
 // (its screen of coming plays, then its first play) begins, from the start
-// of the measured plays: both from opts.Seed, from
-// RNG streams of their own so that the play orders do not depend on
-// Together.
+// of the measured plays: both from opts.Seed, from RNG streams of their
+// own so that the play orders do not depend on Together.
 func plan(opts Options, ids []string, k int) (order []string, first time.Duration) {
 	rng := rand.New(rand.NewPCG(opts.Seed, uint64(k)))
 	order = make([]string, opts.Plays)

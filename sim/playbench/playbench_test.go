@@ -90,7 +90,7 @@ func TestRunRefusesBadOptions(t *testing.T) {
 	}
 }
 
-// TestPlanSpreadsFirstStarts: each listener's first play starts at its own
+// TestPlanSpreadsFirstStarts: each listener's session begins at its own
 // time within the first track's length (of the playback clock), the same
 // for a seed; Together starts them all at once; the play order is the same
 // either way.
