@@ -136,15 +136,32 @@ func TestFetchStatuses(t *testing.T) {
 	mustFetch(t, ctx, a, holder.AddrInfo(), c, holder.store.m[c])
 }
 
-// gateStore blocks Get for one CID until released.
+// gateStore blocks Get for one CID until released, and counts each CID's
+// reads.
 type gateStore struct {
 	*memStore
 	gated   cid.Cid
 	entered chan struct{}
 	release chan struct{}
+
+	readsMu sync.Mutex
+	reads   map[cid.Cid]int
+}
+
+// readsOf is how many times Get was called for c.
+func (g *gateStore) readsOf(c cid.Cid) int {
+	g.readsMu.Lock()
+	defer g.readsMu.Unlock()
+	return g.reads[c]
 }
 
 func (g *gateStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	g.readsMu.Lock()
+	if g.reads == nil {
+		g.reads = make(map[cid.Cid]int)
+	}
+	g.reads[c]++
+	g.readsMu.Unlock()
 	if c == g.gated {
 		close(g.entered)
 		select {
