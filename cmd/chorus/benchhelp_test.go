@@ -44,7 +44,22 @@ func TestSubcommandHelpExitsZero(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Errorf("chorus alone: %v; want exit status 2", err)
 	}
-	if _, errOut, err := runEnv(t, bin, nil, "", "play", "--no-such-flag"); err == nil || !strings.Contains(errOut, "no-such-flag") {
-		t.Errorf("chorus play --no-such-flag: %v, %q; want a failure naming the flag", err, errOut)
+	// A mistake is told once, with where to look, not buried in the usage.
+	for _, args := range [][]string{{"play", "--no-such-flag"}, {"bench", "plays", "--listeners", "x"}} {
+		_, errOut, err := runEnv(t, bin, nil, "", args...)
+		cmd := strings.Join(args[:len(args)-1], " ")
+		if args[0] == "bench" {
+			cmd = "bench plays"
+		}
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("chorus %q: %v; want exit status 2", args, err)
+		}
+		name := strings.TrimLeft(args[len(args)-1], "-")
+		if args[0] == "bench" {
+			name = "-listeners"
+		}
+		if strings.Count(errOut, name) != 1 || strings.Contains(errOut, "usage:") || !strings.Contains(errOut, "chorus "+cmd+" -h") {
+			t.Errorf("chorus %q printed %q; want one line naming %q and 'chorus %s -h'", args, errOut, name, cmd)
+		}
 	}
 }

@@ -60,6 +60,9 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, "chorus:", err)
+		if ue := (*usageError)(nil); errors.As(err, &ue) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -116,6 +119,18 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nrun 'chorus COMMAND -h' for a command's flags")
 }
 
+// usageError is a mistake on a command's command line.
+type usageError struct {
+	cmd string // as in "chorus CMD -h"
+	err error
+}
+
+func (e *usageError) Error() string {
+	return fmt.Sprintf("%v (run 'chorus %s -h' for its flags)", e.err, e.cmd)
+}
+
+func (e *usageError) Unwrap() error { return e.err }
+
 // envOr returns the environment variable key, or def when it is unset.
 func envOr(key, def string) string {
 	if v, ok := os.LookupEnv(key); ok {
@@ -146,11 +161,24 @@ func newFlags(env *cmdEnv, name, argsUsage string) *flag.FlagSet {
 // parseFlags parses args with fs, allowing flags after positional
 // arguments (chorus play TRACK --out f.wav); "--" ends flag parsing. It
 // returns the positional arguments.
+//
+// A mistake on the command line (an unknown flag, a bad value) returns a
+// *usageError naming it and how to list the flags, printed once by main;
+// only -h prints the whole usage.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard) // the flag package's own copy of the error
+	defer func() { fs.Usage = usage; fs.SetOutput(out) }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
+				return nil, err
+			}
+			return nil, &usageError{cmd: fs.Name(), err: err}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
