@@ -49,8 +49,37 @@ type Options struct {
 	// ListenUDP, when set, opens the node's UDP sockets (a link shaper in
 	// simulations).
 	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// Conns tunes the server's connection manager. Zero fields mean
+	// DefaultLowWater, DefaultHighWater and DefaultMaxConns: a server keeps a connection to every listener it
+	// serves, where a listener's node keeps 50-60 neighbours.
+	Conns  node.ConnOptions
+	Clock  clock.Clock
+	Logger *slog.Logger
+}
+
+// The server's connection limits for zero Options.Conns fields. Every listener puts its records to the server first and asks
+// it first, so it is connected to them all: with a listener's watermarks
+// (50-60) it would trim the connections its busiest askers use and be
+// dialled (and admitted) again at once, round after round.
+const (
+	DefaultLowWater  = 1600
+	DefaultHighWater = 2000
+	DefaultMaxConns  = 4096
+)
+
+// conns is o.Conns with the server's defaults filled in.
+func (o Options) conns() node.ConnOptions {
+	c := o.Conns
+	if c.LowWater == 0 {
+		c.LowWater = DefaultLowWater
+	}
+	if c.HighWater == 0 {
+		c.HighWater = max(DefaultHighWater, c.LowWater)
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = max(DefaultMaxConns, c.HighWater)
+	}
+	return c
 }
 
 // Server is a running DHT server.
@@ -101,6 +130,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}),
 		Upload:    node.UploadOptions{Disabled: true},
 		DHT:       node.DHTOptions{Records: records, RecordLifetime: o.RecordLifetime},
+		Conns:     o.conns(),
 		ListenUDP: o.ListenUDP,
 		Clock:     o.Clock,
 		Logger:    log,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chorus-music/chorus/node"
 )
 
 // keys is a one-key Signer.
@@ -47,6 +49,24 @@ func TestStartRefusesBadOptions(t *testing.T) {
 			}
 			t.Errorf("%s: Start = %v; want ErrBadOptions", name, err)
 		}
+	}
+}
+
+// TestServerConnsOutlastAListeners: a server's connection manager keeps a
+// connection to far more peers than a listener's node does (it is every
+// listener's first DHT contact), and explicit limits are kept, raised only
+// to stay consistent.
+func TestServerConnsOutlastAListeners(t *testing.T) {
+	def := Options{}.conns()
+	if def.LowWater <= 10*node.DefaultHighWater || def.HighWater < def.LowWater || def.MaxConns < def.HighWater {
+		t.Errorf("default conns %+v; want a low watermark far above a listener's high one (%d), high >= low, max >= high", def, node.DefaultHighWater)
+	}
+	set := Options{Conns: node.ConnOptions{LowWater: 100, HighWater: 120, MaxConns: 200, GracePeriod: time.Second}}.conns()
+	if set != (node.ConnOptions{LowWater: 100, HighWater: 120, MaxConns: 200, GracePeriod: time.Second}) {
+		t.Errorf("explicit conns became %+v", set)
+	}
+	if c := (Options{Conns: node.ConnOptions{LowWater: 3000}}).conns(); c.HighWater < 3000 || c.MaxConns < c.HighWater {
+		t.Errorf("LowWater 3000 alone gave %+v; want the defaults raised to fit", c)
 	}
 }
 
