@@ -45,6 +45,10 @@ type player struct {
 	cur      *trackState
 	queued   []*trackState // the last Queue
 	out      []sched.Action
+	// originTold holds the origins whose certificate did not verify or
+	// that could not be reached, each told to the listener once, until it
+	// answers again.
+	originTold map[sched.SourceID]bool
 }
 
 // playerConfig is what a player needs of the client's options.
@@ -200,6 +204,8 @@ func newPlayer(cfg playerConfig, src playerSources, run runner) (*player, error)
 		measured: map[sched.SourceID]*measure{},
 		reqs:     map[sched.ReqID]context.CancelFunc{},
 		tracks:   map[string]*trackState{},
+
+		originTold: map[sched.SourceID]bool{},
 	}
 	p.watchRouting()
 	return p, nil
@@ -619,6 +625,7 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 		return
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
+	delete(p.originTold, a.Source)
 	ts.failures.arrived()
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)
@@ -663,6 +670,16 @@ func (p *player) failed(a sched.Request, ts *trackState, src ChunkSource, err er
 		p.cfg.log.Warn("corrupt chunk: source banned for the play, fetching it elsewhere", attrs...)
 	} else {
 		p.cfg.log.Debug("chunk request failed", "source", src.Name(), "chunk", a.Chunk, "reason", reason.String(), "err", err)
+	}
+	// An origin that will not verify or answer is told at once, with what
+	// to do: a play may still go on from peers, and give up only later.
+	if untrusted, down := errors.Is(err, ErrUntrustedOrigin), errors.Is(err, ErrOriginUnreachable); (untrusted || down) && !p.originTold[a.Source] {
+		p.originTold[a.Source] = true
+		msg := "origin unreachable: plays go on from peers alone until it answers"
+		if untrusted {
+			msg = "origin certificate not trusted: plays go on from peers alone"
+		}
+		p.cfg.log.Warn(msg, "origin", src.Name(), "track", ts.id, "err", err)
 	}
 	// The scheduler gives up on a play that cannot progress on its own
 	// timer (GiveUpAfter, GaveUp).

@@ -66,13 +66,28 @@ func (s *swarmSite) expectSuccess(p *proc, out string) client.PlayStats {
 }
 
 // TestPlayUntrustedCertificate: without --origin-ca a dev origin's
-// certificate is not trusted; the play ends after the give-up time saying
-// so and naming the flag, and with the flag it plays.
+// certificate is not trusted; the listener is told so at once, naming the
+// flag, while the play still waits for a peer; the play ends after the
+// give-up time saying so again, and with the flag it plays.
 func TestPlayUntrustedCertificate(t *testing.T) {
 	t.Parallel()
 	s := newSwarmSite(t, "alice")
-	p, _ := s.startPlay("play without --origin-ca", "alice", t.TempDir(), false, "--give-up", faultGiveUp)
+	p, _ := s.startPlay("play without --origin-ca, waiting", "alice", t.TempDir(), false, "--give-up", "10m")
+	line := p.waitFor("origin certificate not trusted: plays go on from peers alone")
+	select {
+	case <-p.done:
+		t.Errorf("the play had ended when it told of the certificate; want it told while the play waits")
+	default:
+	}
+	if !strings.Contains(line, "--origin-ca") {
+		t.Errorf("the warning %q does not say what to do (--origin-ca)", line)
+	}
+	p.kill()
+	p, _ = s.startPlay("play without --origin-ca", "alice", t.TempDir(), false, "--give-up", faultGiveUp, "--log-level", "debug")
 	expectFailure(t, p, "certificate not trusted", "--origin-ca")
+	if asked, told := strings.Count(p.output(), "chunk request failed"), strings.Count(p.output(), "plays go on from peers alone"); asked < 2 || told != 1 {
+		t.Errorf("%d requests failed, the listener was told %d times; want several requests, told once", asked, told)
+	}
 	p, out := s.startPlay("play with --origin-ca", "alice", t.TempDir(), true, "--give-up", faultGiveUp)
 	s.expectSuccess(p, out)
 }
@@ -87,6 +102,7 @@ func TestPlayOriginDownAndBack(t *testing.T) {
 	// An HTTP/3 dial to a stopped origin fails after the QUIC handshake
 	// timeout (5 s): give the play longer than that to learn why.
 	p, _ := s.startPlay("play, origin down", "alice", t.TempDir(), true, "--give-up", "7s")
+	p.waitFor("origin unreachable: plays go on from peers alone until it answers")
 	expectFailure(t, p, "origin unreachable", s.originAt)
 
 	p, out := s.startPlay("play, origin back", "alice", t.TempDir(), true, "--give-up", "60s", "--log-level", "debug")
