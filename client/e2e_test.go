@@ -65,7 +65,7 @@ func TestPlayFormatsByteIdentical(t *testing.T) {
 	if _, err := c.Ingest(ctx, paths...); err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
-	for _, proto := range []string{"h3", "h2"} {
+	for _, proto := range []string{"auto", "h3", "h2"} {
 		l, err := c.NewListener(ctx, cluster.ListenerOptions{Name: "alice-" + proto, User: "alice", Password: "correct horse battery", OriginProto: proto})
 		if err != nil {
 			t.Fatalf("NewListener(%s): %v", proto, err)

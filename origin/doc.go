@@ -22,8 +22,11 @@
 //
 // tlsconfig.go makes a development CA and certificate (clients trust
 // <dir>/origin-ca.pem) or loads a production pair; httpclient.go builds the
-// HTTP/3-only, HTTP/2-only and HTTP/1.1-only clients that clients and tests
-// use.
+// HTTP/3-only, HTTP/2-only and HTTP/1.1-only clients, and autoclient.go the
+// one listeners use by default (NewClient): HTTP/3 first, with HTTP/2 raced
+// beside it when HTTP/3 has not answered within 300 ms (UDP blocked on the
+// way, or a CDN in front that speaks no HTTP/3), remembering per origin
+// which one answered. NewClientFor picks one by name (--origin-proto).
 //
 // origin imports catalog, protocol and internal/chunkstore. It must not import node, client,
 // tracker or cmd: they build on it.

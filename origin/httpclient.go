@@ -3,6 +3,8 @@ package origin
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -55,4 +57,28 @@ func CloseClient(c *http.Client) error {
 	}
 	c.CloseIdleConnections()
 	return nil
+}
+
+// Protocols names the clients NewClientFor builds, the values of a
+// listener's --origin-proto: "auto" (NewClient, the default), "h3", "h2"
+// and "h1".
+const Protocols = "auto, h3, h2 or h1"
+
+// ErrUnknownProtocol reports a protocol name NewClientFor does not know.
+var ErrUnknownProtocol = errors.New("origin: unknown protocol")
+
+// NewClientFor returns the client for a protocol named as in Protocols
+// ("" means auto), trusting roots (nil means the system roots).
+func NewClientFor(proto string, roots *x509.CertPool) (*http.Client, error) {
+	switch proto {
+	case "", "auto":
+		return NewClient(roots), nil
+	case "h3":
+		return NewHTTP3Client(roots), nil
+	case "h2":
+		return NewHTTP2Client(roots), nil
+	case "h1":
+		return NewHTTP1Client(roots), nil
+	}
+	return nil, fmt.Errorf("%w %q: want %s", ErrUnknownProtocol, proto, Protocols)
 }

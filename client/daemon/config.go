@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/chorus-music/chorus/internal/atomicfile"
+	"github.com/chorus-music/chorus/origin"
 )
 
 // Paths are where the daemon keeps its files.
@@ -76,7 +77,8 @@ type Config struct {
 	// OriginCA is a PEM file of a CA to trust for origins ("" for the
 	// system roots).
 	OriginCA string `json:"origin_ca,omitempty"`
-	// OriginProto is h3, h2 or h1.
+	// OriginProto is auto (HTTP/3, and HTTP/2 beside it when HTTP/3 does
+	// not answer: origin.NewClient), h3, h2 or h1.
 	OriginProto string `json:"origin_proto"`
 	// CacheMaxBytes bounds the chunk cache; 0 means 10% of the free disk,
 	// at most 10 GiB.
@@ -98,7 +100,7 @@ func DefaultConfig() Config {
 		Tracker:     "http://127.0.0.1:7070",
 		API:         "127.0.0.1:7474",
 		NodeListen:  []string{"/ip4/127.0.0.1/udp/0/quic-v1"},
-		OriginProto: "h3",
+		OriginProto: "auto",
 		Sharing:     true,
 		UploadSlots: 4,
 		Speed:       1,
@@ -120,9 +122,9 @@ func (c Config) Validate() error {
 		return bad("node_listen is empty")
 	}
 	switch c.OriginProto {
-	case "h3", "h2", "h1":
+	case "auto", "h3", "h2", "h1":
 	default:
-		return bad("origin_proto %q: want h3, h2 or h1", c.OriginProto)
+		return bad("origin_proto %q: want %s", c.OriginProto, origin.Protocols)
 	}
 	if c.CacheMaxBytes < 0 {
 		return bad("cache_max_bytes %d < 0", c.CacheMaxBytes)
@@ -233,7 +235,7 @@ func Settings() []Setting {
 	g, s = str(func(c *Config) *string { return &c.OriginCA })
 	out = append(out, mk("origin-ca", "CHORUS_ORIGIN_CA", "PEM file of a CA to trust for origins", g, s))
 	g, s = str(func(c *Config) *string { return &c.OriginProto })
-	out = append(out, mk("origin-proto", "CHORUS_ORIGIN_PROTO", "protocol to origins: h3, h2 or h1", g, s))
+	out = append(out, mk("origin-proto", "CHORUS_ORIGIN_PROTO", "protocol to origins: "+origin.Protocols, g, s))
 	g, s = i64(func(c *Config) *int64 { return &c.CacheMaxBytes })
 	out = append(out, mk("cache-bytes", "CHORUS_CACHE_BYTES", "bound of the chunk cache in bytes (0: 10% of free disk, at most 10 GiB)", g, s))
 	out = append(out, mk("sharing", "CHORUS_SHARING", "serve cached chunks to other peers (true or false)",

@@ -198,13 +198,11 @@ func originClient(caFile, proto string) (*http.Client, error) {
 			return nil, fmt.Errorf("%w: origin CA %s holds no PEM certificate", ErrBadConfig, caFile)
 		}
 	}
-	switch proto {
-	case "h2":
-		return origin.NewHTTP2Client(roots), nil
-	case "h1":
-		return origin.NewHTTP1Client(roots), nil
+	hc, err := origin.NewClientFor(proto, roots)
+	if err != nil {
+		return nil, fmt.Errorf("%w: origin_proto: %w", ErrBadConfig, err)
 	}
-	return origin.NewHTTP3Client(roots), nil
+	return hc, nil
 }
 
 // Connected is closed once the daemon has resumed its session and joined

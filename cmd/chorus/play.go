@@ -44,7 +44,7 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 	user := fs.String("user", envOr("CHORUS_USER", ""), "account name; the password is read from a prompt or stdin (env CHORUS_USER)")
 	dataDir := fs.String("data", envOr("CHORUS_CLIENT_DATA", defaultClientDir()), "client data directory: pinned tracker keys (env CHORUS_CLIENT_DATA)")
 	originCA := fs.String("origin-ca", envOr("CHORUS_ORIGIN_CA", ""), "PEM file of a CA to trust for origins, e.g. a dev origin's origin-ca.pem (env CHORUS_ORIGIN_CA)")
-	proto := fs.String("origin-proto", "h3", "protocol to origins: h3, h2 or h1")
+	proto := fs.String("origin-proto", "auto", "protocol to origins: "+origin.Protocols+" (auto: HTTP/3, and HTTP/2 beside it when HTTP/3 does not answer within 300 ms)")
 	out := fs.String("out", "", "write the decrypted track to this file (required; - for stdout)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "end the play after this long in all")
 	giveUp := fs.Duration("give-up", 0, "end the play when it cannot progress for this long: no source answers (0: the client default, 15s)")
@@ -228,15 +228,11 @@ func originClient(caFile, proto string) (*http.Client, error) {
 			return nil, fmt.Errorf("origin CA %s holds no PEM certificate", caFile)
 		}
 	}
-	switch proto {
-	case "h3":
-		return origin.NewHTTP3Client(roots), nil
-	case "h2":
-		return origin.NewHTTP2Client(roots), nil
-	case "h1":
-		return origin.NewHTTP1Client(roots), nil
+	hc, err := origin.NewClientFor(proto, roots)
+	if err != nil {
+		return nil, fmt.Errorf("--origin-proto: %w", err)
 	}
-	return nil, fmt.Errorf("--origin-proto %q: want h3, h2 or h1", proto)
+	return hc, nil
 }
 
 // pacedReader reads a playback no faster than its playhead moves on the

@@ -26,7 +26,8 @@ type ListenerOptions struct {
 	Name string
 	// User and Password log the listener in; the account must exist.
 	User, Password string
-	// OriginProto is "h3" (default), "h2" or "h1".
+	// OriginProto names the origin client as a listener's --origin-proto
+	// does (origin.NewClientFor); empty means auto, as for a listener.
 	OriginProto string
 	// GiveUpAfter is the client's Options.GiveUpAfter; zero means its
 	// default.
@@ -73,15 +74,13 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 		return nil, errors.New("cluster: listener needs a Name")
 	}
 	l := &Listener{Name: o.Name, Dir: filepath.Join(c.opts.Dir, "listeners", o.Name)}
-	switch o.OriginProto {
-	case "", "h3":
-		l.originHTTP = origin.NewHTTP3Client(c.OriginCA)
-	case "h2":
-		l.originHTTP = origin.NewHTTP2Client(c.OriginCA)
-	case "h1":
-		l.originHTTP = origin.NewHTTP1Client(c.OriginCA)
-	default:
-		return nil, fmt.Errorf("cluster: origin protocol %q", o.OriginProto)
+	proto := o.OriginProto
+	if proto == "" {
+		proto = "auto"
+	}
+	var err error
+	if l.originHTTP, err = origin.NewClientFor(proto, c.OriginCA); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	ok := false
 	defer func() {
