@@ -27,7 +27,10 @@ type ListenerOptions struct {
 	// User and Password log the listener in; the account must exist.
 	User, Password string
 	// OriginProto names the origin client as a listener's --origin-proto
-	// does (origin.NewClientFor); empty means auto, as for a listener.
+	// does (origin.NewClientFor). Empty means h3, not a listener's auto:
+	// the simulations shape only UDP (Options.WrapOriginUDP), and auto's
+	// HTTP/2 fallback would reach the origin over unshaped TCP whenever a
+	// loaded run's HTTP/3 is slower than its head start.
 	OriginProto string
 	// GiveUpAfter is the client's Options.GiveUpAfter; zero means its
 	// default.
@@ -76,7 +79,7 @@ func (c *Cluster) NewListener(ctx context.Context, o ListenerOptions) (*Listener
 	l := &Listener{Name: o.Name, Dir: filepath.Join(c.opts.Dir, "listeners", o.Name)}
 	proto := o.OriginProto
 	if proto == "" {
-		proto = "auto"
+		proto = "h3" // see ListenerOptions.OriginProto
 	}
 	var err error
 	if l.originHTTP, err = origin.NewClientFor(proto, c.OriginCA); err != nil {
