@@ -20,18 +20,7 @@ import (
 // origin behind a CDN without HTTP/3 looks: its UDP port is closed.
 func startTCPOnlyOrigin(t *testing.T) *testOrigin {
 	t.Helper()
-	store, err := OpenDirStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, roots, err := DevCertificate(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Options{Store: store, TLS: ServerTLSConfig(cert)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, store, roots := newTestServer(t)
 	l, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
