@@ -625,7 +625,9 @@ func (p *player) answered(a sched.Request, ts *trackState, src ChunkSource, m *m
 		return
 	}
 	p.observe(a.Source, a.Kind, m, start, now, busy, n)
-	delete(p.originTold, a.Source)
+	if len(p.originTold) > 0 {
+		delete(p.originTold, a.Source)
+	}
 	ts.failures.arrived()
 	if ts.pb != nil {
 		ts.pb.put(a.Chunk, plain)

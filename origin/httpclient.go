@@ -67,12 +67,23 @@ const Protocols = "auto, h3, h2 or h1"
 // ErrUnknownProtocol reports a protocol name NewClientFor does not know.
 var ErrUnknownProtocol = errors.New("origin: unknown protocol")
 
+// CheckProtocol reports whether NewClientFor knows proto, without
+// building a client (a configuration's check).
+func CheckProtocol(proto string) error {
+	switch proto {
+	case "", "auto", "h3", "h2", "h1":
+		return nil
+	}
+	return fmt.Errorf("%w %q: want %s", ErrUnknownProtocol, proto, Protocols)
+}
+
 // NewClientFor returns the client for a protocol named as in Protocols
 // ("" means auto), trusting roots (nil means the system roots).
 func NewClientFor(proto string, roots *x509.CertPool) (*http.Client, error) {
+	if err := CheckProtocol(proto); err != nil {
+		return nil, err
+	}
 	switch proto {
-	case "", "auto":
-		return NewClient(roots), nil
 	case "h3":
 		return NewHTTP3Client(roots), nil
 	case "h2":
@@ -80,5 +91,5 @@ func NewClientFor(proto string, roots *x509.CertPool) (*http.Client, error) {
 	case "h1":
 		return NewHTTP1Client(roots), nil
 	}
-	return nil, fmt.Errorf("%w %q: want %s", ErrUnknownProtocol, proto, Protocols)
+	return NewClient(roots), nil
 }

@@ -121,10 +121,11 @@ func (c Config) Validate() error {
 	if len(c.NodeListen) == 0 {
 		return bad("node_listen is empty")
 	}
-	switch c.OriginProto {
-	case "auto", "h3", "h2", "h1":
-	default:
-		return bad("origin_proto %q: want %s", c.OriginProto, origin.Protocols)
+	if c.OriginProto == "" {
+		return bad("origin_proto is empty: want %s", origin.Protocols)
+	}
+	if err := origin.CheckProtocol(c.OriginProto); err != nil {
+		return bad("origin_proto: %v", err)
 	}
 	if c.CacheMaxBytes < 0 {
 		return bad("cache_max_bytes %d < 0", c.CacheMaxBytes)

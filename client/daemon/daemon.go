@@ -189,13 +189,9 @@ func New(opts Options) (*Daemon, error) {
 func originClient(caFile, proto string) (*http.Client, error) {
 	var roots *x509.CertPool
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("daemon: origin CA: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: origin CA %s holds no PEM certificate", ErrBadConfig, caFile)
+		var err error
+		if roots, err = origin.LoadCertPool(caFile); err != nil {
+			return nil, fmt.Errorf("%w: origin_ca: %w", ErrBadConfig, err)
 		}
 	}
 	hc, err := origin.NewClientFor(proto, roots)

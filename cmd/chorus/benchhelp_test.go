@@ -45,21 +45,19 @@ func TestSubcommandHelpExitsZero(t *testing.T) {
 		t.Errorf("chorus alone: %v; want exit status 2", err)
 	}
 	// A mistake is told once, with where to look, not buried in the usage.
-	for _, args := range [][]string{{"play", "--no-such-flag"}, {"bench", "plays", "--listeners", "x"}} {
-		_, errOut, err := runEnv(t, bin, nil, "", args...)
-		cmd := strings.Join(args[:len(args)-1], " ")
-		if args[0] == "bench" {
-			cmd = "bench plays"
-		}
+	for _, tt := range []struct {
+		args      []string
+		cmd, flag string // the command to ask -h of, the flag named once
+	}{
+		{[]string{"play", "--no-such-flag"}, "play", "no-such-flag"},
+		{[]string{"bench", "plays", "--listeners", "x"}, "bench plays", "-listeners"},
+	} {
+		_, errOut, err := runEnv(t, bin, nil, "", tt.args...)
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-			t.Errorf("chorus %q: %v; want exit status 2", args, err)
+			t.Errorf("chorus %q: %v; want exit status 2", tt.args, err)
 		}
-		name := strings.TrimLeft(args[len(args)-1], "-")
-		if args[0] == "bench" {
-			name = "-listeners"
-		}
-		if strings.Count(errOut, name) != 1 || strings.Contains(errOut, "usage:") || !strings.Contains(errOut, "chorus "+cmd+" -h") {
-			t.Errorf("chorus %q printed %q; want one line naming %q and 'chorus %s -h'", args, errOut, name, cmd)
+		if strings.Count(errOut, tt.flag) != 1 || strings.Contains(errOut, "usage:") || !strings.Contains(errOut, "chorus "+tt.cmd+" -h") {
+			t.Errorf("chorus %q printed %q; want one line naming %q and 'chorus %s -h'", tt.args, errOut, tt.flag, tt.cmd)
 		}
 	}
 }

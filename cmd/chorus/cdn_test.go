@@ -2,12 +2,10 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -33,13 +31,9 @@ func startCDN(t *testing.T, s *swarmSite) *cdn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(s.originCA)
+	roots, err := origin.LoadCertPool(s.originCA)
 	if err != nil {
 		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		t.Fatalf("%s holds no certificate", s.originCA)
 	}
 	back := origin.NewHTTP2Client(roots)
 	t.Cleanup(func() { origin.CloseClient(back) })

@@ -219,13 +219,9 @@ func runPlay(ctx context.Context, env *cmdEnv, args []string) error {
 func originClient(caFile, proto string) (*http.Client, error) {
 	var roots *x509.CertPool
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("origin CA: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("origin CA %s holds no PEM certificate", caFile)
+		var err error
+		if roots, err = origin.LoadCertPool(caFile); err != nil {
+			return nil, fmt.Errorf("--origin-ca: %w", err)
 		}
 	}
 	hc, err := origin.NewClientFor(proto, roots)

@@ -50,15 +50,17 @@ type Options struct {
 	// simulations).
 	ListenUDP func(network string, laddr *net.UDPAddr) (net.PacketConn, error)
 	// Conns tunes the server's connection manager. Zero fields mean
-	// DefaultLowWater, DefaultHighWater and DefaultMaxConns: a server keeps a connection to every listener it
-	// serves, where a listener's node keeps 50-60 neighbours.
+	// DefaultLowWater, DefaultHighWater and DefaultMaxConns: a server
+	// keeps a connection to every listener it serves, where a listener's
+	// node keeps 50-60 neighbours.
 	Conns  node.ConnOptions
 	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
-// The server's connection limits for zero Options.Conns fields. Every listener puts its records to the server first and asks
-// it first, so it is connected to them all: with a listener's watermarks
+// The server's connection limits for zero Options.Conns fields. Every
+// listener puts its records to the server first and asks it first, so it
+// is connected to them all: with a listener's watermarks
 // (50-60) it would trim the connections its busiest askers use and be
 // dialled (and admitted) again at once, round after round.
 const (
